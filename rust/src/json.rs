@@ -1,0 +1,469 @@
+//! Strict reading of JOSE header and claims JSON without building a value tree.
+//!
+//! `jiter` does the tokenizing; this module walks the document once, rejects duplicate member
+//! names at every depth (RFC 7515 §4 lets a parser refuse them, and accepting the last one is how
+//! two parsers come to disagree about a token), bounds the nesting depth, and picks out the members
+//! the verifier and the gateway need.
+
+use jiter::{Jiter, NumberAny, NumberInt, Peek};
+
+use crate::error::JwtError;
+
+const MAX_DEPTH: usize = 64;
+/// Objects with more members than this switch from a linear scan to a hash set for duplicates.
+const LINEAR_KEYS: usize = 16;
+
+/// A numeric claim (`exp`, `nbf`, `iat`) as the verifier sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NumClaim {
+    Absent,
+    Num(f64),
+    /// Present but not a JSON number (a string, a boolean, ...).
+    NotANumber,
+}
+
+/// The audience claim: a string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudClaim {
+    Absent,
+    List(Vec<String>),
+    Invalid,
+}
+
+/// The issuer claim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssClaim {
+    Absent,
+    Str(String),
+    Invalid,
+}
+
+/// The registered claims the verifier checks, extracted from either the Rust or the Python path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registered {
+    pub exp: NumClaim,
+    pub nbf: NumClaim,
+    pub iat: NumClaim,
+    pub iss: IssClaim,
+    pub aud: AudClaim,
+}
+
+impl Default for Registered {
+    fn default() -> Self {
+        Registered {
+            exp: NumClaim::Absent,
+            nbf: NumClaim::Absent,
+            iat: NumClaim::Absent,
+            iss: IssClaim::Absent,
+            aud: AudClaim::Absent,
+        }
+    }
+}
+
+/// What a walk of the claims gives back: registered claims plus the values of the claims the
+/// caller asked for by name, rendered as text (strings as they are, other values as JSON).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClaimsView {
+    pub registered: Registered,
+    pub wanted: Vec<Option<String>>,
+}
+
+/// The members of a JOSE header the verifier uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Header {
+    pub alg: Option<String>,
+    pub alg_is_string: bool,
+    pub kid: Option<String>,
+    pub kid_invalid: bool,
+    pub has_crit: bool,
+    pub has_b64: bool,
+}
+
+fn bad(msg: &str) -> JwtError {
+    JwtError::malformed(msg)
+}
+
+/// Duplicate member detection for one object.
+struct KeySet {
+    keys: Vec<String>,
+    hashed: Option<std::collections::HashSet<String>>,
+}
+
+impl KeySet {
+    fn new() -> Self {
+        KeySet {
+            keys: Vec::new(),
+            hashed: None,
+        }
+    }
+
+    /// Returns false when `key` was already seen.
+    fn insert(&mut self, key: &str) -> bool {
+        if let Some(set) = &mut self.hashed {
+            return set.insert(key.to_owned());
+        }
+        if self.keys.iter().any(|k| k == key) {
+            return false;
+        }
+        self.keys.push(key.to_owned());
+        if self.keys.len() > LINEAR_KEYS {
+            self.hashed = Some(self.keys.drain(..).collect());
+        }
+        true
+    }
+}
+
+fn json_err(what: &'static str) -> impl Fn(jiter::JiterError) -> JwtError {
+    move |_| bad(what)
+}
+
+/// Skips one value, checking nested objects for duplicate members.
+fn skip_value(
+    jiter: &mut Jiter,
+    peek: Peek,
+    depth: usize,
+    what: &'static str,
+) -> Result<(), JwtError> {
+    if depth > MAX_DEPTH {
+        return Err(bad("JSON nested too deeply"));
+    }
+    match peek {
+        Peek::Object => {
+            let mut seen = KeySet::new();
+            let mut key: Option<String> = jiter
+                .known_object()
+                .map_err(json_err(what))?
+                .map(str::to_owned);
+            while let Some(k) = key {
+                if !seen.insert(&k) {
+                    return Err(bad("duplicate member name in JSON"));
+                }
+                let p = jiter.peek().map_err(json_err(what))?;
+                skip_value(jiter, p, depth + 1, what)?;
+                key = jiter.next_key().map_err(json_err(what))?.map(str::to_owned);
+            }
+            Ok(())
+        }
+        Peek::Array => {
+            let mut next = jiter.known_array().map_err(json_err(what))?;
+            while let Some(p) = next {
+                skip_value(jiter, p, depth + 1, what)?;
+                next = jiter.array_step().map_err(json_err(what))?;
+            }
+            Ok(())
+        }
+        _ => jiter.known_skip(peek).map_err(json_err(what)),
+    }
+}
+
+/// Renders a scalar or compound value as text for forwarding (strings unquoted).
+fn value_text(
+    jiter: &mut Jiter,
+    data: &[u8],
+    peek: Peek,
+    depth: usize,
+) -> Result<String, JwtError> {
+    match peek {
+        Peek::String => Ok(jiter
+            .known_str()
+            .map_err(json_err("claims are not valid JSON"))?
+            .to_owned()),
+        _ => {
+            let start = jiter.current_index();
+            skip_value(jiter, peek, depth, "claims are not valid JSON")?;
+            let end = jiter.current_index();
+            Ok(String::from_utf8_lossy(&data[start..end]).trim().to_owned())
+        }
+    }
+}
+
+fn number_claim(jiter: &mut Jiter, peek: Peek) -> Result<NumClaim, JwtError> {
+    match peek {
+        Peek::True | Peek::False | Peek::Null | Peek::String | Peek::Array | Peek::Object => {
+            skip_value(jiter, peek, 1, "claims are not valid JSON")?;
+            Ok(NumClaim::NotANumber)
+        }
+        _ => match jiter
+            .known_number(peek)
+            .map_err(json_err("claims are not valid JSON"))?
+        {
+            NumberAny::Int(NumberInt::Int(i)) => Ok(NumClaim::Num(i as f64)),
+            NumberAny::Int(NumberInt::BigInt(b)) => {
+                // Far beyond any real date either way; keep the sign so a huge negative `exp` is expired.
+                let negative = b.sign() == num_bigint::Sign::Minus;
+                Ok(NumClaim::Num(if negative {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                }))
+            }
+            NumberAny::Float(f) => Ok(NumClaim::Num(f)),
+        },
+    }
+}
+
+/// Walks the claims object once: validates it, rejects duplicates, extracts registered claims and
+/// the text of each claim named in `wanted`.
+pub fn read_claims(data: &[u8], wanted: &[&str]) -> Result<ClaimsView, JwtError> {
+    const WHAT: &str = "claims are not valid JSON";
+    let mut jiter = Jiter::new(data);
+    let mut view = ClaimsView {
+        registered: Registered::default(),
+        wanted: vec![None; wanted.len()],
+    };
+    match jiter.peek().map_err(json_err(WHAT))? {
+        Peek::Object => {}
+        _ => return Err(bad("claims are not a JSON object")),
+    }
+    let mut seen = KeySet::new();
+    let mut key: Option<String> = jiter
+        .known_object()
+        .map_err(json_err(WHAT))?
+        .map(str::to_owned);
+    while let Some(k) = key {
+        if !seen.insert(&k) {
+            return Err(bad("duplicate member name in JSON"));
+        }
+        let peek = jiter.peek().map_err(json_err(WHAT))?;
+        let reg = &mut view.registered;
+        let slot = wanted.iter().position(|w| *w == k);
+        match (k.as_str(), slot) {
+            ("exp", None) => reg.exp = number_claim(&mut jiter, peek)?,
+            ("nbf", None) => reg.nbf = number_claim(&mut jiter, peek)?,
+            ("iat", None) => reg.iat = number_claim(&mut jiter, peek)?,
+            ("iss", None) => {
+                reg.iss = match peek {
+                    Peek::String => {
+                        IssClaim::Str(jiter.known_str().map_err(json_err(WHAT))?.to_owned())
+                    }
+                    _ => {
+                        skip_value(&mut jiter, peek, 1, WHAT)?;
+                        IssClaim::Invalid
+                    }
+                }
+            }
+            ("aud", None) => reg.aud = aud_claim(&mut jiter, peek)?,
+            (name, Some(i)) => {
+                // A wanted registered claim is both checked and forwarded: read it as text and
+                // re-derive the registered value from that text.
+                let text = value_text(&mut jiter, data, peek, 1)?;
+                match name {
+                    "exp" | "nbf" | "iat" => {
+                        let n = match peek {
+                            Peek::String
+                            | Peek::True
+                            | Peek::False
+                            | Peek::Null
+                            | Peek::Array
+                            | Peek::Object => NumClaim::NotANumber,
+                            _ => NumClaim::Num(text.parse::<f64>().unwrap_or(f64::INFINITY)),
+                        };
+                        match name {
+                            "exp" => reg.exp = n,
+                            "nbf" => reg.nbf = n,
+                            _ => reg.iat = n,
+                        }
+                    }
+                    "iss" => {
+                        reg.iss = if peek == Peek::String {
+                            IssClaim::Str(text.clone())
+                        } else {
+                            IssClaim::Invalid
+                        }
+                    }
+                    "aud" => {
+                        let mut sub = Jiter::new(text.as_bytes());
+                        reg.aud = if peek == Peek::String {
+                            AudClaim::List(vec![text.clone()])
+                        } else {
+                            let p = sub.peek().map_err(json_err(WHAT))?;
+                            aud_claim(&mut sub, p)?
+                        };
+                    }
+                    _ => {}
+                }
+                view.wanted[i] = Some(text);
+            }
+            _ => skip_value(&mut jiter, peek, 1, WHAT)?,
+        }
+        key = jiter.next_key().map_err(json_err(WHAT))?.map(str::to_owned);
+    }
+    jiter.finish().map_err(json_err(WHAT))?;
+    Ok(view)
+}
+
+fn aud_claim(jiter: &mut Jiter, peek: Peek) -> Result<AudClaim, JwtError> {
+    const WHAT: &str = "claims are not valid JSON";
+    match peek {
+        Peek::String => Ok(AudClaim::List(vec![jiter
+            .known_str()
+            .map_err(json_err(WHAT))?
+            .to_owned()])),
+        Peek::Array => {
+            let mut out = Vec::new();
+            let mut valid = true;
+            let mut next = jiter.known_array().map_err(json_err(WHAT))?;
+            while let Some(p) = next {
+                if p == Peek::String {
+                    out.push(jiter.known_str().map_err(json_err(WHAT))?.to_owned());
+                } else {
+                    valid = false;
+                    skip_value(jiter, p, 2, WHAT)?;
+                }
+                next = jiter.array_step().map_err(json_err(WHAT))?;
+            }
+            Ok(if valid {
+                AudClaim::List(out)
+            } else {
+                AudClaim::Invalid
+            })
+        }
+        _ => {
+            skip_value(jiter, peek, 1, WHAT)?;
+            Ok(AudClaim::Invalid)
+        }
+    }
+}
+
+/// Reads a JOSE header: a JSON object without duplicate members; picks out `alg`, `kid`, `crit`, `b64`.
+pub fn read_header(data: &[u8]) -> Result<Header, JwtError> {
+    const WHAT: &str = "header is not valid JSON";
+    let mut jiter = Jiter::new(data);
+    if jiter.peek().map_err(json_err(WHAT))? != Peek::Object {
+        return Err(bad("header is not a JSON object"));
+    }
+    let mut header = Header::default();
+    let mut seen = KeySet::new();
+    let mut key: Option<String> = jiter
+        .known_object()
+        .map_err(json_err(WHAT))?
+        .map(str::to_owned);
+    while let Some(k) = key {
+        if !seen.insert(&k) {
+            return Err(bad("duplicate member name in header"));
+        }
+        let peek = jiter.peek().map_err(json_err(WHAT))?;
+        match (k.as_str(), peek) {
+            ("alg", Peek::String) => {
+                header.alg = Some(jiter.known_str().map_err(json_err(WHAT))?.to_owned());
+                header.alg_is_string = true;
+            }
+            ("kid", Peek::String) => {
+                header.kid = Some(jiter.known_str().map_err(json_err(WHAT))?.to_owned())
+            }
+            (name, _) => {
+                match name {
+                    "alg" => header.alg = Some(String::new()),
+                    "kid" => header.kid_invalid = true,
+                    "crit" => header.has_crit = true,
+                    "b64" => header.has_b64 = true,
+                    _ => {}
+                }
+                skip_value(&mut jiter, peek, 1, WHAT)?;
+            }
+        }
+        key = jiter.next_key().map_err(json_err(WHAT))?.map(str::to_owned);
+    }
+    jiter.finish().map_err(json_err(WHAT))?;
+    Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_registered_and_wanted() {
+        let v = read_claims(
+            br#"{"sub":"u1","exp":1700000000,"nbf":1.5,"iss":"me","aud":["a","b"],"roles":["x",{"y":1}],"n":12}"#,
+            &["sub", "roles", "n", "missing"],
+        )
+        .unwrap();
+        assert_eq!(v.registered.exp, NumClaim::Num(1.7e9));
+        assert_eq!(v.registered.nbf, NumClaim::Num(1.5));
+        assert_eq!(v.registered.iss, IssClaim::Str("me".into()));
+        assert_eq!(
+            v.registered.aud,
+            AudClaim::List(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(v.wanted[0].as_deref(), Some("u1"));
+        assert_eq!(v.wanted[1].as_deref(), Some(r#"["x",{"y":1}]"#));
+        assert_eq!(v.wanted[2].as_deref(), Some("12"));
+        assert_eq!(v.wanted[3], None);
+    }
+
+    #[test]
+    fn wanted_registered_claims_are_still_checked() {
+        let v = read_claims(
+            br#"{"exp":"soon","iss":"me","aud":"x"}"#,
+            &["exp", "iss", "aud"],
+        )
+        .unwrap();
+        assert_eq!(v.registered.exp, NumClaim::NotANumber);
+        assert_eq!(v.registered.iss, IssClaim::Str("me".into()));
+        assert_eq!(v.registered.aud, AudClaim::List(vec!["x".into()]));
+        assert_eq!(v.wanted[0].as_deref(), Some("soon"));
+    }
+
+    #[test]
+    fn rejects_duplicates_at_any_depth() {
+        assert!(read_claims(br#"{"a":1,"a":2}"#, &[]).is_err());
+        assert!(read_claims(br#"{"a":{"b":1,"b":2}}"#, &[]).is_err());
+        assert!(read_claims(br#"{"a":[{"b":1,"b":2}]}"#, &[]).is_err());
+        assert!(
+            read_claims(br#"{"a\u0062":1,"ab":2}"#, &[]).is_err(),
+            "escaped duplicates are duplicates"
+        );
+        let many: String = (0..40)
+            .map(|i| format!("\"k{i}\":{i},"))
+            .collect::<String>()
+            + "\"k7\":0";
+        assert!(read_claims(format!("{{{many}}}").as_bytes(), &[]).is_err());
+        assert!(read_header(br#"{"alg":"HS256","alg":"none"}"#).is_err());
+    }
+
+    #[test]
+    fn rejects_non_objects_and_bad_json() {
+        for bad in [
+            &b"[]"[..],
+            b"1",
+            b"\"x\"",
+            b"{",
+            b"{}x",
+            b"{\"a\":NaN}",
+            b"{\"a\":01}",
+            b"",
+            b"{'a':1}",
+        ] {
+            assert!(
+                read_claims(bad, &[]).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(read_claims(format!("{{\"a\":{deep}}}").as_bytes(), &[]).is_err());
+    }
+
+    #[test]
+    fn big_numbers_keep_their_sign() {
+        let v = read_claims(
+            br#"{"exp":1000000000000000000000000000000,"nbf":-1000000000000000000000000000000}"#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(v.registered.exp, NumClaim::Num(f64::INFINITY));
+        assert_eq!(v.registered.nbf, NumClaim::Num(f64::NEG_INFINITY));
+    }
+
+    #[test]
+    fn header_fields() {
+        let h = read_header(br#"{"alg":"HS256","kid":"k1","typ":"JWT","crit":["exp"]}"#).unwrap();
+        assert_eq!(h.alg.as_deref(), Some("HS256"));
+        assert_eq!(h.kid.as_deref(), Some("k1"));
+        assert!(h.has_crit);
+        let h = read_header(br#"{"alg":256,"kid":7}"#).unwrap();
+        assert!(!h.alg_is_string);
+        assert!(h.kid_invalid);
+    }
+}

@@ -1,0 +1,751 @@
+//! HMAC JWS (HS256/384/512) verification and signing.
+//!
+//! A [`Verifier`] is built once from keys and a [`Policy`]; the HMAC state of each key (the hashed
+//! inner and outer padded blocks) is prepared then, so verifying a token costs the message blocks
+//! only. The signature is checked before the claims are parsed: nothing an attacker controls beyond
+//! the header is interpreted until the MAC holds.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use sha2::{Sha256, Sha384, Sha512};
+
+use crate::b64;
+use crate::error::{bounded, ConfigError, JwtError};
+use crate::json::{self, AudClaim, ClaimsView, IssClaim, NumClaim, Registered};
+
+pub const DEFAULT_MAX_LENGTH: usize = 8192;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    HS256,
+    HS384,
+    HS512,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 3] = [Alg::HS256, Alg::HS384, Alg::HS512];
+
+    pub fn from_name(name: &str) -> Option<Alg> {
+        match name {
+            "HS256" => Some(Alg::HS256),
+            "HS384" => Some(Alg::HS384),
+            "HS512" => Some(Alg::HS512),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::HS256 => "HS256",
+            Alg::HS384 => "HS384",
+            Alg::HS512 => "HS512",
+        }
+    }
+
+    /// Output size of the hash, which is also the shortest secret RFC 7518 §3.2 allows.
+    pub fn mac_len(self) -> usize {
+        match self {
+            Alg::HS256 => 32,
+            Alg::HS384 => 48,
+            Alg::HS512 => 64,
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Alg::HS256 => 1,
+            Alg::HS384 => 2,
+            Alg::HS512 => 4,
+        }
+    }
+}
+
+/// Algorithm names this build knows but cannot verify yet; refused with a clear message rather
+/// than "unknown", so that RS/ES keys can be added later without changing the API.
+const KNOWN_ASYMMETRIC: [&str; 10] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+];
+
+/// A set of allowed algorithms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlgSet(u8);
+
+impl AlgSet {
+    pub fn contains(self, alg: Alg) -> bool {
+        self.0 & alg.bit() != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Alg> {
+        Alg::ALL.into_iter().filter(move |a| self.contains(*a))
+    }
+
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<AlgSet, ConfigError> {
+        if names.is_empty() {
+            return Err(ConfigError(
+                "algorithms must list at least one algorithm, e.g. [\"HS256\"]".into(),
+            ));
+        }
+        let mut set = AlgSet(0);
+        for name in names {
+            let name = name.as_ref();
+            match Alg::from_name(name) {
+                Some(alg) => set.0 |= alg.bit(),
+                None if name.eq_ignore_ascii_case("none") => {
+                    return Err(ConfigError("algorithm \"none\" is never accepted".into()))
+                }
+                None if KNOWN_ASYMMETRIC.contains(&name) => {
+                    return Err(ConfigError(format!(
+                        "algorithm {name} needs an asymmetric key, which this version does not support yet (supported: HS256, HS384, HS512)"
+                    )))
+                }
+                None => {
+                    return Err(ConfigError(format!(
+                        "unknown algorithm {:?} (supported: HS256, HS384, HS512)",
+                        bounded(name, 16)
+                    )))
+                }
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// An HMAC secret with its state prepared for each allowed algorithm.
+#[derive(Clone)]
+pub struct HmacKey {
+    hs256: Option<Hmac<Sha256>>,
+    hs384: Option<Hmac<Sha384>>,
+    hs512: Option<Hmac<Sha512>>,
+}
+
+impl HmacKey {
+    /// Prepares `secret` for `algs`. Refuses secrets shorter than the hash output unless
+    /// `allow_weak` (RFC 7518 §3.2), and PEM/SSH public keys: using a public key as an HMAC
+    /// secret is the classic RS/HS algorithm-confusion attack.
+    pub fn new(secret: &[u8], algs: AlgSet, allow_weak: bool) -> Result<HmacKey, ConfigError> {
+        if secret.is_empty() {
+            return Err(ConfigError("the HMAC secret is empty".into()));
+        }
+        let text = String::from_utf8_lossy(&secret[..secret.len().min(64)]);
+        let trimmed = text.trim_start();
+        if trimmed.starts_with("-----BEGIN")
+            || trimmed.starts_with("ssh-")
+            || trimmed.starts_with("ecdsa-sha2-")
+        {
+            return Err(ConfigError(
+                "the key looks like a PEM or SSH public key, which must never be used as an HMAC secret".into(),
+            ));
+        }
+        if !allow_weak {
+            if let Some(alg) = algs.iter().filter(|a| secret.len() < a.mac_len()).last() {
+                return Err(ConfigError(format!(
+                    "the secret is {} bytes; {} needs at least {} (RFC 7518 §3.2). Use a longer random secret, or pass allow_weak_key=True to accept it",
+                    secret.len(),
+                    alg.name(),
+                    alg.mac_len()
+                )));
+            }
+        }
+        let prep = |alg: Alg| algs.contains(alg);
+        Ok(HmacKey {
+            hs256: prep(Alg::HS256)
+                .then(|| Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key size")),
+            hs384: prep(Alg::HS384)
+                .then(|| Hmac::<Sha384>::new_from_slice(secret).expect("HMAC takes any key size")),
+            hs512: prep(Alg::HS512)
+                .then(|| Hmac::<Sha512>::new_from_slice(secret).expect("HMAC takes any key size")),
+        })
+    }
+
+    /// Constant-time check of `signature` over `signing_input`.
+    fn verify(&self, alg: Alg, signing_input: &[u8], signature: &[u8]) -> Result<(), JwtError> {
+        if signature.len() != alg.mac_len() {
+            return Err(JwtError::InvalidSignature("signature has the wrong length"));
+        }
+        let ok = match alg {
+            Alg::HS256 => self.hs256.clone().map(|mut m| {
+                m.update(signing_input);
+                m.verify_slice(signature).is_ok()
+            }),
+            Alg::HS384 => self.hs384.clone().map(|mut m| {
+                m.update(signing_input);
+                m.verify_slice(signature).is_ok()
+            }),
+            Alg::HS512 => self.hs512.clone().map(|mut m| {
+                m.update(signing_input);
+                m.verify_slice(signature).is_ok()
+            }),
+        };
+        match ok {
+            Some(true) => Ok(()),
+            Some(false) => Err(JwtError::InvalidSignature("signature does not match")),
+            None => Err(JwtError::AlgorithmNotAllowed(format!(
+                "{} is not allowed for this key",
+                alg.name()
+            ))),
+        }
+    }
+
+    pub fn sign(&self, alg: Alg, signing_input: &[u8]) -> Option<Vec<u8>> {
+        macro_rules! mac {
+            ($m:expr) => {
+                $m.clone().map(|mut m| {
+                    m.update(signing_input);
+                    m.finalize().into_bytes().to_vec()
+                })
+            };
+        }
+        match alg {
+            Alg::HS256 => mac!(self.hs256),
+            Alg::HS384 => mac!(self.hs384),
+            Alg::HS512 => mac!(self.hs512),
+        }
+    }
+}
+
+/// The keys a verifier may use: one key, or a `kid` → key map for rotation.
+#[derive(Clone)]
+pub enum KeySet {
+    Single(HmacKey),
+    ByKid(HashMap<String, HmacKey>),
+}
+
+/// What a token must satisfy beyond its signature.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub algorithms: AlgSet,
+    pub audience: Option<Vec<String>>,
+    pub issuer: Option<Vec<String>>,
+    pub leeway: f64,
+    pub require: Vec<String>,
+    pub max_length: usize,
+}
+
+impl Policy {
+    pub fn new(algorithms: AlgSet) -> Policy {
+        Policy {
+            algorithms,
+            audience: None,
+            issuer: None,
+            leeway: 0.0,
+            require: Vec::new(),
+            max_length: DEFAULT_MAX_LENGTH,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.leeway.is_finite() && self.leeway >= 0.0) {
+            return Err(ConfigError(
+                "leeway must be a finite number of seconds >= 0".into(),
+            ));
+        }
+        if self.max_length < 16 {
+            return Err(ConfigError("max_length must be at least 16 bytes".into()));
+        }
+        if matches!(&self.audience, Some(a) if a.is_empty()) {
+            return Err(ConfigError(
+                "audience must name at least one audience (or be None)".into(),
+            ));
+        }
+        if matches!(&self.issuer, Some(i) if i.is_empty()) {
+            return Err(ConfigError(
+                "issuer must name at least one issuer (or be None)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn wall_clock() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// A reusable, immutable verifier: keys prepared once, policy fixed.
+#[derive(Clone)]
+pub struct Verifier {
+    pub keys: KeySet,
+    pub policy: Policy,
+}
+
+/// The parts of a token whose signature has been checked.
+pub struct Verified<'t> {
+    pub payload_b64: &'t [u8],
+}
+
+impl Verifier {
+    pub fn new(keys: KeySet, policy: Policy) -> Result<Verifier, ConfigError> {
+        policy.validate()?;
+        if let KeySet::ByKid(map) = &keys {
+            if map.is_empty() {
+                return Err(ConfigError("the kid → key mapping is empty".into()));
+            }
+        }
+        Ok(Verifier { keys, policy })
+    }
+
+    /// Splits the token, reads the header, selects the key and checks the MAC.
+    pub fn check_signature<'t>(&self, token: &'t [u8]) -> Result<Verified<'t>, JwtError> {
+        if token.len() > self.policy.max_length {
+            return Err(JwtError::Malformed(format!(
+                "token is {} bytes, over the limit of {}",
+                token.len(),
+                self.policy.max_length
+            )));
+        }
+        let first = memchr(b'.', token)
+            .ok_or_else(|| JwtError::malformed("not a compact JWS (three base64url parts)"))?;
+        let rest = &token[first + 1..];
+        let second = memchr(b'.', rest)
+            .ok_or_else(|| JwtError::malformed("not a compact JWS (three base64url parts)"))?;
+        let header_b64 = &token[..first];
+        let payload_b64 = &rest[..second];
+        let sig_b64 = &rest[second + 1..];
+        if memchr(b'.', sig_b64).is_some() {
+            return Err(JwtError::malformed(
+                "not a compact JWS (three base64url parts)",
+            ));
+        }
+        if header_b64.is_empty() {
+            return Err(JwtError::malformed("the header part is empty"));
+        }
+        let header_json = b64::decode(header_b64)
+            .map_err(|_| JwtError::malformed("the header is not strict base64url"))?;
+        let header = json::read_header(&header_json)?;
+        let alg_name = match (&header.alg, header.alg_is_string) {
+            (None, _) => return Err(JwtError::malformed("the header has no \"alg\"")),
+            (Some(_), false) => {
+                return Err(JwtError::malformed("the header's \"alg\" is not a string"))
+            }
+            (Some(a), true) => a.as_str(),
+        };
+        let alg = match Alg::from_name(alg_name) {
+            Some(alg) if self.policy.algorithms.contains(alg) => alg,
+            _ if alg_name.eq_ignore_ascii_case("none") => {
+                return Err(JwtError::AlgorithmNotAllowed(
+                    "\"none\" is never accepted".into(),
+                ))
+            }
+            _ => {
+                return Err(JwtError::AlgorithmNotAllowed(format!(
+                    "{:?} is not in the allowed algorithms",
+                    bounded(alg_name, 12)
+                )))
+            }
+        };
+        if header.has_crit {
+            return Err(JwtError::malformed(
+                "the header has \"crit\" extensions, which are not supported",
+            ));
+        }
+        if header.has_b64 {
+            return Err(JwtError::malformed(
+                "unencoded payloads (\"b64\") are not supported",
+            ));
+        }
+        if header.kid_invalid {
+            return Err(JwtError::malformed("the header's \"kid\" is not a string"));
+        }
+        let key = match &self.keys {
+            KeySet::Single(k) => k,
+            KeySet::ByKid(map) => {
+                let kid = header.kid.as_deref().ok_or(JwtError::InvalidSignature(
+                    "the token has no \"kid\" and keys are selected by kid",
+                ))?;
+                map.get(kid)
+                    .ok_or(JwtError::InvalidSignature("no key for the token's \"kid\""))?
+            }
+        };
+        let mut sig = [0u8; 64];
+        // base64url of 64 bytes is 86 characters; anything longer cannot be a valid HS* MAC.
+        if sig_b64.len() > 86 {
+            return Err(JwtError::InvalidSignature("signature has the wrong length"));
+        }
+        let n = b64_decode_slice(sig_b64, &mut sig)
+            .map_err(|_| JwtError::malformed("the signature is not strict base64url"))?;
+        key.verify(alg, &token[..first + 1 + second], &sig[..n])?;
+        Ok(Verified { payload_b64 })
+    }
+
+    /// Checks the registered claims against the policy at time `now` (seconds since the epoch).
+    /// `has_claim` answers whether a top-level claim is present, for `require`.
+    pub fn check_claims(
+        &self,
+        reg: &Registered,
+        now: f64,
+        has_claim: impl Fn(&str) -> bool,
+    ) -> Result<(), JwtError> {
+        let p = &self.policy;
+        for name in &p.require {
+            if !has_claim(name) {
+                return Err(JwtError::MissingClaim(bounded(name, 32)));
+            }
+        }
+        match reg.exp {
+            NumClaim::NotANumber => return Err(JwtError::malformed("\"exp\" is not a number")),
+            NumClaim::Num(exp) if exp <= now - p.leeway => return Err(JwtError::Expired),
+            _ => {}
+        }
+        match reg.nbf {
+            NumClaim::NotANumber => return Err(JwtError::malformed("\"nbf\" is not a number")),
+            NumClaim::Num(nbf) if nbf > now + p.leeway => return Err(JwtError::NotYetValid),
+            _ => {}
+        }
+        if reg.iat == NumClaim::NotANumber {
+            return Err(JwtError::malformed("\"iat\" is not a number"));
+        }
+        if let Some(expected) = &p.issuer {
+            match &reg.iss {
+                IssClaim::Absent => return Err(JwtError::MissingClaim("iss".into())),
+                IssClaim::Str(iss) if expected.iter().any(|e| e == iss) => {}
+                _ => return Err(JwtError::InvalidIssuer),
+            }
+        } else if reg.iss == IssClaim::Invalid {
+            return Err(JwtError::InvalidIssuer);
+        }
+        match (&p.audience, &reg.aud) {
+            (_, AudClaim::Invalid) => {
+                return Err(JwtError::InvalidAudience(
+                    "\"aud\" must be a string or an array of strings",
+                ))
+            }
+            (None, AudClaim::Absent) => {}
+            (None, AudClaim::List(_)) => {
+                // RFC 7519 §4.1.3: a recipient that does not identify itself with the audience must reject.
+                return Err(JwtError::InvalidAudience(
+                    "the token has an audience but none is expected",
+                ));
+            }
+            (Some(_), AudClaim::Absent) => return Err(JwtError::MissingClaim("aud".into())),
+            (Some(expected), AudClaim::List(auds)) => {
+                if !auds.iter().any(|a| expected.iter().any(|e| e == a)) {
+                    return Err(JwtError::InvalidAudience(
+                        "the token is not for the expected audience",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Full verification without Python: signature, JSON, registered claims. `wanted` names the
+    /// claims whose values the caller needs (e.g. to forward as headers).
+    pub fn verify(&self, token: &[u8], now: f64, wanted: &[&str]) -> Result<ClaimsView, JwtError> {
+        let verified = self.check_signature(token)?;
+        let payload = b64::decode(verified.payload_b64)
+            .map_err(|_| JwtError::malformed("the payload is not strict base64url"))?;
+        let mut names = wanted.to_vec();
+        let extra: Vec<&str> = self
+            .policy
+            .require
+            .iter()
+            .map(String::as_str)
+            .filter(|r| !wanted.contains(r))
+            .collect();
+        names.extend(extra.iter().copied());
+        let view = json::read_claims(&payload, &names)?;
+        self.check_claims(&view.registered, now, |name| {
+            names
+                .iter()
+                .position(|n| *n == name)
+                .is_some_and(|i| view.wanted[i].is_some())
+        })?;
+        let mut view = view;
+        view.wanted.truncate(wanted.len());
+        Ok(view)
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+fn b64_decode_slice(text: &[u8], out: &mut [u8]) -> Result<usize, b64::B64Error> {
+    let decoded = b64::decode(text)?;
+    if decoded.len() > out.len() {
+        return Err(b64::B64Error);
+    }
+    out[..decoded.len()].copy_from_slice(&decoded);
+    Ok(decoded.len())
+}
+
+/// Signs `header_json` and `claims_json` with `key` under `alg`; the JSON is taken as given.
+pub fn sign(key: &HmacKey, alg: Alg, header_json: &[u8], claims_json: &[u8]) -> Option<String> {
+    let mut token = b64::encode(header_json);
+    token.push('.');
+    token.push_str(&b64::encode(claims_json));
+    let mac = key.sign(alg, token.as_bytes())?;
+    token.push('.');
+    token.push_str(&b64::encode(&mac));
+    Some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn verifier(algs: &[&str]) -> Verifier {
+        let set = AlgSet::from_names(algs).unwrap();
+        Verifier::new(
+            KeySet::Single(HmacKey::new(KEY, set, true).unwrap()),
+            Policy::new(set),
+        )
+        .unwrap()
+    }
+
+    fn token(alg: Alg, header: &str, claims: &str) -> String {
+        let key = HmacKey::new(
+            KEY,
+            AlgSet::from_names(&["HS256", "HS384", "HS512"]).unwrap(),
+            true,
+        )
+        .unwrap();
+        sign(&key, alg, header.as_bytes(), claims.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn rfc7515_appendix_a1() {
+        // RFC 7515 A.1: HS256 with the JWK "k" below; the example's exp (1300819380) is in the past.
+        let k = b64::decode(b"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow").unwrap();
+        let set = AlgSet::from_names(&["HS256"]).unwrap();
+        let v = Verifier::new(
+            KeySet::Single(HmacKey::new(&k, set, false).unwrap()),
+            Policy::new(set),
+        )
+        .unwrap();
+        let tok = b"eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let view = v
+            .verify(tok, 1300819379.0, &["http://example.com/is_root"])
+            .unwrap();
+        assert_eq!(view.wanted[0].as_deref(), Some("true"));
+        assert_eq!(view.registered.iss, IssClaim::Str("joe".into()));
+        assert_eq!(
+            v.verify(tok, 1300819381.0, &[]).unwrap_err(),
+            JwtError::Expired
+        );
+    }
+
+    #[test]
+    fn signs_and_verifies_each_alg() {
+        for alg in Alg::ALL {
+            let v = verifier(&[alg.name()]);
+            let t = token(
+                alg,
+                &format!(r#"{{"alg":"{}"}}"#, alg.name()),
+                r#"{"sub":"a"}"#,
+            );
+            assert_eq!(
+                v.verify(t.as_bytes(), 0.0, &["sub"]).unwrap().wanted[0].as_deref(),
+                Some("a")
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_alg_outside_policy_and_none() {
+        let v = verifier(&["HS256"]);
+        let t = token(Alg::HS512, r#"{"alg":"HS512"}"#, "{}");
+        assert!(matches!(
+            v.verify(t.as_bytes(), 0.0, &[]),
+            Err(JwtError::AlgorithmNotAllowed(_))
+        ));
+        let none = format!(
+            "{}.{}.",
+            b64::encode(br#"{"alg":"none"}"#),
+            b64::encode(b"{}")
+        );
+        assert!(matches!(
+            v.verify(none.as_bytes(), 0.0, &[]),
+            Err(JwtError::AlgorithmNotAllowed(_))
+        ));
+        // A header claiming HS256 but carrying an HS512-length MAC.
+        let t = token(Alg::HS512, r#"{"alg":"HS256"}"#, "{}");
+        assert!(matches!(
+            v.verify(t.as_bytes(), 0.0, &[]),
+            Err(JwtError::InvalidSignature(_))
+        ));
+    }
+
+    #[test]
+    fn every_single_byte_change_is_rejected() {
+        let v = verifier(&["HS256"]);
+        let t = token(
+            Alg::HS256,
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"sub":"1234567890","n":1}"#,
+        );
+        assert!(v.verify(t.as_bytes(), 0.0, &[]).is_ok());
+        let bytes = t.as_bytes();
+        for i in 0..bytes.len() {
+            for delta in [1u8, 2, 4, 32, 128] {
+                let mut m = bytes.to_vec();
+                m[i] ^= delta;
+                assert!(
+                    v.verify(&m, 0.0, &[]).is_err(),
+                    "change at {i} by {delta} accepted"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn weak_and_public_keys_are_refused() {
+        let set = AlgSet::from_names(&["HS256"]).unwrap();
+        assert!(HmacKey::new(b"short", set, false).is_err());
+        assert!(HmacKey::new(b"short", set, true).is_ok());
+        assert!(HmacKey::new(
+            b"-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA",
+            set,
+            true
+        )
+        .is_err());
+        let s512 = AlgSet::from_names(&["HS512"]).unwrap();
+        assert!(
+            HmacKey::new(KEY, s512, false).is_err(),
+            "32 bytes is too short for HS512"
+        );
+        assert!(AlgSet::from_names(&["none"]).is_err());
+        assert!(AlgSet::from_names(&["RS256"]).is_err());
+        assert!(AlgSet::from_names::<&str>(&[]).is_err());
+    }
+
+    #[test]
+    fn claims_rules() {
+        let set = AlgSet::from_names(&["HS256"]).unwrap();
+        let mut policy = Policy::new(set);
+        policy.audience = Some(vec!["api".into()]);
+        policy.issuer = Some(vec!["me".into(), "you".into()]);
+        policy.leeway = 10.0;
+        policy.require = vec!["sub".into()];
+        let v = Verifier::new(
+            KeySet::Single(HmacKey::new(KEY, set, false).unwrap()),
+            policy,
+        )
+        .unwrap();
+        let h = r#"{"alg":"HS256"}"#;
+        let ok = token(
+            Alg::HS256,
+            h,
+            r#"{"sub":"x","iss":"you","aud":["web","api"],"exp":100,"nbf":50}"#,
+        );
+        assert!(v.verify(ok.as_bytes(), 105.0, &[]).is_ok(), "within leeway");
+        assert_eq!(
+            v.verify(ok.as_bytes(), 110.0, &[]).unwrap_err(),
+            JwtError::Expired
+        );
+        assert!(
+            v.verify(ok.as_bytes(), 40.0, &[]).is_ok(),
+            "nbf within leeway"
+        );
+        assert_eq!(
+            v.verify(ok.as_bytes(), 39.0, &[]).unwrap_err(),
+            JwtError::NotYetValid
+        );
+        let cases = [
+            (r#"{"iss":"you","aud":"api"}"#, "MissingClaim"),
+            (r#"{"sub":"x","aud":"api"}"#, "MissingClaim"),
+            (r#"{"sub":"x","iss":"them","aud":"api"}"#, "InvalidIssuer"),
+            (r#"{"sub":"x","iss":["you"],"aud":"api"}"#, "InvalidIssuer"),
+            (r#"{"sub":"x","iss":"you"}"#, "MissingClaim"),
+            (r#"{"sub":"x","iss":"you","aud":"web"}"#, "InvalidAudience"),
+            (r#"{"sub":"x","iss":"you","aud":[]}"#, "InvalidAudience"),
+            (
+                r#"{"sub":"x","iss":"you","aud":["api",1]}"#,
+                "InvalidAudience",
+            ),
+            (
+                r#"{"sub":"x","iss":"you","aud":"api","exp":"100"}"#,
+                "MalformedToken",
+            ),
+            (
+                r#"{"sub":"x","iss":"you","aud":"api","exp":true}"#,
+                "MalformedToken",
+            ),
+            (
+                r#"{"sub":"x","iss":"you","aud":"api","iat":null}"#,
+                "MalformedToken",
+            ),
+            (
+                r#"{"sub":"x","iss":"you","aud":"api","exp":-1e400}"#,
+                "ExpiredToken",
+            ),
+        ];
+        for (claims, kind) in cases {
+            let t = token(Alg::HS256, h, claims);
+            assert_eq!(
+                v.verify(t.as_bytes(), 60.0, &[]).unwrap_err().kind(),
+                kind,
+                "{claims}"
+            );
+        }
+        // No audience expected: a token carrying one is refused.
+        let plain = verifier(&["HS256"]);
+        let t = token(Alg::HS256, h, r#"{"aud":"api"}"#);
+        assert_eq!(
+            plain.verify(t.as_bytes(), 0.0, &[]).unwrap_err().kind(),
+            "InvalidAudience"
+        );
+    }
+
+    #[test]
+    fn structure_rules() {
+        let v = verifier(&["HS256"]);
+        let good = token(Alg::HS256, r#"{"alg":"HS256"}"#, "{}");
+        let parts: Vec<&str> = good.split('.').collect();
+        for bad in [
+            String::new(),
+            "a.b".into(),
+            format!("{good}."),
+            format!("{}.{}", parts[0], parts[1]),
+            format!("{}.{}.{}.x", parts[0], parts[1], parts[2]),
+            format!("{}=.{}.{}", parts[0], parts[1], parts[2]),
+            format!("{}.{}.{}=", parts[0], parts[1], parts[2]),
+            format!(".{}.{}", parts[1], parts[2]),
+            format!("{}.{}.", parts[0], parts[1]),
+            format!("{}.{}.{}", parts[0], parts[1], &parts[2][..20]),
+            format!("{}.{}.{}AAAA", parts[0], parts[1], parts[2]),
+        ] {
+            assert!(v.verify(bad.as_bytes(), 0.0, &[]).is_err(), "{bad:?}");
+        }
+        let long = "a".repeat(DEFAULT_MAX_LENGTH + 1);
+        assert!(matches!(
+            v.verify(long.as_bytes(), 0.0, &[]),
+            Err(JwtError::Malformed(_))
+        ));
+        let crit = token(Alg::HS256, r#"{"alg":"HS256","crit":["x"],"x":1}"#, "{}");
+        assert!(v.verify(crit.as_bytes(), 0.0, &[]).is_err());
+        let dup = token(Alg::HS256, r#"{"alg":"HS256"}"#, r#"{"sub":"a","sub":"b"}"#);
+        assert!(v.verify(dup.as_bytes(), 0.0, &[]).is_err());
+    }
+
+    #[test]
+    fn kid_selects_the_key() {
+        let set = AlgSet::from_names(&["HS256"]).unwrap();
+        let other = b"another-secret-another-secret-!!";
+        let mut map = HashMap::new();
+        map.insert("k1".to_string(), HmacKey::new(KEY, set, false).unwrap());
+        map.insert("k2".to_string(), HmacKey::new(other, set, false).unwrap());
+        let v = Verifier::new(KeySet::ByKid(map), Policy::new(set)).unwrap();
+        let k2 = HmacKey::new(other, set, false).unwrap();
+        let good = sign(&k2, Alg::HS256, br#"{"alg":"HS256","kid":"k2"}"#, b"{}").unwrap();
+        assert!(v.verify(good.as_bytes(), 0.0, &[]).is_ok());
+        let wrong = sign(&k2, Alg::HS256, br#"{"alg":"HS256","kid":"k1"}"#, b"{}").unwrap();
+        assert!(v.verify(wrong.as_bytes(), 0.0, &[]).is_err());
+        let unknown = sign(
+            &k2,
+            Alg::HS256,
+            br#"{"alg":"HS256","kid":"../../etc/passwd"}"#,
+            b"{}",
+        )
+        .unwrap();
+        assert!(v.verify(unknown.as_bytes(), 0.0, &[]).is_err());
+        let none = sign(&k2, Alg::HS256, br#"{"alg":"HS256"}"#, b"{}").unwrap();
+        assert!(v.verify(none.as_bytes(), 0.0, &[]).is_err());
+    }
+}

@@ -1,0 +1,683 @@
+//! The Python boundary: `gateway._core`.
+//!
+//! Everything Python-specific lives here: argument conversion, the exception hierarchy, and the
+//! claims dict built straight from the JSON bytes by `jiter` (no intermediate value tree). Errors
+//! are plain Rust values until the single `jwt_err` mapping turns them into exceptions, so the
+//! success path never creates an exception object.
+
+use std::collections::HashMap;
+
+use jiter::{PythonParse, StringCacheMode};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
+
+use crate::b64;
+use crate::cookie::{self, CookieAttrs, SameSite};
+use crate::error::{ConfigError, JwtError};
+use crate::json::{AudClaim, IssClaim, NumClaim, Registered};
+use crate::jwt::{self, Alg, AlgSet, HmacKey, KeySet, Policy, DEFAULT_MAX_LENGTH};
+use crate::lang;
+
+create_exception!(
+    gateway,
+    JWTError,
+    PyValueError,
+    "A token failed verification. Subclass of ValueError."
+);
+create_exception!(
+    gateway,
+    MalformedToken,
+    JWTError,
+    "Not a well-formed compact JWS with JSON header and claims."
+);
+create_exception!(
+    gateway,
+    InvalidSignature,
+    JWTError,
+    "The MAC does not match, or no key fits the token."
+);
+create_exception!(
+    gateway,
+    AlgorithmNotAllowed,
+    JWTError,
+    "The token's alg is none, not allowed, or does not fit the key."
+);
+create_exception!(
+    gateway,
+    ExpiredToken,
+    JWTError,
+    "The token's exp is in the past (beyond the leeway)."
+);
+create_exception!(
+    gateway,
+    NotYetValid,
+    JWTError,
+    "The token's nbf is in the future (beyond the leeway)."
+);
+create_exception!(
+    gateway,
+    InvalidIssuer,
+    JWTError,
+    "The token's iss is not an expected issuer."
+);
+create_exception!(
+    gateway,
+    InvalidAudience,
+    JWTError,
+    "The token's aud does not name an expected audience."
+);
+create_exception!(
+    gateway,
+    MissingClaim,
+    JWTError,
+    "A required claim is absent."
+);
+
+#[cold]
+#[inline(never)]
+fn jwt_err(e: JwtError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        JwtError::Malformed(_) => MalformedToken::new_err(msg),
+        JwtError::InvalidSignature(_) => InvalidSignature::new_err(msg),
+        JwtError::AlgorithmNotAllowed(_) => AlgorithmNotAllowed::new_err(msg),
+        JwtError::Expired => ExpiredToken::new_err(msg),
+        JwtError::NotYetValid => NotYetValid::new_err(msg),
+        JwtError::InvalidIssuer => InvalidIssuer::new_err(msg),
+        JwtError::InvalidAudience(_) => InvalidAudience::new_err(msg),
+        JwtError::MissingClaim(_) => MissingClaim::new_err(msg),
+    }
+}
+
+#[cold]
+fn config_err(e: ConfigError) -> PyErr {
+    PyValueError::new_err(e.0)
+}
+
+/// `str` or `bytes` → bytes, borrowed.
+fn bytes_of<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a [u8]> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(s.to_str()?.as_bytes());
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(b.as_bytes());
+    }
+    Err(PyTypeError::new_err(format!("{what} must be str or bytes")))
+}
+
+/// A string, or a sequence of strings, as a list (used for algorithms, audience, issuer, require).
+fn str_list(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(vec![s.to_str()?.to_owned()]);
+    }
+    if obj.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a str or a sequence of str, not bytes"
+        )));
+    }
+    let mut out = Vec::new();
+    for item in obj
+        .try_iter()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a str or a sequence of str")))?
+    {
+        let item = item?;
+        let s = item
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("{what} must contain only str")))?;
+        out.push(s.to_str()?.to_owned());
+    }
+    Ok(out)
+}
+
+/// Seconds from an int/float or a `datetime.timedelta`.
+fn seconds(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be a number of seconds or a timedelta"
+        )));
+    }
+    if let Ok(f) = obj.extract::<f64>() {
+        return Ok(f);
+    }
+    if let Ok(ts) = obj.getattr(intern!(obj.py(), "total_seconds")) {
+        return ts.call0()?.extract::<f64>();
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be a number of seconds or a timedelta"
+    )))
+}
+
+/// Unix time from an int/float or a `datetime` (naive datetimes are taken as UTC, as PyJWT does).
+fn unix_time(obj: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(jwt::wall_clock());
+    };
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(
+            "now must be a unix time or a datetime",
+        ));
+    }
+    if let Ok(f) = obj.extract::<f64>() {
+        return Ok(f);
+    }
+    let py = obj.py();
+    if obj.hasattr(intern!(py, "utctimetuple"))? {
+        let tt = obj.call_method0(intern!(py, "utctimetuple"))?;
+        let base = py
+            .import(intern!(py, "calendar"))?
+            .call_method1(intern!(py, "timegm"), (tt,))?
+            .extract::<f64>()?;
+        let micro = obj.getattr(intern!(py, "microsecond"))?.extract::<f64>()?;
+        return Ok(base + micro / 1e6);
+    }
+    Err(PyTypeError::new_err(
+        "now must be a unix time or a datetime",
+    ))
+}
+
+fn build_keys(key: &Bound<'_, PyAny>, algs: AlgSet, allow_weak: bool) -> PyResult<KeySet> {
+    if key.is_instance_of::<PyString>() || key.is_instance_of::<PyBytes>() {
+        let secret = bytes_of(key, "key")?;
+        return HmacKey::new(secret, algs, allow_weak)
+            .map(KeySet::Single)
+            .map_err(config_err);
+    }
+    if let Ok(mapping) = key.cast::<PyMapping>() {
+        let mut map = HashMap::new();
+        for item in mapping.items()?.iter() {
+            let (kid, secret): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            let kid = kid
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("key mapping keys (kids) must be str"))?
+                .to_str()?
+                .to_owned();
+            let secret = bytes_of(&secret, "each secret in the key mapping")?;
+            let prepared = HmacKey::new(secret, algs, allow_weak).map_err(|e| {
+                PyValueError::new_err(format!(
+                    "key for kid {:?}: {}",
+                    crate::error::bounded(&kid, 32),
+                    e.0
+                ))
+            })?;
+            map.insert(kid, prepared);
+        }
+        return Ok(KeySet::ByKid(map));
+    }
+    Err(PyTypeError::new_err(
+        "key must be str, bytes, or a mapping of kid to str/bytes secret",
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_verifier(
+    key: &Bound<'_, PyAny>,
+    algorithms: Option<&Bound<'_, PyAny>>,
+    audience: Option<&Bound<'_, PyAny>>,
+    issuer: Option<&Bound<'_, PyAny>>,
+    leeway: Option<&Bound<'_, PyAny>>,
+    require: Option<&Bound<'_, PyAny>>,
+    max_length: usize,
+    allow_weak_key: bool,
+) -> PyResult<jwt::Verifier> {
+    let names = match algorithms.filter(|a| !a.is_none()) {
+        Some(a) => str_list(a, "algorithms")?,
+        None => vec!["HS256".to_owned()],
+    };
+    let algs = AlgSet::from_names(&names).map_err(config_err)?;
+    let keys = build_keys(key, algs, allow_weak_key)?;
+    let mut policy = Policy::new(algs);
+    policy.audience = audience
+        .filter(|a| !a.is_none())
+        .map(|a| str_list(a, "audience"))
+        .transpose()?;
+    policy.issuer = issuer
+        .filter(|a| !a.is_none())
+        .map(|a| str_list(a, "issuer"))
+        .transpose()?;
+    policy.leeway = leeway
+        .map(|l| seconds(l, "leeway"))
+        .transpose()?
+        .unwrap_or(0.0);
+    policy.require = require
+        .filter(|a| !a.is_none())
+        .map(|a| str_list(a, "require"))
+        .transpose()?
+        .unwrap_or_default();
+    policy.max_length = max_length;
+    jwt::Verifier::new(keys, policy).map_err(config_err)
+}
+
+fn num_claim(v: Option<Bound<'_, PyAny>>) -> NumClaim {
+    match v {
+        None => NumClaim::Absent,
+        Some(v) if v.is_instance_of::<PyBool>() => NumClaim::NotANumber,
+        Some(v) if v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>() => {
+            // Big ints overflow to ±inf in extract; keep their sign.
+            NumClaim::Num(v.extract::<f64>().unwrap_or_else(|_| {
+                if v.lt(0).unwrap_or(false) {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                }
+            }))
+        }
+        Some(_) => NumClaim::NotANumber,
+    }
+}
+
+/// Reads the registered claims from the dict jiter built (one pass over the JSON in total).
+fn registered(dict: &Bound<'_, PyDict>) -> PyResult<Registered> {
+    let py = dict.py();
+    let iss = match dict.get_item(intern!(py, "iss"))? {
+        None => IssClaim::Absent,
+        Some(v) => match v.cast::<PyString>() {
+            Ok(s) => IssClaim::Str(s.to_str()?.to_owned()),
+            Err(_) => IssClaim::Invalid,
+        },
+    };
+    let aud = match dict.get_item(intern!(py, "aud"))? {
+        None => AudClaim::Absent,
+        Some(v) => {
+            if let Ok(s) = v.cast::<PyString>() {
+                AudClaim::List(vec![s.to_str()?.to_owned()])
+            } else if let Ok(list) = v.cast::<PyList>() {
+                let mut out = Vec::with_capacity(list.len());
+                let mut valid = true;
+                for item in list.iter() {
+                    match item.cast::<PyString>() {
+                        Ok(s) => out.push(s.to_str()?.to_owned()),
+                        Err(_) => valid = false,
+                    }
+                }
+                if valid {
+                    AudClaim::List(out)
+                } else {
+                    AudClaim::Invalid
+                }
+            } else {
+                AudClaim::Invalid
+            }
+        }
+    };
+    Ok(Registered {
+        exp: num_claim(dict.get_item(intern!(py, "exp"))?),
+        nbf: num_claim(dict.get_item(intern!(py, "nbf"))?),
+        iat: num_claim(dict.get_item(intern!(py, "iat"))?),
+        iss,
+        aud,
+    })
+}
+
+const PARSER: PythonParse = PythonParse {
+    allow_inf_nan: false,
+    cache_mode: StringCacheMode::Keys,
+    partial_mode: jiter::PartialMode::Off,
+    catch_duplicate_keys: true,
+    float_mode: jiter::FloatMode::Float,
+};
+
+fn verify_with<'py>(
+    py: Python<'py>,
+    v: &jwt::Verifier,
+    token: &Bound<'py, PyAny>,
+    now: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let token = bytes_of(token, "token")?;
+    let checked = v.check_signature(token).map_err(jwt_err)?;
+    let mut payload = Vec::with_capacity(checked.payload_b64.len() * 3 / 4 + 3);
+    b64::decode_into(checked.payload_b64, &mut payload)
+        .map_err(|_| jwt_err(JwtError::malformed("the payload is not strict base64url")))?;
+    let value = PARSER.python_parse(py, &payload).map_err(|e| {
+        let msg = if e.error_type.to_string().contains("duplicate") {
+            "duplicate member name in JSON"
+        } else {
+            "claims are not valid JSON"
+        };
+        jwt_err(JwtError::malformed(msg))
+    })?;
+    let dict = value
+        .cast_into::<PyDict>()
+        .map_err(|_| jwt_err(JwtError::malformed("claims are not a JSON object")))?;
+    let reg = registered(&dict)?;
+    let now = unix_time(now)?;
+    v.check_claims(&reg, now, |name| dict.contains(name).unwrap_or(false))
+        .map_err(jwt_err)?;
+    Ok(dict)
+}
+
+/// A reusable, immutable HS* JWT verifier. Keys are prepared once; `verify` is thread-safe.
+#[pyclass(frozen, module = "gateway")]
+pub struct Verifier {
+    inner: jwt::Verifier,
+}
+
+#[pymethods]
+impl Verifier {
+    #[new]
+    #[pyo3(signature = (key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, *, max_length=DEFAULT_MAX_LENGTH, allow_weak_key=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        key: &Bound<'_, PyAny>,
+        algorithms: Option<&Bound<'_, PyAny>>,
+        audience: Option<&Bound<'_, PyAny>>,
+        issuer: Option<&Bound<'_, PyAny>>,
+        leeway: Option<&Bound<'_, PyAny>>,
+        require: Option<&Bound<'_, PyAny>>,
+        max_length: usize,
+        allow_weak_key: bool,
+    ) -> PyResult<Self> {
+        Ok(Verifier {
+            inner: build_verifier(
+                key,
+                algorithms,
+                audience,
+                issuer,
+                leeway,
+                require,
+                max_length,
+                allow_weak_key,
+            )?,
+        })
+    }
+
+    /// Verifies `token` and returns its claims as a dict, or raises a `JWTError` subclass.
+    #[pyo3(signature = (token, now=None))]
+    fn verify<'py>(
+        &self,
+        py: Python<'py>,
+        token: &Bound<'py, PyAny>,
+        now: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        verify_with(py, &self.inner, token, now)
+    }
+
+    #[getter]
+    fn algorithms(&self) -> Vec<&'static str> {
+        self.inner.policy.algorithms.iter().map(Alg::name).collect()
+    }
+
+    #[getter]
+    fn audience(&self) -> Option<Vec<String>> {
+        self.inner.policy.audience.clone()
+    }
+
+    #[getter]
+    fn issuer(&self) -> Option<Vec<String>> {
+        self.inner.policy.issuer.clone()
+    }
+
+    #[getter]
+    fn leeway(&self) -> f64 {
+        self.inner.policy.leeway
+    }
+
+    #[getter]
+    fn require(&self) -> Vec<String> {
+        self.inner.policy.require.clone()
+    }
+
+    #[getter]
+    fn max_length(&self) -> usize {
+        self.inner.policy.max_length
+    }
+
+    fn __repr__(&self) -> String {
+        // Never the key: only its shape.
+        let keys = match &self.inner.keys {
+            KeySet::Single(_) => "1 key".to_owned(),
+            KeySet::ByKid(m) => format!("{} keys by kid", m.len()),
+        };
+        format!("Verifier(algorithms={:?}, {keys})", self.algorithms())
+    }
+}
+
+/// One-shot verification: `Verifier(key, ...).verify(token, now)`.
+#[pyfunction]
+#[pyo3(signature = (token, key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, now=None, *, max_length=DEFAULT_MAX_LENGTH, allow_weak_key=false))]
+#[allow(clippy::too_many_arguments)]
+fn verify<'py>(
+    py: Python<'py>,
+    token: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyAny>,
+    algorithms: Option<&Bound<'py, PyAny>>,
+    audience: Option<&Bound<'py, PyAny>>,
+    issuer: Option<&Bound<'py, PyAny>>,
+    leeway: Option<&Bound<'py, PyAny>>,
+    require: Option<&Bound<'py, PyAny>>,
+    now: Option<&Bound<'py, PyAny>>,
+    max_length: usize,
+    allow_weak_key: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let v = build_verifier(
+        key,
+        algorithms,
+        audience,
+        issuer,
+        leeway,
+        require,
+        max_length,
+        allow_weak_key,
+    )?;
+    verify_with(py, &v, token, now)
+}
+
+/// Appends `obj` as JSON to `out`. Registered time claims given as datetimes become ints.
+fn write_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
+    if depth > 64 {
+        return Err(PyValueError::new_err("claims are nested too deeply"));
+    }
+    if obj.is_none() {
+        out.extend_from_slice(b"null");
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        serde_json::to_writer(&mut *out, s.to_str()?)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    } else if obj.is_instance_of::<PyInt>() {
+        out.extend_from_slice(obj.str()?.to_str()?.as_bytes());
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        let v = f.value();
+        if !v.is_finite() {
+            return Err(PyValueError::new_err(
+                "claims may not contain NaN or Infinity",
+            ));
+        }
+        out.extend_from_slice(obj.repr()?.to_str()?.as_bytes());
+    } else if let Ok(d) = obj.cast::<PyDict>() {
+        out.push(b'{');
+        for (i, (k, v)) in d.iter().enumerate() {
+            let k = k
+                .cast_into::<PyString>()
+                .map_err(|_| PyTypeError::new_err("claim names must be str"))?;
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, k.to_str()?)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            out.push(b':');
+            let key = k.to_str()?;
+            if depth == 0
+                && matches!(key, "exp" | "nbf" | "iat")
+                && v.hasattr(intern!(obj.py(), "utctimetuple"))?
+            {
+                let ts = unix_time(Some(&v))?.floor() as i64;
+                out.extend_from_slice(ts.to_string().as_bytes());
+            } else {
+                write_json(&v, out, depth + 1)?;
+            }
+        }
+        out.push(b'}');
+    } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        out.push(b'[');
+        for (i, item) in obj.try_iter()?.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json(&item?, out, depth + 1)?;
+        }
+        out.push(b']');
+    } else if let Ok(m) = obj.cast::<PyMapping>() {
+        let d = PyDict::new(obj.py());
+        for item in m.items()?.iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            d.set_item(k, v)?;
+        }
+        write_json(d.as_any(), out, depth)?;
+    } else {
+        let tname = obj.get_type().name()?.to_string();
+        return Err(PyTypeError::new_err(format!(
+            "object of type {tname} is not JSON serializable"
+        )));
+    }
+    Ok(())
+}
+
+/// Signs `claims` with an HMAC `key`; returns the compact JWS.
+#[pyfunction]
+#[pyo3(signature = (claims, key, algorithm="HS256", headers=None, *, allow_weak_key=false))]
+fn encode(
+    claims: &Bound<'_, PyAny>,
+    key: &Bound<'_, PyAny>,
+    algorithm: &str,
+    headers: Option<&Bound<'_, PyAny>>,
+    allow_weak_key: bool,
+) -> PyResult<String> {
+    let algs = AlgSet::from_names(&[algorithm]).map_err(config_err)?;
+    let alg = Alg::from_name(algorithm).expect("validated above");
+    if !claims.is_instance_of::<PyDict>() && claims.cast::<PyMapping>().is_err() {
+        return Err(PyTypeError::new_err("claims must be a mapping"));
+    }
+    let py = claims.py();
+    let header = PyDict::new(py);
+    header.set_item("alg", algorithm)?;
+    header.set_item("typ", "JWT")?;
+    if let Some(h) = headers.filter(|h| !h.is_none()) {
+        let h = h
+            .cast::<PyMapping>()
+            .map_err(|_| PyTypeError::new_err("headers must be a mapping"))?;
+        for item in h.items()?.iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            let name = k
+                .extract::<String>()
+                .map_err(|_| PyTypeError::new_err("header names must be str"))?;
+            if name == "alg" {
+                if v.extract::<String>().ok().as_deref() != Some(algorithm) {
+                    return Err(PyValueError::new_err(
+                        "headers[\"alg\"] conflicts with algorithm",
+                    ));
+                }
+                continue;
+            }
+            header.set_item(k, v)?;
+        }
+    }
+    let secret = if key.is_instance_of::<PyString>() || key.is_instance_of::<PyBytes>() {
+        HmacKey::new(bytes_of(key, "key")?, algs, allow_weak_key).map_err(config_err)?
+    } else if let Ok(map) = key.cast::<PyMapping>() {
+        let kid = header.get_item("kid")?.ok_or_else(|| {
+            PyValueError::new_err(
+                "with a kid → key mapping, headers must name the \"kid\" to sign with",
+            )
+        })?;
+        let secret = map
+            .get_item(&kid)
+            .map_err(|_| PyValueError::new_err("headers[\"kid\"] is not in the key mapping"))?;
+        HmacKey::new(bytes_of(&secret, "key")?, algs, allow_weak_key).map_err(config_err)?
+    } else {
+        return Err(PyTypeError::new_err(
+            "key must be str, bytes, or a mapping of kid to secret",
+        ));
+    };
+    let mut header_json = Vec::with_capacity(64);
+    write_json(header.as_any(), &mut header_json, 1)?;
+    let mut claims_json = Vec::with_capacity(256);
+    write_json(claims, &mut claims_json, 0)?;
+    Ok(jwt::sign(&secret, alg, &header_json, &claims_json).expect("key prepared for alg"))
+}
+
+/// Encodes bytes as unpadded base64url.
+#[pyfunction]
+fn b64url_encode(data: &[u8]) -> String {
+    b64::encode(data)
+}
+
+/// Decodes strict unpadded base64url; raises ValueError otherwise.
+#[pyfunction]
+fn b64url_decode<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let raw = bytes_of(data, "data")?;
+    let decoded = b64::decode(raw).map_err(|_| {
+        PyValueError::new_err(
+            "not strict base64url (RFC 4648 §5: A-Z a-z 0-9 - _, no padding, canonical final bits)",
+        )
+    })?;
+    Ok(PyBytes::new(py, &decoded))
+}
+
+/// The value of the first cookie called `name` in a Cookie header, or None.
+#[pyfunction]
+fn cookie_value(cookie_header: &str, name: &str) -> Option<String> {
+    cookie::cookie_value(cookie_header, name).map(|v| v.into_owned())
+}
+
+/// Builds a Set-Cookie header value; raises ValueError for anything that could inject a header.
+#[pyfunction]
+#[pyo3(signature = (name, value, *, max_age=None, path=Some("/"), domain=None, secure=true, http_only=false, same_site=Some("Lax")))]
+#[allow(clippy::too_many_arguments)]
+fn set_cookie(
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+    path: Option<&str>,
+    domain: Option<&str>,
+    secure: bool,
+    http_only: bool,
+    same_site: Option<&str>,
+) -> PyResult<String> {
+    let same_site = same_site
+        .map(|s| {
+            SameSite::parse(s).ok_or_else(|| {
+                PyValueError::new_err("same_site must be \"Strict\", \"Lax\" or \"None\"")
+            })
+        })
+        .transpose()?;
+    let attrs = CookieAttrs {
+        max_age,
+        path,
+        domain,
+        secure,
+        http_only,
+        same_site,
+    };
+    cookie::set_cookie(name, value, &attrs).map_err(PyValueError::new_err)
+}
+
+/// The entry of `supported` that best fits an Accept-Language header, or None.
+#[pyfunction]
+fn best_language(accept_language: &str, supported: Vec<String>) -> Option<String> {
+    lang::best_language(accept_language, &supported).map(|i| supported[i].clone())
+}
+
+#[pymodule(gil_used = false)]
+pub mod _core {
+    #[pymodule_export]
+    use super::{
+        b64url_decode, b64url_encode, best_language, cookie_value, encode, set_cookie, verify,
+        Verifier,
+    };
+
+    #[pymodule_export]
+    use super::{
+        AlgorithmNotAllowed, ExpiredToken, InvalidAudience, InvalidIssuer, InvalidSignature,
+        JWTError, MalformedToken, MissingClaim, NotYetValid,
+    };
+
+    #[pymodule_init]
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        use pyo3::types::PyModuleMethods;
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        Ok(())
+    }
+}
