@@ -10,8 +10,6 @@ use jiter::{Jiter, NumberAny, NumberInt, Peek};
 use crate::error::JwtError;
 
 const MAX_DEPTH: usize = 64;
-/// Objects with more members than this switch from a linear scan to a hash set for duplicates.
-const LINEAR_KEYS: usize = 16;
 
 /// A numeric claim (`exp`, `nbf`, `iat`) as the verifier sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,6 +25,8 @@ pub enum NumClaim {
 pub enum AudClaim {
     Absent,
     List(Vec<String>),
+    /// Compared with the expected audience while parsing (saves copying the strings).
+    Matched(bool),
     Invalid,
 }
 
@@ -35,6 +35,8 @@ pub enum AudClaim {
 pub enum IssClaim {
     Absent,
     Str(String),
+    /// Compared with the expected issuer while parsing (saves copying the string).
+    Matched(bool),
     Invalid,
 }
 
@@ -83,32 +85,58 @@ fn bad(msg: &str) -> JwtError {
     JwtError::malformed(msg)
 }
 
-/// Duplicate member detection for one object.
-struct KeySet {
-    keys: Vec<String>,
-    hashed: Option<std::collections::HashSet<String>>,
+/// Duplicate member detection for one object, without heap allocation for ordinary objects:
+/// names are kept in a fixed stack arena and compared linearly; an object with many or long
+/// names moves to a hash set.
+pub struct KeySet {
+    arena: [u8; 512],
+    used: usize,
+    spans: [(u16, u16); 24],
+    count: usize,
+    hashed: Option<std::collections::HashSet<Vec<u8>>>,
+}
+
+impl Default for KeySet {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl KeySet {
-    fn new() -> Self {
+    pub fn new() -> Self {
         KeySet {
-            keys: Vec::new(),
+            arena: [0; 512],
+            used: 0,
+            spans: [(0, 0); 24],
+            count: 0,
             hashed: None,
         }
     }
 
     /// Returns false when `key` was already seen.
-    fn insert(&mut self, key: &str) -> bool {
+    pub fn insert(&mut self, key: &str) -> bool {
+        let key = key.as_bytes();
         if let Some(set) = &mut self.hashed {
-            return set.insert(key.to_owned());
+            return set.insert(key.to_vec());
         }
-        if self.keys.iter().any(|k| k == key) {
-            return false;
+        for &(start, len) in &self.spans[..self.count] {
+            if &self.arena[start as usize..(start + len) as usize] == key {
+                return false;
+            }
         }
-        self.keys.push(key.to_owned());
-        if self.keys.len() > LINEAR_KEYS {
-            self.hashed = Some(self.keys.drain(..).collect());
+        if self.count == self.spans.len() || self.used + key.len() > self.arena.len() {
+            let mut set: std::collections::HashSet<Vec<u8>> = self.spans[..self.count]
+                .iter()
+                .map(|&(s, l)| self.arena[s as usize..(s + l) as usize].to_vec())
+                .collect();
+            set.insert(key.to_vec());
+            self.hashed = Some(set);
+            return true;
         }
+        self.arena[self.used..self.used + key.len()].copy_from_slice(key);
+        self.spans[self.count] = (self.used as u16, key.len() as u16);
+        self.used += key.len();
+        self.count += 1;
         true
     }
 }
@@ -130,17 +158,14 @@ fn skip_value(
     match peek {
         Peek::Object => {
             let mut seen = KeySet::new();
-            let mut key: Option<String> = jiter
-                .known_object()
-                .map_err(json_err(what))?
-                .map(str::to_owned);
+            let mut key = jiter.known_object().map_err(json_err(what))?;
             while let Some(k) = key {
-                if !seen.insert(&k) {
+                if !seen.insert(k) {
                     return Err(bad("duplicate member name in JSON"));
                 }
                 let p = jiter.peek().map_err(json_err(what))?;
                 skip_value(jiter, p, depth + 1, what)?;
-                key = jiter.next_key().map_err(json_err(what))?.map(str::to_owned);
+                key = jiter.next_key().map_err(json_err(what))?;
             }
             Ok(())
         }
@@ -334,38 +359,51 @@ pub fn read_header(data: &[u8]) -> Result<Header, JwtError> {
     }
     let mut header = Header::default();
     let mut seen = KeySet::new();
-    let mut key: Option<String> = jiter
-        .known_object()
-        .map_err(json_err(WHAT))?
-        .map(str::to_owned);
+    let mut key = jiter.known_object().map_err(json_err(WHAT))?;
     while let Some(k) = key {
-        if !seen.insert(&k) {
+        if !seen.insert(k) {
             return Err(bad("duplicate member name in header"));
         }
+        let field = match k {
+            "alg" => HeaderField::Alg,
+            "kid" => HeaderField::Kid,
+            "crit" => HeaderField::Crit,
+            "b64" => HeaderField::B64,
+            _ => HeaderField::Other,
+        };
         let peek = jiter.peek().map_err(json_err(WHAT))?;
-        match (k.as_str(), peek) {
-            ("alg", Peek::String) => {
+        match (field, peek) {
+            (HeaderField::Alg, Peek::String) => {
                 header.alg = Some(jiter.known_str().map_err(json_err(WHAT))?.to_owned());
                 header.alg_is_string = true;
             }
-            ("kid", Peek::String) => {
+            (HeaderField::Kid, Peek::String) => {
                 header.kid = Some(jiter.known_str().map_err(json_err(WHAT))?.to_owned())
             }
-            (name, _) => {
-                match name {
-                    "alg" => header.alg = Some(String::new()),
-                    "kid" => header.kid_invalid = true,
-                    "crit" => header.has_crit = true,
-                    "b64" => header.has_b64 = true,
-                    _ => {}
+            (field, _) => {
+                match field {
+                    HeaderField::Alg => header.alg = Some(String::new()),
+                    HeaderField::Kid => header.kid_invalid = true,
+                    HeaderField::Crit => header.has_crit = true,
+                    HeaderField::B64 => header.has_b64 = true,
+                    HeaderField::Other => {}
                 }
                 skip_value(&mut jiter, peek, 1, WHAT)?;
             }
         }
-        key = jiter.next_key().map_err(json_err(WHAT))?.map(str::to_owned);
+        key = jiter.next_key().map_err(json_err(WHAT))?;
     }
     jiter.finish().map_err(json_err(WHAT))?;
     Ok(header)
+}
+
+#[derive(Clone, Copy)]
+enum HeaderField {
+    Alg,
+    Kid,
+    Crit,
+    B64,
+    Other,
 }
 
 #[cfg(test)]
@@ -420,6 +458,15 @@ mod tests {
             + "\"k7\":0";
         assert!(read_claims(format!("{{{many}}}").as_bytes(), &[]).is_err());
         assert!(read_header(br#"{"alg":"HS256","alg":"none"}"#).is_err());
+        let long_keys: String = (0..30)
+            .map(|i| format!("\"{}{i}\":{i},", "k".repeat(40)))
+            .collect::<String>();
+        assert!(read_claims(
+            format!("{{{long_keys}\"{}3\":1}}", "k".repeat(40)).as_bytes(),
+            &[]
+        )
+        .is_err());
+        assert!(read_claims(format!("{{{long_keys}\"x\":1}}").as_bytes(), &[]).is_ok());
     }
 
     #[test]

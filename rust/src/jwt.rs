@@ -5,7 +5,9 @@
 //! only. The signature is checked before the claims are parsed: nothing an attacker controls beyond
 //! the header is interpreted until the MAC holds.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -258,7 +260,27 @@ impl Policy {
     }
 }
 
+/// Seconds since the epoch. On Linux the coarse clock (a few ms resolution, a fraction of the
+/// cost): `exp`/`nbf` are compared in seconds with a leeway, so milliseconds do not matter.
+#[cfg(target_os = "linux")]
 pub fn wall_clock() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write into.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
+        return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
+    }
+    precise_wall_clock()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn wall_clock() -> f64 {
+    precise_wall_clock()
+}
+
+fn precise_wall_clock() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -270,6 +292,17 @@ pub fn wall_clock() -> f64 {
 pub struct Verifier {
     pub keys: KeySet,
     pub policy: Policy,
+    /// Headers of tokens whose MAC verified, so the common case (every token from one issuer
+    /// has the same header bytes) skips decoding the header. Only verified headers get in, so
+    /// forged tokens cannot crowd out real ones.
+    header_cache: [OnceLock<CachedHeader>; 4],
+}
+
+#[derive(Clone)]
+struct CachedHeader {
+    b64: Box<[u8]>,
+    alg: Alg,
+    kid: Option<String>,
 }
 
 /// The parts of a token whose signature has been checked.
@@ -285,37 +318,54 @@ impl Verifier {
                 return Err(ConfigError("the kid → key mapping is empty".into()));
             }
         }
-        Ok(Verifier { keys, policy })
+        Ok(Verifier {
+            keys,
+            policy,
+            header_cache: Default::default(),
+        })
     }
 
-    /// Splits the token, reads the header, selects the key and checks the MAC.
-    pub fn check_signature<'t>(&self, token: &'t [u8]) -> Result<Verified<'t>, JwtError> {
-        if token.len() > self.policy.max_length {
-            return Err(JwtError::Malformed(format!(
-                "token is {} bytes, over the limit of {}",
-                token.len(),
-                self.policy.max_length
-            )));
+    /// A header seen before on a token whose MAC verified: its alg and kid, without decoding.
+    fn cached_header(&self, header_b64: &[u8]) -> Option<(Alg, Option<&str>)> {
+        for slot in &self.header_cache {
+            match slot.get() {
+                Some(h) if &*h.b64 == header_b64 => return Some((h.alg, h.kid.as_deref())),
+                Some(_) => continue,
+                None => return None,
+            }
         }
-        let first = memchr(b'.', token)
-            .ok_or_else(|| JwtError::malformed("not a compact JWS (three base64url parts)"))?;
-        let rest = &token[first + 1..];
-        let second = memchr(b'.', rest)
-            .ok_or_else(|| JwtError::malformed("not a compact JWS (three base64url parts)"))?;
-        let header_b64 = &token[..first];
-        let payload_b64 = &rest[..second];
-        let sig_b64 = &rest[second + 1..];
-        if memchr(b'.', sig_b64).is_some() {
-            return Err(JwtError::malformed(
-                "not a compact JWS (three base64url parts)",
-            ));
+        None
+    }
+
+    fn remember_header(&self, header_b64: &[u8], alg: Alg, kid: Option<String>) {
+        if header_b64.len() > 512 {
+            return;
         }
+        let entry = CachedHeader {
+            b64: header_b64.into(),
+            alg,
+            kid,
+        };
+        for slot in &self.header_cache {
+            match slot.get() {
+                Some(h) if *h.b64 == *entry.b64 => return,
+                Some(_) => continue,
+                // A lost race just leaves the other thread's entry; both are correct.
+                None => {
+                    let _ = slot.set(entry);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Decodes and checks a header: a known, allowed `alg`; no `crit`/`b64`; a string `kid`.
+    fn read_header(&self, header_b64: &[u8]) -> Result<(Alg, Option<String>), JwtError> {
         if header_b64.is_empty() {
             return Err(JwtError::malformed("the header part is empty"));
         }
-        let header_json = b64::decode(header_b64)
-            .map_err(|_| JwtError::malformed("the header is not strict base64url"))?;
-        let header = json::read_header(&header_json)?;
+        let header = b64::with_decoded(header_b64, json::read_header)
+            .map_err(|_| JwtError::malformed("the header is not strict base64url"))??;
         let alg_name = match (&header.alg, header.alg_is_string) {
             (None, _) => return Err(JwtError::malformed("the header has no \"alg\"")),
             (Some(_), false) => {
@@ -350,24 +400,60 @@ impl Verifier {
         if header.kid_invalid {
             return Err(JwtError::malformed("the header's \"kid\" is not a string"));
         }
+        Ok((alg, header.kid))
+    }
+
+    /// Splits the token, reads the header, selects the key and checks the MAC.
+    pub fn check_signature<'t>(&self, token: &'t [u8]) -> Result<Verified<'t>, JwtError> {
+        if token.len() > self.policy.max_length {
+            return Err(JwtError::Malformed(format!(
+                "token is {} bytes, over the limit of {}",
+                token.len(),
+                self.policy.max_length
+            )));
+        }
+        let first = memchr(b'.', token)
+            .ok_or_else(|| JwtError::malformed("not a compact JWS (three base64url parts)"))?;
+        let rest = &token[first + 1..];
+        let second = memchr(b'.', rest)
+            .ok_or_else(|| JwtError::malformed("not a compact JWS (three base64url parts)"))?;
+        let header_b64 = &token[..first];
+        let payload_b64 = &rest[..second];
+        let sig_b64 = &rest[second + 1..];
+        if memchr(b'.', sig_b64).is_some() {
+            return Err(JwtError::malformed(
+                "not a compact JWS (three base64url parts)",
+            ));
+        }
+        let cached = self.cached_header(header_b64);
+        let (alg, kid) = match cached {
+            Some((alg, kid)) => (alg, kid.map(Cow::Borrowed)),
+            None => {
+                let (alg, kid) = self.read_header(header_b64)?;
+                (alg, kid.map(Cow::Owned))
+            }
+        };
         let key = match &self.keys {
             KeySet::Single(k) => k,
             KeySet::ByKid(map) => {
-                let kid = header.kid.as_deref().ok_or(JwtError::InvalidSignature(
+                let kid = kid.as_deref().ok_or(JwtError::InvalidSignature(
                     "the token has no \"kid\" and keys are selected by kid",
                 ))?;
                 map.get(kid)
                     .ok_or(JwtError::InvalidSignature("no key for the token's \"kid\""))?
             }
         };
-        let mut sig = [0u8; 64];
+        let mut sig = [0u8; 72];
         // base64url of 64 bytes is 86 characters; anything longer cannot be a valid HS* MAC.
         if sig_b64.len() > 86 {
             return Err(JwtError::InvalidSignature("signature has the wrong length"));
         }
-        let n = b64_decode_slice(sig_b64, &mut sig)
+        let n = b64::decode_slice(sig_b64, &mut sig)
             .map_err(|_| JwtError::malformed("the signature is not strict base64url"))?;
         key.verify(alg, &token[..first + 1 + second], &sig[..n])?;
+        if cached.is_none() {
+            self.remember_header(header_b64, alg, kid.map(Cow::into_owned));
+        }
         Ok(Verified { payload_b64 })
     }
 
@@ -402,6 +488,7 @@ impl Verifier {
             match &reg.iss {
                 IssClaim::Absent => return Err(JwtError::MissingClaim("iss".into())),
                 IssClaim::Str(iss) if expected.iter().any(|e| e == iss) => {}
+                IssClaim::Matched(true) => {}
                 _ => return Err(JwtError::InvalidIssuer),
             }
         } else if reg.iss == IssClaim::Invalid {
@@ -414,13 +501,19 @@ impl Verifier {
                 ))
             }
             (None, AudClaim::Absent) => {}
-            (None, AudClaim::List(_)) => {
+            (None, AudClaim::List(_) | AudClaim::Matched(_)) => {
                 // RFC 7519 §4.1.3: a recipient that does not identify itself with the audience must reject.
                 return Err(JwtError::InvalidAudience(
                     "the token has an audience but none is expected",
                 ));
             }
             (Some(_), AudClaim::Absent) => return Err(JwtError::MissingClaim("aud".into())),
+            (Some(_), AudClaim::Matched(true)) => {}
+            (Some(_), AudClaim::Matched(false)) => {
+                return Err(JwtError::InvalidAudience(
+                    "the token is not for the expected audience",
+                ))
+            }
             (Some(expected), AudClaim::List(auds)) => {
                 if !auds.iter().any(|a| expected.iter().any(|e| e == a)) {
                     return Err(JwtError::InvalidAudience(
@@ -461,16 +554,7 @@ impl Verifier {
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
-}
-
-fn b64_decode_slice(text: &[u8], out: &mut [u8]) -> Result<usize, b64::B64Error> {
-    let decoded = b64::decode(text)?;
-    if decoded.len() > out.len() {
-        return Err(b64::B64Error);
-    }
-    out[..decoded.len()].copy_from_slice(&decoded);
-    Ok(decoded.len())
+    memchr::memchr(needle, haystack)
 }
 
 /// Signs `header_json` and `claims_json` with `key` under `alg`; the JSON is taken as given.

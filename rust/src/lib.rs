@@ -13,3 +13,5 @@ pub mod lang;
 
 #[cfg(feature = "python")]
 mod py;
+#[cfg(feature = "python")]
+mod pyclaims;

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 
-use jiter::{PythonParse, StringCacheMode};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
@@ -17,9 +16,9 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, Py
 use crate::b64;
 use crate::cookie::{self, CookieAttrs, SameSite};
 use crate::error::{ConfigError, JwtError};
-use crate::json::{AudClaim, IssClaim, NumClaim, Registered};
 use crate::jwt::{self, Alg, AlgSet, HmacKey, KeySet, Policy, DEFAULT_MAX_LENGTH};
 use crate::lang;
+use crate::pyclaims;
 
 create_exception!(
     gateway,
@@ -250,75 +249,6 @@ fn build_verifier(
     jwt::Verifier::new(keys, policy).map_err(config_err)
 }
 
-fn num_claim(v: Option<Bound<'_, PyAny>>) -> NumClaim {
-    match v {
-        None => NumClaim::Absent,
-        Some(v) if v.is_instance_of::<PyBool>() => NumClaim::NotANumber,
-        Some(v) if v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>() => {
-            // Big ints overflow to ±inf in extract; keep their sign.
-            NumClaim::Num(v.extract::<f64>().unwrap_or_else(|_| {
-                if v.lt(0).unwrap_or(false) {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                }
-            }))
-        }
-        Some(_) => NumClaim::NotANumber,
-    }
-}
-
-/// Reads the registered claims from the dict jiter built (one pass over the JSON in total).
-fn registered(dict: &Bound<'_, PyDict>) -> PyResult<Registered> {
-    let py = dict.py();
-    let iss = match dict.get_item(intern!(py, "iss"))? {
-        None => IssClaim::Absent,
-        Some(v) => match v.cast::<PyString>() {
-            Ok(s) => IssClaim::Str(s.to_str()?.to_owned()),
-            Err(_) => IssClaim::Invalid,
-        },
-    };
-    let aud = match dict.get_item(intern!(py, "aud"))? {
-        None => AudClaim::Absent,
-        Some(v) => {
-            if let Ok(s) = v.cast::<PyString>() {
-                AudClaim::List(vec![s.to_str()?.to_owned()])
-            } else if let Ok(list) = v.cast::<PyList>() {
-                let mut out = Vec::with_capacity(list.len());
-                let mut valid = true;
-                for item in list.iter() {
-                    match item.cast::<PyString>() {
-                        Ok(s) => out.push(s.to_str()?.to_owned()),
-                        Err(_) => valid = false,
-                    }
-                }
-                if valid {
-                    AudClaim::List(out)
-                } else {
-                    AudClaim::Invalid
-                }
-            } else {
-                AudClaim::Invalid
-            }
-        }
-    };
-    Ok(Registered {
-        exp: num_claim(dict.get_item(intern!(py, "exp"))?),
-        nbf: num_claim(dict.get_item(intern!(py, "nbf"))?),
-        iat: num_claim(dict.get_item(intern!(py, "iat"))?),
-        iss,
-        aud,
-    })
-}
-
-const PARSER: PythonParse = PythonParse {
-    allow_inf_nan: false,
-    cache_mode: StringCacheMode::Keys,
-    partial_mode: jiter::PartialMode::Off,
-    catch_duplicate_keys: true,
-    float_mode: jiter::FloatMode::Float,
-};
-
 fn verify_with<'py>(
     py: Python<'py>,
     v: &jwt::Verifier,
@@ -327,21 +257,11 @@ fn verify_with<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let token = bytes_of(token, "token")?;
     let checked = v.check_signature(token).map_err(jwt_err)?;
-    let mut payload = Vec::with_capacity(checked.payload_b64.len() * 3 / 4 + 3);
-    b64::decode_into(checked.payload_b64, &mut payload)
-        .map_err(|_| jwt_err(JwtError::malformed("the payload is not strict base64url")))?;
-    let value = PARSER.python_parse(py, &payload).map_err(|e| {
-        let msg = if e.error_type.to_string().contains("duplicate") {
-            "duplicate member name in JSON"
-        } else {
-            "claims are not valid JSON"
-        };
-        jwt_err(JwtError::malformed(msg))
-    })?;
-    let dict = value
-        .cast_into::<PyDict>()
-        .map_err(|_| jwt_err(JwtError::malformed("claims are not a JSON object")))?;
-    let reg = registered(&dict)?;
+    let (dict, reg) = b64::with_decoded(checked.payload_b64, |payload| {
+        pyclaims::claims_dict(py, payload, &v.policy)
+    })
+    .map_err(|_| jwt_err(JwtError::malformed("the payload is not strict base64url")))?
+    .map_err(jwt_err)?;
     let now = unix_time(now)?;
     v.check_claims(&reg, now, |name| dict.contains(name).unwrap_or(false))
         .map_err(jwt_err)?;
