@@ -10,6 +10,8 @@ pub mod error;
 pub mod json;
 pub mod jwt;
 pub mod lang;
+pub mod matcher;
+pub mod path;
 
 #[cfg(feature = "python")]
 mod py;

@@ -580,12 +580,54 @@ fn best_language(accept_language: &str, supported: Vec<String>) -> Option<String
     lang::best_language(accept_language, &supported).map(|i| supported[i].clone())
 }
 
+/// Normalizes a raw request path; raises ValueError saying why a path is refused.
+#[pyfunction]
+fn normalize_path(raw: &Bound<'_, PyAny>) -> PyResult<String> {
+    crate::path::normalize(bytes_of(raw, "path")?).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Compiles a Next.js-style path pattern to the anchored regex the router uses.
+#[pyfunction]
+fn compile_pattern(pattern: &str) -> PyResult<String> {
+    crate::matcher::compile(pattern)
+        .map(|(src, _)| src)
+        .map_err(|e| PyValueError::new_err(e.0))
+}
+
+/// Every route's path patterns compiled into one set; matching cost does not grow per route.
+#[pyclass(frozen, module = "gateway._core")]
+pub struct RouteSet {
+    inner: crate::matcher::RouteSet,
+}
+
+#[pymethods]
+impl RouteSet {
+    #[new]
+    fn new(routes: Vec<Vec<String>>) -> PyResult<Self> {
+        crate::matcher::RouteSet::new(&routes)
+            .map(|inner| RouteSet { inner })
+            .map_err(|(r, p, e)| PyValueError::new_err((r, p, e.0)))
+    }
+
+    /// Indices of the routes whose patterns match `path`, in file order.
+    fn matching_routes(&self, path: &str) -> Vec<usize> {
+        self.inner.matching_routes(path)
+    }
+
+    /// The named parameters of `route` for `path`, or None when it does not match.
+    fn params(&self, route: usize, path: &str) -> Option<HashMap<String, String>> {
+        self.inner
+            .params(route, path)
+            .map(|v| v.into_iter().collect())
+    }
+}
+
 #[pymodule(gil_used = false)]
 pub mod _core {
     #[pymodule_export]
     use super::{
-        b64url_decode, b64url_encode, best_language, cookie_value, encode, set_cookie, verify,
-        Verifier,
+        b64url_decode, b64url_encode, best_language, compile_pattern, cookie_value, encode,
+        normalize_path, set_cookie, verify, RouteSet, Verifier,
     };
 
     #[pymodule_export]
