@@ -17,3 +17,5 @@ pub mod path;
 mod py;
 #[cfg(feature = "python")]
 mod pyclaims;
+#[cfg(feature = "python")]
+mod upstream;

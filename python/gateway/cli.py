@@ -1,0 +1,310 @@
+"""The `gateway` command: serve, demo, check, explain, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from gateway import _core
+from gateway.config import ConfigError, load, parse_duration
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise SystemExit(f"gateway: --listen must be HOST:PORT, got {listen!r}")
+    return host, int(port)
+
+
+def _load_or_exit(path: str) -> Any:
+    try:
+        return load(path)
+    except ConfigError as e:
+        for line in e.problems:
+            print(line, file=sys.stderr)
+        print(f"gateway: {len(e.problems)} problem(s) in {path}; not serving", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _load_or_exit(args.config)
+    listen = args.listen or config.server.listen
+    host, port = _split_listen(listen)
+    os.environ["GATEWAY_CONFIG"] = str(Path(args.config).resolve())
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces, Loops
+
+    print(f"gateway: serving {args.config} on http://{host}:{port} with {args.workers} worker(s)", file=sys.stderr, flush=True)
+    Granian(
+        "gateway.app:create_app",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=args.workers,
+        factory=True,
+        http=HTTPModes.http1,
+        websockets=False,
+        loop=Loops.auto,
+        backlog=2048,
+        log_access=False,
+        log_enabled=True,
+    ).serve()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        config = load(args.config)
+    except ConfigError as e:
+        for line in e.problems:
+            print(line)
+        return 1
+    print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.origins)} origins, {len(config.auth)} auth policies)")
+    return 0
+
+
+def _parse_headers(values: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for h in values:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            raise SystemExit(f"gateway: -H must be 'Name: value', got {h!r}")
+        out.append((name.strip().lower(), value.strip()))
+    return out
+
+
+def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], peer: str) -> dict[str, Any]:
+    from gateway.kv import KVStore
+    from gateway.rules import decide, forward_headers
+
+    parts = urlsplit(url)
+    raw_path = parts.path or "/"
+    if parts.netloc and not any(k == "host" for k, _ in headers):
+        headers = [("host", parts.netloc), *headers]
+    d = decide(config, method, raw_path, parts.query, headers, peer)
+    result: dict[str, Any] = {
+        "method": d.method,
+        "raw_path": d.raw_path,
+        "normalized_path": d.normalized_path,
+        "route": {"index": d.route.index, "match": d.route.label()} if d.route else None,
+        "skipped": d.skipped,
+        "auth": {"policy": d.auth_policy, "outcome": d.auth_outcome, "reason": d.auth_reason},
+        "action": d.action,
+        "status": d.status,
+        "location": d.location,
+        "origin": d.origin,
+        "upstream_url": None,
+        "request_headers": {},
+        "removed_headers": sorted(d.remove_headers),
+        "response_headers": {},
+        "set_cookies": d.set_cookies,
+        "context": {k: d.ctx.get(k) for k in ("country", "lang", "variant", "params")},
+    }
+    if d.action != "proxy" or d.route is None or d.origin is None:
+        result["response_headers"] = {k: v for k, v in (("Location", d.location), ("WWW-Authenticate", d.www_authenticate)) if v}
+        return result
+    kv = KVStore(config.kv)
+
+    async def render() -> None:
+        for name, tpl in d.route.request_headers:  # type: ignore[union-attr]
+            d.request_headers[name] = await tpl.render_async(d.ctx, kv.get)
+        for name, tpl in d.route.response_headers:  # type: ignore[union-attr]
+            result["response_headers"][name] = await tpl.render_async(d.ctx, kv.get)
+        await kv.close()
+
+    asyncio.run(render())
+    origin = config.origins[d.origin]
+    result["upstream_url"] = f"http://{origin.host}:{origin.port}{d.upstream_path}" + (f"?{parts.query}" if parts.query else "")
+    sent = forward_headers(config, d, headers, peer, parts.scheme or "http")
+    result["request_headers"] = dict(d.request_headers)
+    result["forwarded_headers"] = sent
+    return result
+
+
+def _print_explain(r: dict[str, Any]) -> None:
+    print(f"{r['method']} {r['raw_path']}")
+    print(f"  normalized path : {r['normalized_path'] or '(refused)'}")
+    for s in r["skipped"]:
+        print(f"  skipped route {s['index']} ({s['match']}): {s['reason']}")
+    route = r["route"]
+    print(f"  route           : {route['index']} ({route['match']})" if route else "  route           : none")
+    auth = r["auth"]
+    if auth["policy"]:
+        print(f"  auth            : {auth['policy']} -> {auth['outcome']}" + (f" ({auth['reason']})" if auth["reason"] else ""))
+    print(f"  action          : {r['action']} {r['status']}" + (f" -> {r['location']}" if r["location"] else ""))
+    if r["upstream_url"]:
+        print(f"  origin          : {r['origin']} -> {r['upstream_url']}")
+    for k, v in r["request_headers"].items():
+        print(f"  request header  : {k}: {v}")
+    for k in r["removed_headers"]:
+        print(f"  removed header  : {k}")
+    for k, v in r["response_headers"].items():
+        print(f"  response header : {k}: {v}")
+    for c in r["set_cookies"]:
+        print(f"  set-cookie      : {c}")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    config = _load_or_exit(args.config)
+    result = explain(config, args.method.upper(), args.url, _parse_headers(args.header), args.peer)
+    if args.json:
+        print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_explain(result)
+    return 0
+
+
+def mint_token(secret: str, claims: dict[str, Any], ttl: float) -> str:
+    now = int(time.time())
+    body = {"sub": "demo-user", "iat": now, "exp": now + int(ttl), **claims}
+    return _core.encode(body, secret)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    secret = os.environ.get(args.secret_env)
+    if not secret:
+        print(f"gateway: environment variable {args.secret_env} is not set", file=sys.stderr)
+        return 1
+    try:
+        claims = orjson.loads(args.claims) if args.claims else {}
+    except orjson.JSONDecodeError as e:
+        print(f"gateway: --claims is not valid JSON: {e}", file=sys.stderr)
+        return 1
+    if not isinstance(claims, dict):
+        print("gateway: --claims must be a JSON object", file=sys.stderr)
+        return 1
+    ttl = parse_duration(args.ttl)
+    if ttl is None:
+        print(f"gateway: --ttl must be a duration such as 15m or 1h, got {args.ttl!r}", file=sys.stderr)
+        return 1
+    try:
+        print(mint_token(secret, claims, ttl))
+    except ValueError as e:
+        print(f"gateway: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _wait_http(url: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - loopback only
+                r.read()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    host, port = _split_listen(args.listen)
+    if not os.environ.get("JWT_SECRET"):
+        os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
+    workdir = Path(tempfile.mkdtemp(prefix="gateway-demo-"))
+    atexit.register(shutil.rmtree, workdir, True)
+    examples = resources.files("gateway") / "examples"
+    text = (examples / "gateway.toml").read_text()
+    web, regional = args.origin_port, args.origin_port + 1
+    text = text.replace("http://127.0.0.1:9000", f"http://127.0.0.1:{web}").replace("http://127.0.0.1:9001", f"http://127.0.0.1:{regional}")
+    (workdir / "gateway.toml").write_text(text)
+    (workdir / "regions.json").write_text((examples / "regions.json").read_text())
+    origins = [
+        subprocess.Popen([sys.executable, "-m", "gateway.echo", "--listen", f"127.0.0.1:{p}", "--name", name])
+        for p, name in ((web, "web"), (regional, "regional"))
+    ]
+
+    def stop_origins(*_: Any) -> None:
+        for o in origins:
+            if o.poll() is None:
+                o.terminate()
+
+    atexit.register(stop_origins)
+    for p in (web, regional):
+        if not _wait_http(f"http://127.0.0.1:{p}/", 10):
+            print(f"gateway demo: the demo origin did not start on port {p} (is it in use? try --origin-port)", file=sys.stderr)
+            stop_origins()
+            return 1
+    token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user"}, 3600)
+    base = f"http://{host}:{port}"
+    print(
+        f"""
+gateway demo: the example config ({workdir / 'gateway.toml'}) in front of a demo origin that echoes
+every request as JSON. A valid token for the session and api policies (1 hour):
+
+  {token}
+
+Try:
+  curl -i {base}/dashboard                                   # no token: 302 to /login?next=...
+  curl -i -H 'Authorization: Bearer {token}' {base}/dashboard/settings   # verified, X-User-Id forwarded
+  curl -i -H 'cf-ipcountry: KR' {base}/products              # rewritten to /ko/products, A/B cookie set
+
+Ctrl-C stops everything.
+""",
+        flush=True,
+    )
+    serve_args = argparse.Namespace(config=str(workdir / "gateway.toml"), listen=f"{host}:{port}", workers=1)
+    signal.signal(signal.SIGTERM, lambda *_: (stop_origins(), sys.exit(0)))
+    try:
+        return cmd_serve(serve_args)
+    finally:
+        stop_origins()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="An auth-and-routing HTTP gateway configured by one TOML file.")
+    parser.add_argument("--version", action="version", version=f"gateway {_core.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="serve a config")
+    p.add_argument("--config", required=True, help="path to gateway.toml")
+    p.add_argument("--listen", help="HOST:PORT (default: [server].listen)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (default 1)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="the example config in front of a bundled demo origin")
+    p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (default 127.0.0.1:8080)")
+    p.add_argument("--origin-port", type=int, default=9000, help="port of the demo origin (the regional one uses the next port)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check", help="validate a config without serving")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("explain", help="what the gateway would do with a request, without sending it")
+    p.add_argument("--config", required=True)
+    p.add_argument("--method", "-X", default="GET")
+    p.add_argument("-H", "--header", action="append", default=[], help="'Name: value' (repeatable)")
+    p.add_argument("--peer", default="127.0.0.1", help="the client address the request comes from (default 127.0.0.1)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("url", help="http://host/path?query or /path?query")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("token", help="mint an HS256 token for testing")
+    p.add_argument("--secret-env", default="JWT_SECRET", help="environment variable holding the secret (default JWT_SECRET)")
+    p.add_argument("--claims", help="extra claims as a JSON object")
+    p.add_argument("--ttl", default="1h", help="lifetime, e.g. 15m, 1h (default 1h)")
+    p.set_defaults(func=cmd_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    raise SystemExit(args.func(args))

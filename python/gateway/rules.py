@@ -1,0 +1,299 @@
+"""What the gateway does with one request, decided without sending anything.
+
+``decide()`` is shared by ``gateway serve`` and ``gateway explain``, so what explain says is what
+serve does. It normalizes the path once, picks the first route whose conditions all hold, runs
+auth, locale and the experiment, and returns a ``Decision``: either a response to send now
+(400, 302, 401, 404) or a request to forward.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import orjson
+
+from gateway import _core
+from gateway.config import HOP_BY_HOP, AuthAction, Config, Route
+
+CLEAR_COOKIE_ATTRS = "; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax; Secure"
+
+
+@dataclass
+class Decision:
+    method: str
+    raw_path: str
+    query: str
+    normalized_path: str | None = None
+    route: Route | None = None
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    auth_policy: str | None = None
+    auth_outcome: str = "none"  # none | missing | valid | invalid
+    auth_reason: str | None = None
+    action: str = "proxy"  # proxy | redirect | respond
+    status: int = 200
+    location: str | None = None
+    body: bytes = b""
+    content_type: str | None = None
+    origin: str | None = None
+    upstream_path: str | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
+    remove_headers: set[str] = field(default_factory=set)
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    set_cookies: list[str] = field(default_factory=list)
+    www_authenticate: str | None = None
+    ctx: dict[str, Any] = field(default_factory=dict)
+
+    def respond(self, status: int, error: str, detail: str) -> Decision:
+        self.action = "respond"
+        self.status = status
+        self.body = orjson.dumps({"error": error, "detail": detail})
+        self.content_type = "application/json"
+        return self
+
+
+def peer_is_trusted(config: Config, peer: str | None) -> bool:
+    if not peer or not config.server.trusted_proxies:
+        return False
+    try:
+        ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(ip in net for net in config.server.trusted_proxies)
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    for k, v in headers:
+        if k == name:
+            return v
+    return None
+
+
+def _all(headers: list[tuple[str, str]], name: str) -> list[str]:
+    return [v for k, v in headers if k == name]
+
+
+def _cookie_header(headers: list[tuple[str, str]]) -> str:
+    # Several Cookie headers are joined as HTTP/2 does; the first cookie of a name wins.
+    return "; ".join(_all(headers, "cookie"))
+
+
+def _condition_holds(cond: Any, headers: list[tuple[str, str]], query: dict[str, str], host: str | None) -> bool:
+    if cond.type == "header":
+        value = _header(headers, cond.key)
+    elif cond.type == "cookie":
+        value = _core.cookie_value(_cookie_header(headers), cond.key)
+    elif cond.type == "query":
+        value = query.get(cond.key)
+    else:
+        value = host
+    if value is None:
+        return False
+    return cond.value is None or cond.value.match(value) is not None
+
+
+def _why_not(route: Route, method: str, headers: list[tuple[str, str]], query: dict[str, str], host: str | None) -> str | None:
+    if route.methods is not None and method not in route.methods:
+        return f"method {method} is not in {sorted(route.methods)}"
+    if route.host is not None and (host or "").lower() != route.host.lower():
+        return f"host {host!r} is not {route.host!r}"
+    for cond in route.has:
+        if not _condition_holds(cond, headers, query, host):
+            return f"has: {cond.describe()} does not hold"
+    for cond in route.missing:
+        if _condition_holds(cond, headers, query, host):
+            return f"missing: {cond.describe()} is present"
+    return None
+
+
+def _token(policy: Any, headers: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """The first token found in the policy's sources, or (None, reason-if-ambiguous)."""
+    for kind, name in policy.token_from:
+        if kind == "cookie":
+            value = _core.cookie_value(_cookie_header(headers), name)
+            if value:
+                return value, None
+        elif kind == "bearer":
+            values = _all(headers, "authorization")
+            if len(values) > 1:
+                return None, "more than one Authorization header"
+            if values:
+                scheme, _, cred = values[0].strip().partition(" ")
+                if scheme.lower() == "bearer" and cred.strip():
+                    return cred.strip(), None
+        else:
+            values = _all(headers, name)
+            if len(values) > 1:
+                return None, f"more than one {name} header"
+            if values and values[0].strip():
+                return values[0].strip(), None
+    return None, None
+
+
+def _claim_text(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return orjson.dumps(v).decode()
+
+
+def _apply_action(d: Decision, action: AuthAction, outcome: str, reason: str | None) -> Decision:
+    d.auth_outcome = outcome
+    d.auth_reason = reason
+    if action.clear_cookie:
+        d.set_cookies.append(f"{action.clear_cookie}={CLEAR_COOKIE_ATTRS}")
+    if action.redirect is not None:
+        original = d.normalized_path or "/"
+        if d.query:
+            original += "?" + d.query
+        sep = "&" if "?" in action.redirect else "?"
+        d.action = "redirect"
+        d.status = 302
+        # `next` is fully percent-encoded, so it can never read as //host or /\host.
+        d.location = f"{action.redirect}{sep}next={quote(original, safe='')}"
+        return d
+    status = action.status or 401
+    d.action = "respond"
+    d.status = status
+    d.content_type = "application/json"
+    if outcome == "missing":
+        d.www_authenticate = 'Bearer realm="gateway"'
+        d.body = orjson.dumps({"error": "unauthorized", "detail": "a token is required"})
+    else:
+        d.www_authenticate = 'Bearer realm="gateway", error="invalid_token"'
+        d.body = orjson.dumps({"error": "invalid_token", "detail": reason or "the token is not valid"})
+    return d
+
+
+def decide(
+    config: Config,
+    method: str,
+    raw_path: bytes | str,
+    query: str,
+    headers: list[tuple[str, str]],
+    peer: str | None,
+    rng: random.Random | None = None,
+    now: float | None = None,
+) -> Decision:
+    """Decides what to do with a request. ``headers`` are (lower-case name, value) pairs."""
+    raw = raw_path if isinstance(raw_path, str) else raw_path.decode("latin-1")
+    d = Decision(method=method.upper(), raw_path=raw, query=query)
+    try:
+        path = _core.normalize_path(raw_path)
+    except ValueError as e:
+        return d.respond(400, "bad_request", str(e))
+    d.normalized_path = path
+    host = _header(headers, "host")
+    qdict = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+
+    candidates = config.route_set.matching_routes(path)
+    candidate_set = set(candidates)
+    route = None
+    for r in config.routes:
+        if r.index not in candidate_set:
+            d.skipped.append({"index": r.index, "match": r.label(), "reason": f"path {path} does not match"})
+            continue
+        why = _why_not(r, d.method, headers, qdict, host)
+        if why is None:
+            route = r
+            break
+        d.skipped.append({"index": r.index, "match": r.label(), "reason": why})
+    if route is None:
+        d.skipped = d.skipped[-50:]
+        return d.respond(404, "not_found", "no route matches this request")
+    # Explain lists only the routes before the winner.
+    d.skipped = [s for s in d.skipped if s["index"] < route.index]
+    d.route = route
+    origin = config.origins[route.origin]
+    d.origin = origin.name
+    params = config.route_set.params(route.index, path) or {}
+    ctx: dict[str, Any] = {"params": params, "claims": {}, "experiments": {}, "country": None, "lang": None, "variant": None}
+    d.ctx = ctx
+
+    # Headers the gateway owns are never taken from the client.
+    d.remove_headers |= config.forwarded_claim_headers
+
+    if route.auth:
+        policy = config.auth[route.auth]
+        d.auth_policy = policy.name
+        token, ambiguity = _token(policy, headers)
+        if token is None and ambiguity:
+            return _apply_action(d, policy.on_invalid, "invalid", ambiguity)
+        if token is None:
+            return _apply_action(d, policy.on_missing, "missing", "no token in " + ", ".join(f"{k}:{n}" if k != "bearer" else "bearer" for k, n in policy.token_from))
+        try:
+            claims = policy.verifier.verify(token) if now is None else policy.verifier.verify(token, now)
+        except _core.JWTError as e:
+            return _apply_action(d, policy.on_invalid, "invalid", f"{type(e).__name__}: {e}")
+        d.auth_outcome = "valid"
+        ctx["claims"] = claims
+        for claim, header in policy.forward_claims.items():
+            if claim in claims:
+                text = _claim_text(claims[claim])
+                if not any(c in text for c in "\r\n\x00"):
+                    d.request_headers[header] = text
+
+    upstream_path = path
+    if route.locale and config.locale is not None:
+        loc = config.locale
+        country = None
+        if loc.country_header and peer_is_trusted(config, peer):
+            raw_country = (_header(headers, loc.country_header) or "").strip().upper()
+            if len(raw_country) == 2 and raw_country.isalpha() and raw_country.isascii():
+                country = raw_country
+        country = country or loc.default_country
+        ctx["country"] = country
+        accept = _header(headers, "accept-language") or ""
+        lang = _core.best_language(accept, list(loc.languages)) if accept and loc.languages else None
+        ctx["lang"] = lang
+        prefix = loc.countries.get(country) or (loc.languages.get(lang) if lang else None)
+        already = any(upstream_path == p or upstream_path.startswith(p + "/") for p in config.locale_prefixes)
+        if prefix and not already:
+            upstream_path = prefix if upstream_path == "/" else prefix + upstream_path
+
+    if route.experiment:
+        exp = config.experiments[route.experiment]
+        current = _core.cookie_value(_cookie_header(headers), exp.cookie)
+        if current in exp.variants:
+            variant = current
+        else:
+            variant = (rng or random).choices(exp.variants, weights=exp.weights)[0]
+            d.set_cookies.append(_core.set_cookie(exp.cookie, variant, max_age=exp.max_age))
+        ctx["variant"] = variant
+        ctx["experiments"][exp.name] = variant
+        if exp.header:
+            d.request_headers[exp.header] = variant
+
+    d.upstream_path = origin.base_path + upstream_path
+    return d
+
+
+def forward_headers(config: Config, d: Decision, headers: list[tuple[str, str]], peer: str | None, scheme: str) -> list[tuple[str, str]]:
+    """The request headers to send to the origin: hop-by-hop and gateway-owned ones removed,
+    X-Forwarded-* appended (trusted peers) or replaced (everyone else), route headers set."""
+    connection_named = set()
+    for v in _all(headers, "connection"):
+        connection_named.update(t.strip().lower() for t in v.split(","))
+    owned = {h.lower() for h in d.request_headers} | d.remove_headers
+    trusted = peer_is_trusted(config, peer)
+    drop = HOP_BY_HOP | connection_named | owned | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip"}
+    if config.locale and config.locale.country_header and not trusted:
+        drop = drop | {config.locale.country_header}
+    out = [(k, v) for k, v in headers if k not in drop]
+    xff = _all(headers, "x-forwarded-for") if trusted else []
+    chain = ", ".join([*xff, peer] if peer else xff)
+    if chain:
+        out.append(("x-forwarded-for", chain))
+    proto = (_header(headers, "x-forwarded-proto") if trusted else None) or scheme
+    out.append(("x-forwarded-proto", proto))
+    host = _header(headers, "host")
+    if host:
+        out.append(("x-forwarded-host", (_header(headers, "x-forwarded-host") if trusted else None) or host))
+    out.extend(d.request_headers.items())
+    return out
