@@ -6,6 +6,36 @@ from typing import Any, final
 
 __version__: str
 
+__all__ = [
+    "AlgorithmNotAllowed",
+    "BodySender",
+    "ExpiredToken",
+    "InvalidAudience",
+    "InvalidIssuer",
+    "InvalidSignature",
+    "JWTError",
+    "MalformedToken",
+    "MissingClaim",
+    "NotYetValid",
+    "RouteSet",
+    "Upstream",
+    "UpstreamConnectError",
+    "UpstreamError",
+    "UpstreamResponse",
+    "UpstreamTimeout",
+    "Verifier",
+    "__version__",
+    "b64url_decode",
+    "b64url_encode",
+    "best_language",
+    "compile_pattern",
+    "cookie_value",
+    "encode",
+    "normalize_path",
+    "set_cookie",
+    "verify",
+]
+
 _Key = str | bytes | Mapping[str, str | bytes]
 _Seconds = int | float | datetime.timedelta
 _Time = int | float | datetime.datetime
@@ -88,3 +118,63 @@ def set_cookie(
     same_site: str | None = ...,
 ) -> str: ...
 def best_language(accept_language: str, supported: Sequence[str]) -> str | None: ...
+
+def normalize_path(raw: str | bytes) -> str:
+    """Normalizes a raw request path; ValueError says why a path is refused."""
+
+def compile_pattern(pattern: str) -> str:
+    """The anchored regex a Next.js-style path pattern compiles to; ValueError if invalid."""
+
+@final
+class RouteSet:
+    """Every route's patterns in one RegexSet."""
+
+    def __new__(cls, routes: list[list[str]]) -> RouteSet: ...
+    def matching_routes(self, path: str) -> list[int]: ...
+    def params(self, route: int, path: str) -> dict[str, str] | None: ...
+
+class UpstreamError(Exception):
+    """The origin could not be reached or answered badly (502)."""
+
+class UpstreamTimeout(UpstreamError):
+    """The origin did not answer within the route's timeout (504)."""
+
+class UpstreamConnectError(UpstreamError):
+    """The origin refused or failed the connection (502)."""
+
+@final
+class BodySender:
+    """The writing end of a streamed request body."""
+
+    def __new__(cls, capacity: int = ...) -> BodySender: ...
+    def finish(self) -> None: ...
+    def abort(self) -> None: ...
+
+@final
+class UpstreamResponse:
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def body(self) -> bytes | None: ...
+
+@final
+class Upstream:
+    """Keep-alive pools to origins, driven by an I/O thread; completions signalled on an eventfd."""
+
+    def __new__(cls, max_idle_per_origin: int = ..., idle_timeout: float = ...) -> Upstream: ...
+    def fileno(self) -> int: ...
+    def drain(self) -> list[tuple[int, bool, Any]]: ...
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None = ...,
+        stream: BodySender | None = ...,
+        timeout: float = ...,
+        max_inline: int = ...,
+    ) -> int: ...
+    def read(self, response: UpstreamResponse) -> int: ...
+    def send(self, sender: BodySender, chunk: bytes) -> int: ...

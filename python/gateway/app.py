@@ -19,6 +19,7 @@ from gateway import _core
 from gateway.config import HOP_BY_HOP, Config, load
 from gateway.kv import KVStore
 from gateway.rules import Decision, decide, forward_headers
+from gateway.upstream import UpstreamClient
 
 log = logging.getLogger("gateway")
 
@@ -42,10 +43,10 @@ class GatewayApp:
         self.started = time.time()
 
     @property
-    def upstream(self) -> Any:
+    def upstream(self) -> UpstreamClient:
         # Created in the worker (after Granian forks), never in the parent.
         if self._upstream is None:
-            self._upstream = _core.Upstream()
+            self._upstream = UpstreamClient()
         return self._upstream
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -207,7 +208,7 @@ class GatewayApp:
         await send({"type": "http.response.start", "status": response.status, "headers": out})
         try:
             while True:
-                chunk = await response.read()
+                chunk = await self.upstream.read(response)
                 if not chunk:
                     break
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -243,7 +244,7 @@ class GatewayApp:
                 except _core.UpstreamError:
                     pass
                 return None
-            if chunk and not await sender.send(chunk):
+            if chunk and not await self.upstream.send(sender, chunk):
                 break  # the origin stopped reading (it answered early); its answer follows
         sender.finish()
         return await pending

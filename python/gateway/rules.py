@@ -55,14 +55,26 @@ class Decision:
         return self
 
 
+_trust_cache: dict[tuple[int, str], bool] = {}
+
+
 def peer_is_trusted(config: Config, peer: str | None) -> bool:
     if not peer or not config.server.trusted_proxies:
         return False
+    # Parsing an address costs microseconds; the same few peers (proxies, load balancers) repeat.
+    key = (id(config), peer)
+    hit = _trust_cache.get(key)
+    if hit is not None:
+        return hit
     try:
         ip = ipaddress.ip_address(peer)
+        trusted = any(ip in net for net in config.server.trusted_proxies)
     except ValueError:
-        return False
-    return any(ip in net for net in config.server.trusted_proxies)
+        trusted = False
+    if len(_trust_cache) > 4096:
+        _trust_cache.clear()
+    _trust_cache[key] = trusted
+    return trusted
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:

@@ -637,15 +637,15 @@ pub mod _core {
     };
 
     #[pymodule_export]
-    use crate::upstream::{BodySender, Upstream, UpstreamConnectError, UpstreamError, UpstreamResponse, UpstreamTimeout};
+    use crate::upstream::{
+        BodySender, Upstream, UpstreamConnectError, UpstreamError, UpstreamResponse,
+        UpstreamTimeout,
+    };
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
         use pyo3::types::PyModuleMethods;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-        // One I/O thread unless told otherwise: each Granian worker is meant to own a core.
-        let threads = std::env::var("GATEWAY_IO_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-        crate::upstream::init_runtime(threads);
         Ok(())
     }
 }
