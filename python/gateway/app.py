@@ -104,7 +104,22 @@ class GatewayApp:
             await self._send_simple(send, 200, [(b"content-type", b"application/json")], body)
             return
         query = _latin1(scope.get("query_string") or b"")
-        headers = [(_latin1(k).lower(), _latin1(v)) for k, v in scope["headers"]]
+        raw_headers = scope["headers"]
+        size = len(raw_path) + len(query)
+        for k, v in raw_headers:
+            size += len(k) + len(v) + 4
+        if size > self.config.server.max_header_bytes:
+            # Bounded work on hostile requests: nothing is parsed past this point.
+            await self._error(send, 431, "request_header_fields_too_large", f"request headers are over {self.config.server.max_header_bytes} bytes", close=True)
+            self._log(None, method, 431, started, None, "(refused)")
+            return
+        headers = [(_latin1(k).lower(), _latin1(v)) for k, v in raw_headers]
+        framing = [k for k, _ in headers if k in ("host", "content-length", "transfer-encoding")]
+        if framing.count("host") > 1 or ("content-length" in framing and "transfer-encoding" in framing):
+            # Two Hosts, or Content-Length with Transfer-Encoding: the classic request-smuggling shapes.
+            await self._error(send, 400, "bad_request", "ambiguous request framing (duplicate Host, or Content-Length with Transfer-Encoding)", close=True)
+            self._log(None, method, 400, started, None, "(refused)")
+            return
         client = scope.get("client")
         peer = client[0] if client else None
         d = decide(self.config, method, raw_path, query, headers, peer)

@@ -157,6 +157,7 @@ class Server:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     access_log: bool = True
     max_body: int = 10 * 2**20
+    max_header_bytes: int = 32 * 2**10
 
 
 @dataclass
@@ -360,7 +361,7 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
 
     # [server]
     sdata = c.table(data.get("server"), "server")
-    c.known(sdata, "server", {"listen", "trusted_proxies", "access_log", "max_body"})
+    c.known(sdata, "server", {"listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes"})
     server = Server()
     listen = c.string(sdata, "server", "listen", default=server.listen)
     if listen and not re.match(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$", listen):
@@ -383,6 +384,7 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     else:
         server.access_log = al
     server.max_body = c.size(sdata, "server", "max_body", server.max_body) or server.max_body
+    server.max_header_bytes = c.size(sdata, "server", "max_header_bytes", server.max_header_bytes) or server.max_header_bytes
 
     # [origins.*]
     origins: dict[str, Origin] = {}
