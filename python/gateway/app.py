@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from gateway import _core
-from gateway.config import HOP_BY_HOP, Config, load
+from gateway.config import HOP_BY_HOP, Config, ConfigError, load
 from gateway.kv import KVStore
 from gateway.rules import Decision, decide, forward_headers
 from gateway.upstream import UpstreamClient
@@ -268,6 +268,35 @@ class GatewayApp:
 _app: GatewayApp | None = None
 
 
+def load_with_fallback(path: str, snapshot: str | None) -> Config:
+    """Loads `path`; if it is invalid and a snapshot of the last good text exists, serves that.
+
+    SIGHUP makes Granian start fresh workers; each reads the config file again. A valid file
+    takes effect (and becomes the new snapshot); an invalid one is logged and refused, and the
+    workers keep serving the last good config instead of failing to start.
+    """
+    try:
+        config = load(path)
+    except ConfigError as e:
+        if not snapshot or not os.path.exists(snapshot):
+            raise
+        for line in e.problems:
+            log.error("%s", line)
+        log.error("config reload refused: %d problem(s) in %s; still serving the previous config", len(e.problems), path)
+        with open(snapshot, encoding="utf-8") as f:
+            return load(path, text=f.read())
+    if snapshot:
+        try:
+            text = config.path.read_text(encoding="utf-8")
+            tmp = f"{snapshot}.{os.getpid()}"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, snapshot)
+        except OSError as err:
+            log.warning("cannot update the config snapshot %s: %s", snapshot, err)
+    return config
+
+
 def create_app() -> GatewayApp:
     """Granian factory: builds the app in each worker from $GATEWAY_CONFIG."""
     global _app
@@ -276,5 +305,5 @@ def create_app() -> GatewayApp:
         if not path:
             raise RuntimeError("GATEWAY_CONFIG is not set; start the gateway with `gateway serve --config FILE`")
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-        _app = GatewayApp(load(path))
+        _app = GatewayApp(load_with_fallback(path, os.environ.get("GATEWAY_CONFIG_SNAPSHOT")))
     return _app

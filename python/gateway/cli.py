@@ -48,10 +48,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     listen = args.listen or config.server.listen
     host, port = _split_listen(listen)
     os.environ["GATEWAY_CONFIG"] = str(Path(args.config).resolve())
+    # The last config that validated, so a bad edit + SIGHUP keeps the old rules serving.
+    snapshot_dir = Path(tempfile.mkdtemp(prefix="gateway-config-"))
+    atexit.register(shutil.rmtree, snapshot_dir, True)
+    snapshot = snapshot_dir / "last-good.toml"
+    snapshot.write_text(Path(args.config).read_text(encoding="utf-8"), encoding="utf-8")
+    os.environ["GATEWAY_CONFIG_SNAPSHOT"] = str(snapshot)
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops
 
-    print(f"gateway: serving {args.config} on http://{host}:{port} with {args.workers} worker(s)", file=sys.stderr, flush=True)
+    print(
+        f"gateway: serving {args.config} on http://{host}:{port} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
+        file=sys.stderr,
+        flush=True,
+    )
     Granian(
         "gateway.app:create_app",
         address=host,
@@ -63,6 +73,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         websockets=False,
         loop=Loops.auto,
         backlog=2048,
+        respawn_interval=1.0,
+        workers_kill_timeout=30,
         log_access=False,
         log_enabled=True,
     ).serve()
