@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-30}"
-toolchain="${FUZZ_TOOLCHAIN:-nightly}"
+if [ -n "${FUZZ_TOOLCHAIN:-}" ]; then
+  toolchain="$FUZZ_TOOLCHAIN"
+elif rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  toolchain=nightly
+else
+  toolchain=stable
+fi
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
