@@ -55,7 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     snapshot.write_text(Path(args.config).read_text(encoding="utf-8"), encoding="utf-8")
     os.environ["GATEWAY_CONFIG_SNAPSHOT"] = str(snapshot)
     from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
 
     print(
         f"gateway: serving {args.config} on http://{host}:{port} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
@@ -72,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http=HTTPModes.http1,
         websockets=False,
         loop=Loops.auto,
+        runtime_mode=RuntimeModes(os.environ.get("GATEWAY_RUNTIME_MODE", "auto")),
         backlog=2048,
         respawn_interval=1.0,
         workers_kill_timeout=30,
