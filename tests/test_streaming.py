@@ -32,7 +32,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"process exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(f"{proc.args} exited early with {proc.returncode}")
         try:
             httpx.get(url, timeout=1)
             return
@@ -58,7 +58,9 @@ def worker_pid(parent: int) -> int:
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     tmp = tmp_path_factory.mktemp("stream")
     origin_port, gw_port = free_port(), free_port()
-    origin = subprocess.Popen([sys.executable, "-m", "gateway.echo", "--listen", f"127.0.0.1:{origin_port}"], stderr=subprocess.PIPE)
+    origin = subprocess.Popen(
+        [sys.executable, "-m", "gateway.echo", "--listen", f"127.0.0.1:{origin_port}"], stderr=(tmp / "origin.stderr").open("wb")
+    )
     cfg = tmp / "gateway.toml"
     cfg.write_text(
         f"""
@@ -78,9 +80,10 @@ origin = "web"
 """
     )
     env = {**os.environ, "JWT_SECRET": SECRET}
+    # stderr to a file: an unread pipe fills up and blocks the process writing to it.
     gw = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{gw_port}"],
-        stderr=subprocess.PIPE,
+        stderr=(tmp / "gateway.stderr").open("wb"),
         stdout=subprocess.DEVNULL,
         env=env,
     )

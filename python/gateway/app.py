@@ -29,6 +29,26 @@ INLINE_BODY = 65536
 RESPONSE_HOP_BY_HOP = HOP_BY_HOP | {"content-length"}
 
 
+class _RateLimitedLog:
+    """At most one line per key per second, so a failing origin cannot flood the logs."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, 0.0) < 1.0:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        self._last[key] = now
+        dropped = self._suppressed.pop(key, 0)
+        log.warning(msg + (f" (and {dropped} more like it in the last second)" if dropped else ""), *args)
+
+
+_origin_log = _RateLimitedLog()
+
+
 def _latin1(b: bytes) -> str:
     return b.decode("latin-1")
 
@@ -194,7 +214,7 @@ class GatewayApp:
             self._log(d, method, 504, started, (time.perf_counter() - upstream_started) * 1000, path_for_log)
             return
         except _core.UpstreamError as e:
-            log.warning("origin %s: %s", origin.name, e)
+            _origin_log.warning(origin.name, "origin %s: %s", origin.name, e)
             await self._error(send, 502, "bad_gateway", f"the origin {origin.name!r} could not be reached or answered badly")
             self._log(d, method, 502, started, (time.perf_counter() - upstream_started) * 1000, path_for_log)
             return
@@ -230,7 +250,7 @@ class GatewayApp:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except _core.UpstreamError as e:
             # Headers are gone already: the only honest signal left is to cut the connection.
-            log.warning("origin %s broke off a response: %s", origin.name, e)
+            _origin_log.warning(origin.name, "origin %s broke off a response: %s", origin.name, e)
             self._log(d, method, response.status, started, upstream_ms, path_for_log)
             raise
         await send({"type": "http.response.body", "body": b"", "more_body": False})
