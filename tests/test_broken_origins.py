@@ -15,12 +15,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.test_streaming import free_port, rss_kb, wait_http, worker_pid
+from tests.harness import free_port, rss_kb, wait_http, worker_pid
 
 
 @pytest.fixture(scope="module")
