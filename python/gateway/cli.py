@@ -111,7 +111,7 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
     raw_path = parts.path or "/"
     if parts.netloc and not any(k == "host" for k, _ in headers):
         headers = [("host", parts.netloc), *headers]
-    d = decide(config, method, raw_path, parts.query, headers, peer)
+    d = decide(config, method, raw_path, parts.query, headers, peer, explain=True)
     result: dict[str, Any] = {
         "method": d.method,
         "raw_path": d.raw_path,

@@ -192,6 +192,7 @@ def decide(
     peer: str | None,
     rng: random.Random | None = None,
     now: float | None = None,
+    explain: bool = False,
 ) -> Decision:
     """Decides what to do with a request. ``headers`` are (lower-case name, value) pairs."""
     raw = raw_path if isinstance(raw_path, str) else raw_path.decode("latin-1")
@@ -204,23 +205,31 @@ def decide(
     host = _header(headers, "host")
     qdict = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
 
+    # The RegexSet already narrowed the routes to those whose path matches; serve only looks at
+    # those, so the cost does not grow with the number of routes. Explain also lists why each
+    # earlier route was passed over.
     candidates = config.route_set.matching_routes(path)
-    candidate_set = set(candidates)
     route = None
-    for r in config.routes:
-        if r.index not in candidate_set:
-            d.skipped.append({"index": r.index, "match": r.label(), "reason": f"path {path} does not match"})
-            continue
+    for index in candidates:
+        r = config.routes[index]
         why = _why_not(r, d.method, headers, qdict, host)
         if why is None:
             route = r
             break
-        d.skipped.append({"index": r.index, "match": r.label(), "reason": why})
+        if explain:
+            d.skipped.append({"index": r.index, "match": r.label(), "reason": why})
+    if explain:
+        last = route.index if route is not None else len(config.routes)
+        candidate_set = set(candidates)
+        d.skipped.extend(
+            {"index": r.index, "match": r.label(), "reason": f"path {path} does not match"}
+            for r in config.routes[:last]
+            if r.index not in candidate_set
+        )
+        d.skipped.sort(key=lambda s: s["index"])
+        d.skipped = [s for s in d.skipped if s["index"] < last][-50:]
     if route is None:
-        d.skipped = d.skipped[-50:]
         return d.respond(404, "not_found", "no route matches this request")
-    # Explain lists only the routes before the winner.
-    d.skipped = [s for s in d.skipped if s["index"] < route.index]
     d.route = route
     origin = config.origins[route.origin]
     d.origin = origin.name
