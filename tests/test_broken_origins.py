@@ -9,29 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.harness import free_port, rss_kb, wait_http, worker_pid
+from tests.harness import echo_origin, free_port, gateway_serve, rss_kb, worker_pid
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     tmp = tmp_path_factory.mktemp("broken")
-    origin_port, dead_port, gw_port = free_port(), free_port(), free_port()
-    origin = subprocess.Popen(
-        [sys.executable, "-m", "gateway.echo", "--listen", f"127.0.0.1:{origin_port}"], stderr=(tmp / "origin.stderr").open("wb")
-    )
-    cfg = tmp / "gateway.toml"
-    cfg.write_text(
-        f"""
+    dead_port = free_port()
+    with echo_origin(tmp) as origin_port:
+        cfg = tmp / "gateway.toml"
+        cfg.write_text(
+            f"""
 [server]
 access_log = false
 [origins.web]
@@ -50,26 +45,9 @@ origin = "dead"
 match = "/:path*"
 origin = "web"
 """
-    )
-    # stderr to a file: an unread pipe fills up and blocks the process writing to it.
-    gw = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{gw_port}"],
-        stderr=(tmp / "gateway.stderr").open("wb"),
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, "JWT_SECRET": "x" * 40},
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{origin_port}/", origin)
-        wait_http(f"http://127.0.0.1:{gw_port}/__gateway/health", gw)
-        yield f"http://127.0.0.1:{gw_port}", gw.pid
-    finally:
-        for p in (gw, origin):
-            p.send_signal(signal.SIGTERM)
-        for p in (gw, origin):
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        )
+        with gateway_serve(cfg) as gw:
+            yield gw.base, gw.proc.pid
 
 
 def open_fds(pid: int) -> int:

@@ -12,7 +12,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 
 import gateway
 from tests.harness import SECRET, echo_origin, free_port, gateway_serve, stop, wait_http

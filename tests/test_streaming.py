@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.harness import free_port, rss_kb, wait_http, worker_pid
+from tests.harness import echo_origin, gateway_serve, rss_kb, worker_pid
 
 SECRET = "s" * 40
 
@@ -26,13 +23,10 @@ SECRET = "s" * 40
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     tmp = tmp_path_factory.mktemp("stream")
-    origin_port, gw_port = free_port(), free_port()
-    origin = subprocess.Popen(
-        [sys.executable, "-m", "gateway.echo", "--listen", f"127.0.0.1:{origin_port}"], stderr=(tmp / "origin.stderr").open("wb")
-    )
-    cfg = tmp / "gateway.toml"
-    cfg.write_text(
-        f"""
+    with echo_origin(tmp) as origin_port:
+        cfg = tmp / "gateway.toml"
+        cfg.write_text(
+            f"""
 [server]
 access_log = false
 [origins.web]
@@ -47,27 +41,9 @@ max_body = "2GB"
 match = "/:path*"
 origin = "web"
 """
-    )
-    env = {**os.environ, "JWT_SECRET": SECRET}
-    # stderr to a file: an unread pipe fills up and blocks the process writing to it.
-    gw = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{gw_port}"],
-        stderr=(tmp / "gateway.stderr").open("wb"),
-        stdout=subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{origin_port}/", origin)
-        wait_http(f"http://127.0.0.1:{gw_port}/__gateway/health", gw)
-        yield f"http://127.0.0.1:{gw_port}", gw.pid
-    finally:
-        for p in (gw, origin):
-            p.send_signal(signal.SIGTERM)
-        for p in (gw, origin):
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        )
+        with gateway_serve(cfg) as gw:
+            yield gw.base, gw.proc.pid
 
 
 def test_one_gigabyte_upload_streams_in_bounded_memory(gateway: tuple[str, int]) -> None:
