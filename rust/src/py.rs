@@ -256,13 +256,13 @@ fn verify_with<'py>(
     now: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let token = bytes_of(token, "token")?;
+    let now = unix_time(now)?;
     let checked = v.check_signature(token).map_err(jwt_err)?;
     let (dict, reg) = b64::with_decoded(checked.payload_b64, |payload| {
-        pyclaims::claims_dict(py, payload, &v.policy)
+        pyclaims::claims_dict(py, payload, &v.policy, now)
     })
     .map_err(|_| jwt_err(JwtError::malformed("the payload is not strict base64url")))?
     .map_err(jwt_err)?;
-    let now = unix_time(now)?;
     v.check_claims(&reg, now, |name| dict.contains(name).unwrap_or(false))
         .map_err(jwt_err)?;
     Ok(dict)
