@@ -181,6 +181,23 @@ fn skip_value(
     }
 }
 
+/// Reads the rest of an object whose earlier members were consumed elsewhere, checking that no
+/// remaining name repeats one `seen` before or another remaining one, and that the JSON is
+/// well-formed to its end. Used when a verdict (e.g. expired) is known before the whole object
+/// was read: the token must still be refused as malformed if it is.
+pub fn finish_object(jiter: &mut Jiter, seen: impl Fn(&str) -> bool) -> Result<(), JwtError> {
+    const WHAT: &str = "claims are not valid JSON";
+    let mut rest = KeySet::new();
+    while let Some(k) = jiter.next_key().map_err(json_err(WHAT))? {
+        if seen(k) || !rest.insert(k) {
+            return Err(bad("duplicate member name in JSON"));
+        }
+        let p = jiter.peek().map_err(json_err(WHAT))?;
+        skip_value(jiter, p, 1, WHAT)?;
+    }
+    jiter.finish().map_err(json_err(WHAT))
+}
+
 /// Renders a scalar or compound value as text for forwarding (strings unquoted).
 fn value_text(
     jiter: &mut Jiter,

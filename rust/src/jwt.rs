@@ -369,7 +369,9 @@ impl Verifier {
         let alg_name = match (&header.alg, header.alg_is_string) {
             (None, _) => return Err(JwtError::malformed("the header has no \"alg\"")),
             (Some(_), false) => {
-                return Err(JwtError::malformed("the header's \"alg\" is not a string"))
+                return Err(JwtError::AlgorithmNotAllowed(
+                    "the header's \"alg\" is not a string".into(),
+                ))
             }
             (Some(a), true) => a.as_str(),
         };

@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyDict, PyList, PyString};
 use pyo3::{intern, IntoPyObjectExt};
 
 use crate::error::JwtError;
-use crate::json::{AudClaim, IssClaim, NumClaim, Registered};
+use crate::json::{self, AudClaim, IssClaim, NumClaim, Registered};
 use crate::jwt::Policy;
 
 const MAX_DEPTH: usize = 64;
@@ -186,14 +186,21 @@ pub fn claims_dict<'py>(
                     let n = j.known_number(p).map_err(bad)?;
                     let claim = num_claim(&n);
                     if let NumClaim::Num(t) = claim {
-                        match field {
-                            Field::Exp if t <= now - policy.leeway => {
-                                return Err(JwtError::Expired)
+                        let verdict = match field {
+                            Field::Exp if t <= now - policy.leeway => Some(JwtError::Expired),
+                            Field::Nbf if t > now + policy.leeway => Some(JwtError::NotYetValid),
+                            _ => None,
+                        };
+                        if let Some(verdict) = verdict {
+                            // Malformed still wins over expired: check the rest without building it.
+                            let this = field_name(field);
+                            if dict.contains(this).unwrap_or(true) {
+                                return Err(JwtError::malformed("duplicate member name in JSON"));
                             }
-                            Field::Nbf if t > now + policy.leeway => {
-                                return Err(JwtError::NotYetValid)
-                            }
-                            _ => {}
+                            json::finish_object(&mut j, |name| {
+                                name == this || dict.contains(name).unwrap_or(true)
+                            })?;
+                            return Err(verdict);
                         }
                     }
                     (claim, number(py, n)?)
@@ -233,6 +240,14 @@ pub fn claims_dict<'py>(
     }
     j.finish().map_err(bad)?;
     Ok((dict, reg))
+}
+
+fn field_name(f: Field) -> &'static str {
+    match f {
+        Field::Exp => "exp",
+        Field::Nbf => "nbf",
+        _ => "",
+    }
 }
 
 fn aud_from_py(v: &Bound<'_, PyAny>) -> AudClaim {
