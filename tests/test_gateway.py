@@ -242,3 +242,13 @@ def test_health_and_access_log(site: Gateway) -> None:
     everything = site.stdout.read_text() + site.stderr.read_text()
     assert secret_token not in everything and secret_token.split(".")[2] not in everything
     assert SECRET not in everything
+
+
+def test_claims_that_cannot_be_header_values_are_not_forwarded(site: Gateway) -> None:
+    r = get(site, "/dashboard/x", headers={"Authorization": f"Bearer {token(sub='a' + chr(1) + 'b')}", "X-User-Id": "spoof"})
+    assert r.status_code == 200
+    assert "x-user-id" not in seen(r)["header"]
+    r = get(site, "/dashboard/x", headers={"Authorization": f"Bearer {token(sub='a' + chr(13) + chr(10) + 'Injected: 1')}"})
+    assert r.status_code == 200 and "injected" not in seen(r)["header"]
+    r = get(site, "/dashboard/x", headers={"Authorization": f"Bearer {token(sub='josé')}"})
+    assert r.status_code == 200 and "x-user-id" in seen(r)["header"]

@@ -209,6 +209,13 @@ class GatewayApp:
                 response = await self._stream_request(d, method, url, fwd, receive, send, timeout, max_body, started, path_for_log)
                 if response is None:
                     return
+        except ValueError as e:
+            # The request could not be written as HTTP/1.1 (e.g. a header value hyper refuses):
+            # a clear 502 rather than a 500.
+            _origin_log.warning(origin.name, "origin %s: could not forward the request: %s", origin.name, e)
+            await self._error(send, 502, "bad_gateway", "the request could not be forwarded to the origin")
+            self._log(d, method, 502, started, None, path_for_log)
+            return
         except _core.UpstreamTimeout:
             await self._error(send, 504, "gateway_timeout", f"the origin {origin.name!r} did not answer within {timeout:g}s")
             self._log(d, method, 504, started, (time.perf_counter() - upstream_started) * 1000, path_for_log)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -19,6 +20,7 @@ import orjson
 from gateway import _core
 from gateway.config import HOP_BY_HOP, AuthAction, Config, Route
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 CLEAR_COOKIE_ATTRS = "; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax; Secure"
 
 
@@ -257,7 +259,9 @@ def decide(
         for claim, header in policy.forward_claims.items():
             if claim in claims:
                 text = _claim_text(claims[claim])
-                if not any(c in text for c in "\r\n\x00"):
+                # A claim that cannot be a header value (control characters) is not forwarded;
+                # the header is still removed from the client's request.
+                if not _CONTROL.search(text) and len(text) <= 4096:
                     d.request_headers[header] = text
 
     upstream_path = path
