@@ -307,7 +307,8 @@ def forward_headers(config: Config, d: Decision, headers: list[tuple[str, str]],
         connection_named.update(t.strip().lower() for t in v.split(","))
     owned = {h.lower() for h in d.request_headers} | d.remove_headers
     trusted = peer_is_trusted(config, peer)
-    drop = HOP_BY_HOP | connection_named | owned | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip"}
+    # Expect was answered by the server already; the origin gets the body straight away.
+    drop = HOP_BY_HOP | connection_named | owned | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"}
     if config.locale and config.locale.country_header and not trusted:
         drop = drop | {config.locale.country_header}
     out = [(k, v) for k, v in headers if k not in drop]
