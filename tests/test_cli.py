@@ -160,10 +160,27 @@ def test_explain_and_serve_agree(tmp_path: Path) -> None:
                     assert r.json()["path"] == urlsplit(e["upstream_url"]).path
 
 
+def free_port_pair(avoid: int) -> int:
+    """A port p with p and p+1 both free (the demo's two origins)."""
+    import socket
+
+    for _ in range(100):
+        p = free_port()
+        if avoid in (p, p + 1):
+            continue
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", p))
+                b.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no two consecutive free ports")
+
+
 def test_demo_runs_the_whole_product(tmp_path: Path) -> None:
-    port, origin_port = free_port(), free_port()
-    while origin_port + 1 == port:
-        origin_port = free_port()
+    port = free_port()
+    origin_port = free_port_pair(avoid=port)
     out = tmp_path / "demo.out"
     env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET"}
     p = subprocess.Popen(

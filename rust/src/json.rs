@@ -15,6 +15,8 @@ const MAX_DEPTH: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NumClaim {
     Absent,
+    /// A JSON integer that fits i64, kept exact.
+    Int(i64),
     Num(f64),
     /// Present but not a JSON number (a string, a boolean, ...).
     NotANumber,
@@ -229,7 +231,7 @@ fn number_claim(jiter: &mut Jiter, peek: Peek) -> Result<NumClaim, JwtError> {
             .known_number(peek)
             .map_err(json_err("claims are not valid JSON"))?
         {
-            NumberAny::Int(NumberInt::Int(i)) => Ok(NumClaim::Num(i as f64)),
+            NumberAny::Int(NumberInt::Int(i)) => Ok(NumClaim::Int(i)),
             NumberAny::Int(NumberInt::BigInt(b)) => {
                 // Far beyond any real date either way; keep the sign so a huge negative `exp` is expired.
                 let negative = b.sign() == num_bigint::Sign::Minus;
@@ -298,7 +300,9 @@ pub fn read_claims(data: &[u8], wanted: &[&str]) -> Result<ClaimsView, JwtError>
                             | Peek::Null
                             | Peek::Array
                             | Peek::Object => NumClaim::NotANumber,
-                            _ => NumClaim::Num(text.parse::<f64>().unwrap_or(f64::INFINITY)),
+                            _ => text.parse::<i64>().map(NumClaim::Int).unwrap_or_else(|_| {
+                                NumClaim::Num(text.parse::<f64>().unwrap_or(f64::INFINITY))
+                            }),
                         };
                         match name {
                             "exp" => reg.exp = n,
@@ -434,7 +438,7 @@ mod tests {
             &["sub", "roles", "n", "missing"],
         )
         .unwrap();
-        assert_eq!(v.registered.exp, NumClaim::Num(1.7e9));
+        assert_eq!(v.registered.exp, NumClaim::Int(1_700_000_000));
         assert_eq!(v.registered.nbf, NumClaim::Num(1.5));
         assert_eq!(v.registered.iss, IssClaim::Str("me".into()));
         assert_eq!(

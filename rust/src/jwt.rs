@@ -16,6 +16,7 @@ use sha2::{Sha256, Sha384, Sha512};
 use crate::b64;
 use crate::error::{bounded, ConfigError, JwtError};
 use crate::json::{self, AudClaim, ClaimsView, IssClaim, NumClaim, Registered};
+use crate::seconds::Seconds;
 
 pub const DEFAULT_MAX_LENGTH: usize = 8192;
 
@@ -464,7 +465,7 @@ impl Verifier {
     pub fn check_claims(
         &self,
         reg: &Registered,
-        now: f64,
+        now: Seconds,
         has_claim: impl Fn(&str) -> bool,
     ) -> Result<(), JwtError> {
         let p = &self.policy;
@@ -475,12 +476,22 @@ impl Verifier {
         }
         match reg.exp {
             NumClaim::NotANumber => return Err(JwtError::malformed("\"exp\" is not a number")),
-            NumClaim::Num(exp) if exp <= now - p.leeway => return Err(JwtError::Expired),
+            NumClaim::Int(exp) if Seconds::Int(exp).le(now.plus(-p.leeway)) => {
+                return Err(JwtError::Expired)
+            }
+            NumClaim::Num(exp) if Seconds::Float(exp).le(now.plus(-p.leeway)) => {
+                return Err(JwtError::Expired)
+            }
             _ => {}
         }
         match reg.nbf {
             NumClaim::NotANumber => return Err(JwtError::malformed("\"nbf\" is not a number")),
-            NumClaim::Num(nbf) if nbf > now + p.leeway => return Err(JwtError::NotYetValid),
+            NumClaim::Int(nbf) if Seconds::Int(nbf).gt(now.plus(p.leeway)) => {
+                return Err(JwtError::NotYetValid)
+            }
+            NumClaim::Num(nbf) if Seconds::Float(nbf).gt(now.plus(p.leeway)) => {
+                return Err(JwtError::NotYetValid)
+            }
             _ => {}
         }
         if reg.iat == NumClaim::NotANumber {
@@ -529,7 +540,13 @@ impl Verifier {
 
     /// Full verification without Python: signature, JSON, registered claims. `wanted` names the
     /// claims whose values the caller needs (e.g. to forward as headers).
-    pub fn verify(&self, token: &[u8], now: f64, wanted: &[&str]) -> Result<ClaimsView, JwtError> {
+    pub fn verify(
+        &self,
+        token: &[u8],
+        now: impl Into<Seconds>,
+        wanted: &[&str],
+    ) -> Result<ClaimsView, JwtError> {
+        let now = now.into();
         let verified = self.check_signature(token)?;
         let payload = b64::decode(verified.payload_b64)
             .map_err(|_| JwtError::malformed("the payload is not strict base64url"))?;

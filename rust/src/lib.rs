@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod lang;
 pub mod matcher;
 pub mod path;
+pub mod seconds;
 
 #[cfg(feature = "python")]
 mod py;

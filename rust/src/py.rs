@@ -19,6 +19,7 @@ use crate::error::{ConfigError, JwtError};
 use crate::jwt::{self, Alg, AlgSet, HmacKey, KeySet, Policy, DEFAULT_MAX_LENGTH};
 use crate::lang;
 use crate::pyclaims;
+use crate::seconds::Seconds;
 
 create_exception!(
     gateway,
@@ -107,6 +108,18 @@ fn bytes_of<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a [u8]> {
     Err(PyTypeError::new_err(format!("{what} must be str or bytes")))
 }
 
+/// The token's bytes. A `str` that is not valid Unicode (lone surrogates) cannot be a token:
+/// refuse it as malformed rather than let a UnicodeEncodeError carrying the whole token escape.
+fn token_bytes<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return match s.to_str() {
+            Ok(text) => Ok(text.as_bytes()),
+            Err(_) => Err(jwt_err(JwtError::malformed("the token is not valid text"))),
+        };
+    }
+    bytes_of(obj, "token")
+}
+
 /// A string, or a sequence of strings, as a list (used for algorithms, audience, issuer, require).
 fn str_list(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
     if let Ok(s) = obj.cast::<PyString>() {
@@ -150,17 +163,31 @@ fn seconds(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<f64> {
 }
 
 /// Unix time from an int/float or a `datetime` (naive datetimes are taken as UTC, as PyJWT does).
-fn unix_time(obj: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
+fn unix_time(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Seconds> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
-        return Ok(jwt::wall_clock());
+        return Ok(Seconds::Float(jwt::wall_clock()));
     };
+    let t = unix_time_of(obj)?;
+    if !t.is_finite() {
+        // A NaN `now` would make every comparison false, silently turning expiry checks off.
+        return Err(PyValueError::new_err("now must be a finite unix time"));
+    }
+    Ok(t)
+}
+
+fn unix_time_of(obj: &Bound<'_, PyAny>) -> PyResult<Seconds> {
     if obj.is_instance_of::<PyBool>() {
         return Err(PyTypeError::new_err(
             "now must be a unix time or a datetime",
         ));
     }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Seconds::Int(i));
+        }
+    }
     if let Ok(f) = obj.extract::<f64>() {
-        return Ok(f);
+        return Ok(Seconds::Float(f));
     }
     let py = obj.py();
     if obj.hasattr(intern!(py, "utctimetuple"))? {
@@ -170,7 +197,7 @@ fn unix_time(obj: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
             .call_method1(intern!(py, "timegm"), (tt,))?
             .extract::<f64>()?;
         let micro = obj.getattr(intern!(py, "microsecond"))?.extract::<f64>()?;
-        return Ok(base + micro / 1e6);
+        return Ok(Seconds::Float(base + micro / 1e6));
     }
     Err(PyTypeError::new_err(
         "now must be a unix time or a datetime",
@@ -255,7 +282,7 @@ fn verify_with<'py>(
     token: &Bound<'py, PyAny>,
     now: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let token = bytes_of(token, "token")?;
+    let token = token_bytes(token)?;
     let now = unix_time(now)?;
     let checked = v.check_signature(token).map_err(jwt_err)?;
     let (dict, reg) = b64::with_decoded(checked.payload_b64, |payload| {
@@ -423,7 +450,10 @@ fn write_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResu
                 && matches!(key, "exp" | "nbf" | "iat")
                 && v.hasattr(intern!(obj.py(), "utctimetuple"))?
             {
-                let ts = unix_time(Some(&v))?.floor() as i64;
+                let ts = match unix_time(Some(&v))? {
+                    Seconds::Int(i) => i,
+                    Seconds::Float(f) => f.floor() as i64,
+                };
                 out.extend_from_slice(ts.to_string().as_bytes());
             } else {
                 write_json(&v, out, depth + 1)?;
@@ -538,8 +568,11 @@ fn b64url_decode<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bou
 
 /// The value of the first cookie called `name` in a Cookie header, or None.
 #[pyfunction]
-fn cookie_value(cookie_header: &str, name: &str) -> Option<String> {
-    cookie::cookie_value(cookie_header, name).map(|v| v.into_owned())
+fn cookie_value(cookie_header: &Bound<'_, PyString>, name: &Bound<'_, PyString>) -> Option<String> {
+    // Lossy: hostile text (lone surrogates) must not raise, only fail to match.
+    let header = cookie_header.to_string_lossy();
+    let name = name.to_string_lossy();
+    cookie::cookie_value(&header, &name).map(|v| v.into_owned())
 }
 
 /// Builds a Set-Cookie header value; raises ValueError for anything that could inject a header.
@@ -576,8 +609,9 @@ fn set_cookie(
 
 /// The entry of `supported` that best fits an Accept-Language header, or None.
 #[pyfunction]
-fn best_language(accept_language: &str, supported: Vec<String>) -> Option<String> {
-    lang::best_language(accept_language, &supported).map(|i| supported[i].clone())
+fn best_language(accept_language: &Bound<'_, PyString>, supported: Vec<String>) -> Option<String> {
+    let accept_language = accept_language.to_string_lossy();
+    lang::best_language(&accept_language, &supported).map(|i| supported[i].clone())
 }
 
 /// Normalizes a raw request path; raises ValueError saying why a path is refused.

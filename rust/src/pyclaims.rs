@@ -13,6 +13,7 @@ use pyo3::{intern, IntoPyObjectExt};
 use crate::error::JwtError;
 use crate::json::{self, AudClaim, IssClaim, NumClaim, Registered};
 use crate::jwt::Policy;
+use crate::seconds::Seconds;
 
 const MAX_DEPTH: usize = 64;
 const WHAT: &str = "claims are not valid JSON";
@@ -122,7 +123,7 @@ fn insert_unique<'py>(
 
 fn num_claim(n: &NumberAny) -> NumClaim {
     NumClaim::Num(match n {
-        NumberAny::Int(NumberInt::Int(i)) => *i as f64,
+        NumberAny::Int(NumberInt::Int(i)) => return NumClaim::Int(*i),
         NumberAny::Int(NumberInt::BigInt(b)) => {
             if b.sign() == num_bigint::Sign::Minus {
                 f64::NEG_INFINITY
@@ -151,7 +152,7 @@ pub fn claims_dict<'py>(
     py: Python<'py>,
     data: &[u8],
     policy: &Policy,
-    now: f64,
+    now: Seconds,
 ) -> Result<(Bound<'py, PyDict>, Registered), JwtError> {
     let expected = |list: &Option<Vec<String>>, s: &str| {
         list.as_ref().is_some_and(|e| e.iter().any(|x| x == s))
@@ -185,10 +186,17 @@ pub fn claims_dict<'py>(
                 let (claim, v) = if p.is_num() {
                     let n = j.known_number(p).map_err(bad)?;
                     let claim = num_claim(&n);
-                    if let NumClaim::Num(t) = claim {
+                    let t = match claim {
+                        NumClaim::Int(i) => Some(Seconds::Int(i)),
+                        NumClaim::Num(f) => Some(Seconds::Float(f)),
+                        _ => None,
+                    };
+                    if let Some(t) = t {
                         let verdict = match field {
-                            Field::Exp if t <= now - policy.leeway => Some(JwtError::Expired),
-                            Field::Nbf if t > now + policy.leeway => Some(JwtError::NotYetValid),
+                            Field::Exp if t.le(now.plus(-policy.leeway)) => Some(JwtError::Expired),
+                            Field::Nbf if t.gt(now.plus(policy.leeway)) => {
+                                Some(JwtError::NotYetValid)
+                            }
                             _ => None,
                         };
                         if let Some(verdict) = verdict {
