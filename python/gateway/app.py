@@ -7,8 +7,10 @@ already percent-decoded, which would make ``/dashboard%2Fx`` indistinguishable f
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import signal
 import os
 import sys
 import time
@@ -56,12 +58,39 @@ def _latin1(b: bytes) -> str:
 class GatewayApp:
     """One per worker process; built from a validated Config."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, config_path: str | None = None, snapshot: str | None = None):
         self.config = config
         self.kv = KVStore(config.kv)
         self._upstream: Any = None
         self.access_log = config.server.access_log
         self.started = time.time()
+        self.config_path = config_path
+        self.snapshot = snapshot
+        self._reload_pending = False
+
+    def request_reload(self) -> None:
+        """Called from the SIGUSR1 handler: the next request swaps in the re-read config."""
+        self._reload_pending = True
+
+    def _reload(self) -> None:
+        self._reload_pending = False
+        if not self.config_path:
+            return
+        try:
+            config = load(self.config_path)
+        except ConfigError as e:
+            for line in e.problems:
+                log.error("%s", line)
+            log.error("config reload refused: %d problem(s) in %s; still serving the previous config", len(e.problems), self.config_path)
+            return
+        _write_snapshot(config, self.snapshot)
+        old_kv = self.kv
+        # One assignment each: a request in flight keeps the objects it started with.
+        self.kv = KVStore(config.kv)
+        self.config = config
+        self.access_log = config.server.access_log
+        log.warning("config reloaded from %s (%d routes)", self.config_path, len(config.routes))
+        asyncio.ensure_future(old_kv.close())
 
     @property
     def upstream(self) -> UpstreamClient:
@@ -118,6 +147,8 @@ class GatewayApp:
 
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = time.perf_counter()
+        if self._reload_pending:
+            self._reload()
         method = scope["method"]
         raw_path = scope.get("raw_path") or scope["path"].encode()
         if raw_path == HEALTH_PATH:
@@ -313,16 +344,21 @@ def load_with_fallback(path: str, snapshot: str | None) -> Config:
         log.error("config reload refused: %d problem(s) in %s; still serving the previous config", len(e.problems), path)
         with open(snapshot, encoding="utf-8") as f:
             return load(path, text=f.read())
-    if snapshot:
-        try:
-            text = config.path.read_text(encoding="utf-8")
-            tmp = f"{snapshot}.{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, snapshot)
-        except OSError as err:
-            log.warning("cannot update the config snapshot %s: %s", snapshot, err)
+    _write_snapshot(config, snapshot)
     return config
+
+
+def _write_snapshot(config: Config, snapshot: str | None) -> None:
+    if not snapshot:
+        return
+    try:
+        text = config.path.read_text(encoding="utf-8")
+        tmp = f"{snapshot}.{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, snapshot)
+    except OSError as err:
+        log.warning("cannot update the config snapshot %s: %s", snapshot, err)
 
 
 def create_app() -> GatewayApp:
@@ -333,7 +369,10 @@ def create_app() -> GatewayApp:
         if not path:
             raise RuntimeError("GATEWAY_CONFIG is not set; start the gateway with `gateway serve --config FILE`")
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-        _app = GatewayApp(load_with_fallback(path, os.environ.get("GATEWAY_CONFIG_SNAPSHOT")))
+        snapshot = os.environ.get("GATEWAY_CONFIG_SNAPSHOT")
+        _app = GatewayApp(load_with_fallback(path, snapshot), path, snapshot)
+        # `gateway serve` turns SIGHUP into SIGUSR1 for each worker: reload in place.
+        signal.signal(signal.SIGUSR1, lambda *_: _app.request_reload() if _app is not None else None)
         # Requests allocate many short-lived objects but make no cycles worth chasing often:
         # keep start-up objects out of collections and collect the young generation less often.
         gc.collect()

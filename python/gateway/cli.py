@@ -54,7 +54,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     snapshot = snapshot_dir / "last-good.toml"
     snapshot.write_text(Path(args.config).read_text(encoding="utf-8"), encoding="utf-8")
     os.environ["GATEWAY_CONFIG_SNAPSHOT"] = str(snapshot)
-    from granian import Granian
     from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
 
     print(
@@ -62,7 +61,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    Granian(
+    _server_class()(
         "gateway.app:create_app",
         address=host,
         port=port,
@@ -75,11 +74,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
         runtime_mode=RuntimeModes(os.environ.get("GATEWAY_RUNTIME_MODE", "auto")),
         backlog=2048,
         respawn_interval=1.0,
+        respawn_failed_workers=True,
         workers_kill_timeout=30,
         log_access=False,
         log_enabled=True,
     ).serve()
     return 0
+
+
+def _server_class() -> Any:
+    """Granian, with SIGHUP turned into an in-process config reload in every worker.
+
+    Granian's own SIGHUP restarts the workers, and a stopping worker closes its idle keep-alive
+    connections: a request already on the wire to one of them fails (measured by
+    tests/test_reload.py). Reloading inside the running workers closes nothing.
+    """
+    from granian import Granian
+
+    class Server(Granian):  # type: ignore[misc, valid-type]
+        def _reload(self, spawn_target: Any, target_loader: Any) -> None:
+            self.reload_signal = False
+            self.main_loop_interrupt.clear()
+            for worker in list(self.wrks):
+                pid = worker._id()
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGUSR1)
+                    except ProcessLookupError:
+                        pass
+
+    return Server
 
 
 def cmd_check(args: argparse.Namespace) -> int:
