@@ -128,6 +128,65 @@ def test_check_lists_every_problem_at_once(tmp_path: Path) -> None:
     assert LITERAL_SECRET not in output
 
 
+MORE_PROBLEMS = """
+[sever]
+listen = "127.0.0.1:1"
+
+[origins.web]
+url = "ftp://127.0.0.1:9000"
+
+[origins.ok]
+url = "http://127.0.0.1:9000"
+
+[kv.k]
+backend = "memcached"
+
+[experiments.e]
+cookie = "c"
+variants = { a = -1 }
+
+[[routes]]
+match = "/x/:path*"
+origin = "ok"
+methods = ["FETCH"]
+has = [{ type = "body", key = "x" }, { type = "header", key = "x", value = "(" }]
+response_headers = { "X-A" = "{nope}" }
+max_body = "lots"
+"""
+
+
+def test_check_reports_problems_in_every_section(tmp_path: Path) -> None:
+    config = write_config(tmp_path, MORE_PROBLEMS)
+    r = run_cli(["check", "--config", str(config)])
+    output = r.stdout + r.stderr
+    assert r.returncode == 1, output
+    lines = problem_lines(output, config)
+    expected = [
+        "sever",
+        "origins.web.url",
+        "kv.k.backend",
+        "experiments.e.variants",
+        "routes[0].methods",
+        "routes[0].has[0].type",
+        "routes[0].has[1].value",
+        "routes[0].response_headers.X-A",
+        "routes[0].max_body",
+    ]
+    missing = [k for k in expected if _key_reported(lines, k) is None and not any(key.startswith(k + ".") for key in lines)]
+    assert not missing, f"problems not reported as `FILE: key.path: what (expected)`: {missing}\n{output}"
+
+
+@pytest.mark.parametrize("content", [None, "x = [", "[[routes]]\nmatch = 1\n"])
+def test_check_unreadable_or_invalid_toml_is_exit_1(tmp_path: Path, content: str | None) -> None:
+    config = tmp_path / "gateway.toml"
+    if content is not None:
+        config.write_text(content)
+    r = run_cli(["check", "--config", str(config)])
+    output = r.stdout + r.stderr
+    assert r.returncode == 1, output
+    assert any(line.startswith(f"{config}: ") for line in output.splitlines()), output
+
+
 def test_check_secret_file_relative_to_config_dir(tmp_path: Path) -> None:
     text = good_config_text().replace('secret = "env:JWT_SECRET"', 'secret = "file:secrets/jwt.key"')
     config = write_config(tmp_path, text, {"regions.json": json.dumps(EXAMPLE_REGIONS), "secrets/jwt.key": SECRET + "\n"})

@@ -124,3 +124,11 @@ def test_query_is_passed_verbatim_and_not_normalized(main_gateway: Gateway) -> N
     e = echoed(r)
     assert e.path == "/products"
     assert e.query == "a=1&b=%2F&c=..%2F"
+
+
+@pytest.mark.parametrize("target", ["/DASHBOARD", "/Dashboard/x", "/%44ashboard", "/dAsHbOaRd/settings?x=1"])
+def test_protected_literals_match_case_insensitively(main_gateway: Gateway, target: str) -> None:
+    """SECURITY.md: route literals match case-insensitively, so /DASHBOARD is protected like /dashboard."""
+    r = raw_get(main_gateway.port, target)
+    assert r.status == 302, f"{target!r} answered {r.status}"
+    assert (r.header("location") or "").startswith("/login?")

@@ -129,16 +129,14 @@ def test_chunked_body_under_max_body_passes(main_gateway: Gateway) -> None:
     assert e.data["body_length"] == len(body) and e.data["body_sha256"] == hashlib.sha256(body).hexdigest()
 
 
-def test_resize_declared_over_20mb_is_413(main_gateway: Gateway) -> None:
-    """The example's /api/resize has max_body = "20MB": a declared 20 MB + 1 body is refused."""
-    length = 20_000_001
-    with socket.create_connection(("127.0.0.1", main_gateway.port), timeout=15) as s:
-        s.sendall(f"POST /api/resize HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {length}\r\n\r\n".encode())
+def _declare_big_body(gw: Gateway, path: str, length: int) -> RawResponse:
+    """Declares a large Content-Length; if the gateway waits for the body, streams it (it must still refuse)."""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=15) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {length}\r\n\r\n".encode())
         s.settimeout(3)
         try:
-            r = _recv_response(s, "POST")
-        except TimeoutError:
-            # The gateway wants the body first: send it (it must still refuse it).
+            return _recv_response(s, "POST")
+        except (TimeoutError, socket.timeout):
             s.settimeout(15)
             block = b"z" * 65536
             sent = 0
@@ -149,7 +147,23 @@ def test_resize_declared_over_20mb_is_413(main_gateway: Gateway) -> None:
                     sent += n
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            r = _recv_response(s, "POST")
+            return _recv_response(s, "POST")
+
+
+def test_resize_declared_over_20mb_is_413(main_gateway: Gateway) -> None:
+    """The example's /api/resize has max_body = "20MB": a declared 20 MB + 1 body is refused."""
+    marker = uuid.uuid4().hex[:8]
+    r = _declare_big_body(main_gateway, f"/api/resize?m={marker}", 20_000_001)
+    assert r.status == 413, r.body[:300]
+    assert len(r.body) < 2048
+    entry = main_gateway.wait_log(lambda e: e.get("path") == "/api/resize" and e.get("status") == 413)
+    assert entry is not None, "no 413 access-log line"
+    assert_still_serving(main_gateway)
+
+
+def test_default_max_body_applies_to_routes_without_one(main_gateway: Gateway) -> None:
+    """SECURITY.md: the default request body limit is 10 MB."""
+    r = _declare_big_body(main_gateway, "/no-limit-set", 10 * 2**20 + 1)
     assert r.status == 413, r.body[:300]
     assert_still_serving(main_gateway)
 
@@ -224,3 +238,44 @@ def test_x_forwarded_for_not_trusted_from_untrusted_peer(untrusted_gateway: Gate
     chain = [p.strip() for p in (e.header("X-Forwarded-For") or "").split(",")]
     assert chain[-1] == "127.0.0.1", chain
     assert "203.0.113.7" not in chain, "a forged X-Forwarded-For from an untrusted peer must not be passed on as if true"
+
+
+# ---------------------------------------------------------------- hostile framing (SECURITY.md promises)
+
+
+def test_content_length_with_transfer_encoding_is_400(main_gateway: Gateway) -> None:
+    """SECURITY.md: `Content-Length` with `Transfer-Encoding` -> 400 (the request-smuggling shape)."""
+    req = (
+        b"POST /smuggle HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n"
+        b"Cookie: ab-group=control\r\nConnection: close\r\n\r\n0\r\n\r\n"
+    )
+    r = raw_http(main_gateway.port, req)
+    assert r.status == 400, f"answered {r.status}: {r.body[:200]!r}"
+    assert_still_serving(main_gateway)
+
+
+def test_duplicate_host_is_400(main_gateway: Gateway) -> None:
+    r = raw_http(main_gateway.port, b"GET /p HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n")
+    assert r.status == 400
+
+
+def test_oversized_request_headers_are_431(main_gateway: Gateway) -> None:
+    """SECURITY.md: request headers over server.max_header_bytes (32 KiB by default) -> 431."""
+    big = "v" * 8000
+    head = "".join(f"X-Big-{i}: {big}\r\n" for i in range(6))  # ~48 KB
+    r = raw_http(main_gateway.port, f"GET /p HTTP/1.1\r\nHost: x\r\n{head}Connection: close\r\n\r\n".encode())
+    assert r.status == 431, f"answered {r.status}"
+    assert_still_serving(main_gateway)
+
+
+def test_untrusted_peer_geo_and_forwarded_headers_dropped(untrusted_gateway: Gateway) -> None:
+    """SECURITY.md: cf-ipcountry and X-Forwarded-*/Forwarded are only believed from trusted_proxies;
+    from anyone else they are dropped and replaced."""
+    r = untrusted_gateway.get(
+        "/geo",
+        headers={"cf-ipcountry": "KR", "Forwarded": "for=203.0.113.9;proto=https", "X-Forwarded-Host": "evil.example", **PINNED},
+    )
+    e = echoed(r)
+    assert e.headers("cf-ipcountry") == []
+    assert e.headers("Forwarded") == []
+    assert e.headers("X-Forwarded-Host") != ["evil.example"]
