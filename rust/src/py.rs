@@ -279,6 +279,7 @@ fn build_verifier(
 fn verify_with<'py>(
     py: Python<'py>,
     v: &jwt::Verifier,
+    interned: Option<&pyclaims::ExpectedStrings>,
     token: &Bound<'py, PyAny>,
     now: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -286,7 +287,7 @@ fn verify_with<'py>(
     let now = unix_time(now)?;
     let checked = v.check_signature(token).map_err(jwt_err)?;
     let (dict, reg) = b64::with_decoded(checked.payload_b64, |payload| {
-        pyclaims::claims_dict(py, payload, &v.policy, now)
+        pyclaims::claims_dict(py, payload, &v.policy, now, interned)
     })
     .map_err(|_| jwt_err(JwtError::malformed("the payload is not strict base64url")))?
     .map_err(jwt_err)?;
@@ -299,6 +300,7 @@ fn verify_with<'py>(
 #[pyclass(frozen, module = "gateway")]
 pub struct Verifier {
     inner: jwt::Verifier,
+    interned: pyclaims::ExpectedStrings,
 }
 
 #[pymethods]
@@ -316,18 +318,18 @@ impl Verifier {
         max_length: usize,
         allow_weak_key: bool,
     ) -> PyResult<Self> {
-        Ok(Verifier {
-            inner: build_verifier(
-                key,
-                algorithms,
-                audience,
-                issuer,
-                leeway,
-                require,
-                max_length,
-                allow_weak_key,
-            )?,
-        })
+        let inner = build_verifier(
+            key,
+            algorithms,
+            audience,
+            issuer,
+            leeway,
+            require,
+            max_length,
+            allow_weak_key,
+        )?;
+        let interned = pyclaims::ExpectedStrings::new(key.py(), &inner.policy);
+        Ok(Verifier { inner, interned })
     }
 
     /// Verifies `token` and returns its claims as a dict, or raises a `JWTError` subclass.
@@ -338,7 +340,7 @@ impl Verifier {
         token: &Bound<'py, PyAny>,
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        verify_with(py, &self.inner, token, now)
+        verify_with(py, &self.inner, Some(&self.interned), token, now)
     }
 
     #[getter]
@@ -408,7 +410,7 @@ fn verify<'py>(
         max_length,
         allow_weak_key,
     )?;
-    verify_with(py, &v, token, now)
+    verify_with(py, &v, None, token, now)
 }
 
 /// Appends `obj` as JSON to `out`. Registered time claims given as datetimes become ints.

@@ -135,6 +135,27 @@ fn num_claim(n: &NumberAny) -> NumClaim {
     })
 }
 
+/// A verifier's expected issuers and audiences as Python strings, made once.
+pub struct ExpectedStrings {
+    pub issuer: Vec<Py<PyString>>,
+    pub audience: Vec<Py<PyString>>,
+}
+
+impl ExpectedStrings {
+    pub fn new(py: Python<'_>, policy: &Policy) -> Self {
+        let make = |list: &Option<Vec<String>>| -> Vec<Py<PyString>> {
+            list.iter()
+                .flatten()
+                .map(|s| PyString::new(py, s).unbind())
+                .collect()
+        };
+        ExpectedStrings {
+            issuer: make(&policy.issuer),
+            audience: make(&policy.audience),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Field {
     Exp,
@@ -153,10 +174,20 @@ pub fn claims_dict<'py>(
     data: &[u8],
     policy: &Policy,
     now: Seconds,
+    interned: Option<&ExpectedStrings>,
 ) -> Result<(Bound<'py, PyDict>, Registered), JwtError> {
-    let expected = |list: &Option<Vec<String>>, s: &str| {
-        list.as_ref().is_some_and(|e| e.iter().any(|x| x == s))
+    let position = |list: &Option<Vec<String>>, s: &str| {
+        list.as_ref().and_then(|e| e.iter().position(|x| x == s))
     };
+    // The expected issuer/audience as ready-made `str` objects: a token that matches (the usual
+    // case) shares them instead of allocating its own.
+    let reuse =
+        |strs: Option<&Vec<Py<PyString>>>, i: Option<usize>, s: &str| -> Bound<'py, PyAny> {
+            match i.and_then(|i| strs.and_then(|v| v.get(i))) {
+                Some(cached) => cached.bind(py).clone().into_any(),
+                None => new_str(py, s).into_any(),
+            }
+        };
     let mut j = Jiter::new(data);
     if j.peek().map_err(bad)? != Peek::Object {
         return Err(JwtError::malformed("claims are not a JSON object"));
@@ -224,8 +255,9 @@ pub fn claims_dict<'py>(
             }
             (Field::Iss, Peek::String) => {
                 let s = j.known_str().map_err(bad)?;
-                reg.iss = IssClaim::Matched(expected(&policy.issuer, s));
-                new_str(py, s).into_any()
+                let i = position(&policy.issuer, s);
+                reg.iss = IssClaim::Matched(i.is_some());
+                reuse(interned.map(|x| &x.issuer), i, s)
             }
             (Field::Iss, _) => {
                 reg.iss = IssClaim::Invalid;
@@ -233,8 +265,9 @@ pub fn claims_dict<'py>(
             }
             (Field::Aud, Peek::String) => {
                 let s = j.known_str().map_err(bad)?;
-                reg.aud = AudClaim::Matched(expected(&policy.audience, s));
-                new_str(py, s).into_any()
+                let i = position(&policy.audience, s);
+                reg.aud = AudClaim::Matched(i.is_some());
+                reuse(interned.map(|x| &x.audience), i, s)
             }
             (Field::Aud, _) => {
                 let v = value(py, &mut j, p, 1)?;
