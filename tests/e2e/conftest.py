@@ -507,7 +507,7 @@ response_headers = { "X-Variant" = "{variant}", "X-Exp-W" = "{experiments.weight
 [[routes]]
 match = "/users/:id/posts/:post"
 origin = "web"
-response_headers = { "X-User-Param" = "{params.id}", "X-Post-Param" = "{params.post}" }
+response_headers = { "X-User-Param" = "{params.id}", "X-Post-Param" = "{params.post}", "X-Braces" = "{{id}}={params.id}" }
 request_headers = { "X-Req-User" = "{params.id}" }
 
 [[routes]]

@@ -412,3 +412,43 @@ def test_serve_with_two_workers(launch: Launcher) -> None:
             assert c.get("/products", headers={"cookie": "ab-group=control"}).status_code == 200
         assert c.get("/dashboard").status_code == 302
     assert wait_for(lambda: len(gw.log_lines()) >= 11, 3)
+
+
+# ---------------------------------------------------------------- SIGHUP reload (README)
+
+
+def test_sighup_reloads_config_and_keeps_last_good_one(launch: Launcher) -> None:
+    import os
+    import signal
+
+    web = launch.echo("web")
+    base = f"""
+[origins.web]
+url = "http://127.0.0.1:{web}"
+
+[[routes]]
+match = "/:path*"
+origin = "web"
+response_headers = {{ "X-Version" = "{{VERSION}}" }}
+"""
+    gw = launch.gateway(base.replace("{VERSION}", "one"))
+    assert gw.get("/v").headers.get("x-version") == "one"
+
+    gw.config.write_text(base.replace("{VERSION}", "two"))
+    os.kill(gw.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: gw.get("/v").headers.get("x-version") == "two", 10, interval=0.2), "SIGHUP did not load the new config"
+
+    gw.config.write_text(base.replace("{VERSION}", "three").replace('origin = "web"', 'origin = "nowhere"'))
+    os.kill(gw.proc.pid, signal.SIGHUP)
+
+    def refused_and_logged() -> bool:
+        r = gw.get("/v")
+        assert r.status_code == 200 and r.headers.get("x-version") == "two", "an invalid reload must keep the last good config"
+        return "routes[0].origin" in gw.all_output()
+
+    assert wait_for(refused_and_logged, 10, interval=0.2), "the refused reload's problems were not logged"
+    for _ in range(5):
+        r = gw.get("/v")
+        assert r.status_code == 200 and r.headers.get("x-version") == "two", "an invalid reload must keep the last good config"
+        time.sleep(0.1)
+    assert gw.proc.alive()

@@ -86,6 +86,7 @@ def test_params_placeholders(main_gateway: Gateway) -> None:
     assert r.status_code == 200, r.text[:300]
     assert r.headers.get("x-user-param") == "42"
     assert r.headers.get("x-post-param") == "7"
+    assert r.headers.get("x-braces") == "{id}=42", "{{ and }} are literal braces"
     assert echoed(r).headers("X-Req-User") == ["42"], "route request_headers replace what the client sent"
 
 
