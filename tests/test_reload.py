@@ -70,4 +70,4 @@ def test_reload_under_load_drops_nothing_and_refuses_a_bad_config(tmp_path: Path
             # The bad file was refused: still serving "two", and the refusal is logged with the problem.
             assert httpx.get(gw.base + "/z").headers["x-config"] == "two"
             log = gw.stderr.read_text()
-            assert "not valid TOML" in log and "still serving the previous config" in log
+            assert "(toml)" in log and "expected valid TOML" in log and "still serving the previous config" in log

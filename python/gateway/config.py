@@ -274,7 +274,8 @@ def _action(c: _Checker, key: str, data: Any, default: AuthAction) -> AuthAction
         c.bad(f"{key}.status", f"is {status!r}", "expected a 4xx status such as 401 or 403")
         status = None
     if redirect is None and status is None:
-        c.bad(key, "has neither redirect nor status", 'expected { redirect = "/login" } or { status = 401 }')
+        if "redirect" not in data and "status" not in data:
+            c.bad(key, "has neither redirect nor status", 'expected { redirect = "/login" } or { status = 401 }')
         return default
     if redirect is not None and status is not None:
         c.bad(key, "has both redirect and status", "expected one of them")
@@ -351,11 +352,11 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
         try:
             text = p.read_text(encoding="utf-8")
         except OSError as e:
-            raise ConfigError([f"{path}: cannot read the file: {e.strerror}"]) from None
+            raise ConfigError([f"{path}: (file): cannot read it: {e.strerror} (expected a readable TOML file)"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
+        raise ConfigError([f"{path}: (toml): {e} (expected valid TOML)"]) from None
     base = p.resolve().parent
     c.known(data, "", {"server", "origins", "auth", "locale", "experiments", "kv", "routes"})
 
@@ -562,7 +563,10 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
         match = rd.get("match")
         if isinstance(match, str):
             match = [match]
-        if not isinstance(match, list) or not match or not all(isinstance(m, str) for m in match):
+        if match is None:
+            c.bad(f"{key}.match", "is missing", 'expected a path pattern such as "/dashboard/:path*" or a list of them')
+            match = []
+        elif not isinstance(match, list) or not match or not all(isinstance(m, str) for m in match):
             c.bad(f"{key}.match", f"is {rd.get('match')!r}", 'expected a path pattern such as "/dashboard/:path*" or a list of them')
             match = []
         for j, m in enumerate(match):
@@ -574,7 +578,8 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
         if origin is not None and origin not in origins and origin in c.table(data.get("origins"), "origins"):
             pass  # the origin exists but was invalid; already reported
         elif origin is not None and origin not in origins:
-            c.bad(f"{key}.origin", f"names unknown origin {origin!r}", f"expected one of: {', '.join(sorted(origins)) or '(no origins defined)'}")
+            declared = sorted(c.table(data.get("origins"), "origins"))
+            c.bad(f"{key}.origin", f"names unknown origin {origin!r}", f"expected one of: {', '.join(declared) or '(no origins defined)'}")
         methods = rd.get("methods")
         mset = None
         if methods is not None:
@@ -584,10 +589,12 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
                 mset = frozenset(m.upper() for m in methods)
         auth_name = c.string(rd, key, "auth")
         if auth_name is not None and auth_name not in auth and auth_name not in c.table(data.get("auth"), "auth"):
-            c.bad(f"{key}.auth", f"names unknown auth policy {auth_name!r}", f"expected one of: {', '.join(sorted(auth)) or '(no [auth.*] defined)'}")
+            declared = sorted(c.table(data.get("auth"), "auth"))
+            c.bad(f"{key}.auth", f"names unknown auth policy {auth_name!r}", f"expected one of: {', '.join(declared) or '(no [auth.*] defined)'}")
         exp = c.string(rd, key, "experiment")
         if exp is not None and exp not in experiments and exp not in c.table(data.get("experiments"), "experiments"):
-            c.bad(f"{key}.experiment", f"names unknown experiment {exp!r}", f"expected one of: {', '.join(sorted(experiments)) or '(no [experiments.*] defined)'}")
+            declared = sorted(c.table(data.get("experiments"), "experiments"))
+            c.bad(f"{key}.experiment", f"names unknown experiment {exp!r}", f"expected one of: {', '.join(declared) or '(no [experiments.*] defined)'}")
         loc = rd.get("locale", False)
         if not isinstance(loc, bool):
             c.bad(f"{key}.locale", f"is {loc!r}", "expected true or false")

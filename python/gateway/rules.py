@@ -257,7 +257,7 @@ def decide(
         d.auth_outcome = "valid"
         ctx["claims"] = claims
         for claim, header in policy.forward_claims.items():
-            if claim in claims:
+            if claims.get(claim) is not None:
                 text = _claim_text(claims[claim])
                 # A claim that cannot be a header value (control characters) is not forwarded;
                 # the header is still removed from the client's request.
@@ -274,7 +274,8 @@ def decide(
                 country = raw_country
         country = country or loc.default_country
         ctx["country"] = country
-        accept = _header(headers, "accept-language") or ""
+        # "*" says any language will do: that is no reason to move the visitor to a locale.
+        accept = ",".join(e for e in (_header(headers, "accept-language") or "").split(",") if e.split(";")[0].strip() != "*")
         lang = _core.best_language(accept, list(loc.languages)) if accept and loc.languages else None
         ctx["lang"] = lang
         prefix = loc.countries.get(country) or (loc.languages.get(lang) if lang else None)

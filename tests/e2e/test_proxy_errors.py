@@ -136,7 +136,7 @@ def _declare_big_body(gw: Gateway, path: str, length: int) -> RawResponse:
         s.settimeout(3)
         try:
             return _recv_response(s, "POST")
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             s.settimeout(15)
             block = b"z" * 65536
             sent = 0
