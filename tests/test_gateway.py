@@ -252,3 +252,10 @@ def test_claims_that_cannot_be_header_values_are_not_forwarded(site: Gateway) ->
     assert r.status_code == 200 and "injected" not in seen(r)["header"]
     r = get(site, "/dashboard/x", headers={"Authorization": f"Bearer {token(sub='josé')}"})
     assert r.status_code == 200 and "x-user-id" in seen(r)["header"]
+
+
+def test_null_claim_is_not_forwarded_and_wildcard_language_keeps_the_path(site: Gateway) -> None:
+    r = get(site, "/dashboard/x", headers={"Authorization": f"Bearer {token(sub=None)}"})
+    assert r.status_code == 200 and "x-user-id" not in seen(r)["header"]
+    assert seen(get(site, "/products", headers={"Accept-Language": "*"}))["path"] == "/products"
+    assert seen(get(site, "/products", headers={"Accept-Language": "*, ja;q=0.5"}))["path"] == "/ja/products"
