@@ -1,0 +1,257 @@
+"""Config files for the origin and for each system under test, all on loopback."""
+
+from __future__ import annotations
+
+BODY = "x" * 1000  # with nginx's headers, a ~1 KB response
+BODY_KO = "k" * 1000
+
+# The origin: answers any path with ~1 KB. Paths under /ko/ and /ja/ answer with a header naming the
+# prefix (so a check can see that the system under test rewrote the path), /dashboard/ and /api/
+# echo the X-User-Id they received (so a check can see the forwarded claim).
+ORIGIN_NGINX = """
+worker_processes 1;
+daemon off;
+pid {tmp}/origin.pid;
+error_log {tmp}/origin-error.log warn;
+events {{ worker_connections 8192; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  default_type text/plain;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{ return 200 "{body}"; }}
+    location /ko/ {{ add_header X-Origin-Locale ko; return 200 "{body_ko}"; }}
+    location /ja/ {{ add_header X-Origin-Locale ja; return 200 "{body}"; }}
+    location /dashboard {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
+    location /api/ {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
+  }}
+}}
+"""
+
+# nginx as a plain reverse proxy with no auth: the proxying ceiling.
+PROXY_NGINX = """
+worker_processes 1;
+daemon off;
+pid {tmp}/proxy.pid;
+error_log {tmp}/proxy-error.log warn;
+events {{ worker_connections 8192; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/pbody;
+  proxy_temp_path {tmp}/pproxy;
+  fastcgi_temp_path {tmp}/pfastcgi;
+  uwsgi_temp_path {tmp}/puwsgi;
+  scgi_temp_path {tmp}/pscgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  upstream origin {{ server 127.0.0.1:{origin}; keepalive 128; keepalive_requests 10000000; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_buffering on;
+    }}
+  }}
+}}
+"""
+
+# The gateway: issue 3's reference config as written (the regional origin is the same nginx; the KV
+# namespace is a file), with the access log off for the benchmark.
+GATEWAY_TOML = """
+[server]
+listen = "127.0.0.1:{port}"
+trusted_proxies = ["127.0.0.1/32", "::1/128"]
+access_log = false
+
+[origins.web]
+url = "http://127.0.0.1:{origin}"
+timeout = "10s"
+
+[origins.regional]
+url = "http://127.0.0.1:{origin}"
+timeout = "30s"
+
+[auth.session]
+algorithms = ["HS256"]
+secret = "env:JWT_SECRET"
+token_from = ["cookie:auth-token", "bearer"]
+leeway = "30s"
+on_missing = {{ redirect = "/login" }}
+on_invalid = {{ redirect = "/login", clear_cookie = "auth-token" }}
+forward_claims = {{ sub = "X-User-Id" }}
+
+[auth.api]
+algorithms = ["HS256"]
+secret = "env:JWT_SECRET"
+token_from = ["bearer"]
+on_missing = {{ status = 401 }}
+on_invalid = {{ status = 401 }}
+
+[locale]
+country_from = "header:cf-ipcountry"
+default_country = "US"
+countries = {{ KR = "/ko", JP = "/ja" }}
+languages = {{ ko = "/ko", ja = "/ja" }}
+
+[experiments.landing]
+cookie = "ab-group"
+variants = {{ control = 50, variant = 50 }}
+max_age = "1d"
+header = "X-AB-Group"
+
+[kv.regions]
+backend = "file"
+path = "{tmp}/regions.json"
+
+[[routes]]
+match = "/dashboard/:path*"
+auth = "session"
+origin = "web"
+
+[[routes]]
+match = "/api/protected/:path*"
+auth = "api"
+origin = "web"
+
+[[routes]]
+match = "/api/resize"
+methods = ["POST"]
+origin = "regional"
+max_body = "20MB"
+{extra_routes}
+[[routes]]
+match = "/:path*"
+locale = true
+experiment = "landing"
+response_headers = {{ "X-Region" = "{{country}}" }}
+origin = "web"
+"""
+
+REGIONS_JSON = '{"KR": {"currency": "KRW"}, "JP": {"currency": "JPY"}, "US": {"currency": "USD"}}'
+
+
+def extra_routes(n: int) -> str:
+    """n routes of mixed shapes that never match the benchmark's paths, placed before the catch-all."""
+    shapes = [
+        'match = "/section{i}/:slug"',
+        'match = "/shop{i}/:category/:item*"',
+        'match = "/items{i}/:id(\\\\d+)"',
+        'match = ["/docs{i}/:page+", "/guides{i}/:page?"]',
+        'match = "/blog{i}/:year(\\\\d{{4}})/:slug"',
+    ]
+    out = []
+    for i in range(n):
+        out.append("[[routes]]\n" + shapes[i % len(shapes)].format(i=i) + '\norigin = "web"\n')
+    return "\n" + "\n".join(out)
+
+
+# HAProxy doing the same workload with its jwt_verify converter, one thread. The secret comes from the
+# environment ("${JWT_SECRET}" is expanded by HAProxy's config parser).
+HAPROXY_CFG = """
+global
+    nbthread 1
+    maxconn 4096
+    tune.bufsize 16384
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    option http-keep-alive
+    option forwardfor
+
+frontend gateway
+    bind 127.0.0.1:{port}
+    acl trusted src 127.0.0.1/32 ::1/128
+
+    # /dashboard/:path* -> session policy (cookie auth-token, then bearer); /api/protected/:path* -> api policy (bearer)
+    acl is_session path -i /dashboard
+    acl is_session path_beg -i /dashboard/
+    acl is_api path -i /api/protected
+    acl is_api path_beg -i /api/protected/
+    acl is_resize path -i /api/resize /api/resize/
+
+    http-request del-header x-user-id
+    http-request set-var(txn.tok) req.cook(auth-token) if is_session {{ req.cook(auth-token) -m len gt 0 }}
+    http-request set-var(txn.tok) http_auth_bearer if is_session !{{ var(txn.tok) -m found }} {{ http_auth_bearer -m len gt 0 }}
+    http-request set-var(txn.tok) http_auth_bearer if is_api {{ http_auth_bearer -m len gt 0 }}
+    acl has_tok var(txn.tok) -m found
+
+    # missing
+    http-request return status 302 hdr Location "/login?next=%[pathq,url_enc]" if is_session !has_tok
+    http-request return status 401 content-type application/json string "{{\\"error\\":\\"invalid_token\\"}}" hdr WWW-Authenticate "Bearer error=\\"invalid_token\\"" if is_api !has_tok
+
+    # verify: HS256 only, signature, exp/nbf with 30 s leeway
+    http-request set-var(txn.alg) var(txn.tok),jwt_header_query('$.alg') if has_tok
+    http-request set-var(txn.sig) var(txn.tok),jwt_verify("HS256","${{JWT_SECRET}}") if has_tok {{ var(txn.alg) -m str HS256 }}
+    acl sig_ok var(txn.sig) -m int 1
+    http-request set-var(txn.now) date() if has_tok sig_ok
+    http-request set-var(txn.exp) var(txn.tok),jwt_payload_query('$.exp','int') if has_tok sig_ok
+    http-request set-var(txn.nbf) var(txn.tok),jwt_payload_query('$.nbf','int') if has_tok sig_ok
+    acl expired var(txn.exp),add(30),sub(txn.now) lt 0
+    acl early var(txn.nbf),sub(txn.now) gt 30
+    acl tok_ok var(txn.sig) -m int 1
+    http-request set-var(txn.bad) bool(1) if has_tok !tok_ok
+    http-request set-var(txn.bad) bool(1) if has_tok expired
+    http-request set-var(txn.bad) bool(1) if has_tok early
+    acl bad var(txn.bad) -m bool
+
+    http-request return status 302 hdr Location "/login?next=%[pathq,url_enc]" hdr Set-Cookie "auth-token=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax; Secure" if is_session bad
+    http-request return status 401 content-type application/json string "{{\\"error\\":\\"invalid_token\\"}}" hdr WWW-Authenticate "Bearer error=\\"invalid_token\\"" if is_api bad
+    http-request set-header X-User-Id %[var(txn.tok),jwt_payload_query('$.sub')] if has_tok !bad
+
+    # every other path: country (trusted peers only) -> /ko or /ja, Accept-Language fallback, A/B cookie
+    http-request set-var(txn.public) bool(1) if !is_session !is_api !is_resize
+    acl public var(txn.public) -m bool
+    http-request set-var(txn.country) req.hdr(cf-ipcountry),upper if public trusted {{ req.hdr(cf-ipcountry) -m len gt 0 }}
+    http-request set-var(txn.country) str(US) if public !{{ var(txn.country) -m found }}
+    http-request set-var(txn.prefix) str(/ko) if public {{ var(txn.country) -m str KR }}
+    http-request set-var(txn.prefix) str(/ja) if public {{ var(txn.country) -m str JP }}
+    http-request set-var(txn.lang) req.fhdr(accept-language),language(ko;ja) if public !{{ var(txn.prefix) -m found }} {{ req.fhdr(accept-language) -m found }}
+    http-request set-var(txn.prefix) str(/ko) if public !{{ var(txn.prefix) -m found }} {{ var(txn.lang) -m str ko }}
+    http-request set-var(txn.prefix) str(/ja) if public !{{ var(txn.prefix) -m found }} {{ var(txn.lang) -m str ja }}
+    acl in_ko path -i /ko
+    acl in_ko path_beg -i /ko/
+    acl in_ja path -i /ja
+    acl in_ja path_beg -i /ja/
+    http-request set-path /ko%[path] if public {{ var(txn.prefix) -m str /ko }} !in_ko
+    http-request set-path /ja%[path] if public {{ var(txn.prefix) -m str /ja }} !in_ja
+
+    acl ab_ok req.cook(ab-group) -m str control variant
+    http-request set-var(txn.ab) req.cook(ab-group) if public ab_ok
+    http-request set-var(txn.ab) str(control) if public !ab_ok {{ rand(100) lt 50 }}
+    http-request set-var(txn.ab) str(variant) if public !ab_ok !{{ var(txn.ab) -m found }}
+    http-request set-var(txn.abnew) bool(1) if public !ab_ok
+    http-request set-header X-AB-Group %[var(txn.ab)] if public
+
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+
+    http-response set-header X-Region %[var(txn.country)] if {{ var(txn.country) -m found }}
+    http-response add-header Set-Cookie "ab-group=%[var(txn.ab)]; Path=/; Max-Age=86400; SameSite=Lax; Secure" if {{ var(txn.abnew) -m bool }}
+
+    use_backend regional if is_resize METH_POST
+    default_backend web
+
+backend web
+    http-reuse always
+    server web 127.0.0.1:{origin} maxconn 1000
+
+backend regional
+    http-reuse always
+    timeout server 30s
+    server regional 127.0.0.1:{origin} maxconn 1000
+"""

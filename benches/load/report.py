@@ -1,0 +1,275 @@
+"""Turn a results dict into the Markdown report and the PNG chart; compute the issue's target ratios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SCENARIOS = ("S0", "S1", "S2", "S3", "S4")
+TITLES = {
+    "S0": "S0 origin direct",
+    "S1": "S1 no token → 302",
+    "S2": "S2 valid token → proxy",
+    "S3": "S3 forged → 302 + clear",
+    "S4": "S4 KR → /ko + A/B",
+}
+GW, HAP, STAR, WRK_D = "gateway-1w", "haproxy", "starlette", "workerd"
+
+
+def median(res: dict[str, Any], system: str, sc: str, key: str = "rps") -> float | None:
+    s = res["systems"].get(system) or {}
+    m = (s.get("scenarios") or {}).get(sc, {}).get("median")
+    return None if m is None else m.get(key)
+
+
+def _k(x: float | None) -> str:
+    if x is None:
+        return "–"
+    if x >= 10000:
+        return f"{x / 1000:.1f}k"
+    if x >= 1000:
+        return f"{x / 1000:.2f}k"
+    return f"{x:.0f}"
+
+
+def _ms(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.2f}" if x < 10 else f"{x:.0f}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's speed targets, each with the measured value and met / not met / not measured."""
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, goal: str, ok: bool | None, unit: str = "x") -> None:
+        out.append({"target": name, "value": None if value is None else round(value, 3), "unit": unit, "goal": goal, "met": ok})
+
+    for sc, goal in (("S1", 0.45), ("S2", 0.75), ("S3", 0.45), ("S4", 0.60)):
+        r = _ratio(median(res, GW, sc), median(res, HAP, sc))
+        add(f"{sc} req/s gateway(1w) / HAProxy", r, f"≥ {goal}", None if r is None else r >= goal)
+    r = _ratio(median(res, GW, "S2", "p99_ms"), median(res, HAP, "S2", "p99_ms"))
+    add("S2 p99 gateway(1w) / HAProxy", r, "≤ 2", None if r is None else r <= 2.0)
+    for peer, goal, label in ((STAR, 40.0, "Starlette"), (WRK_D, 5.0, "workerd")):
+        for sc in ("S2", "S4"):
+            r = _ratio(median(res, GW, sc), median(res, peer, sc))
+            add(f"{sc} req/s gateway(1w) / {label}", r, f"≥ {goal:g}", None if r is None else r >= goal)
+    rss = res.get("rss_peak_mb_per_worker")
+    add("peak RSS per gateway worker under load", rss, "≤ 64 MB", None if rss is None else rss <= 64.0, unit="MB")
+    m = res.get("matching") or {}
+    loss = m.get("s4_loss_pct")
+    add("S4 loss with 1,000 routes vs 10", loss, "≤ 10 %", None if loss is None else loss <= 10.0, unit="%")
+    return out
+
+
+def _verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def markdown(res: dict[str, Any]) -> str:
+    st = res["settings"]
+    L: list[str] = []
+    m = res["machine"]
+    L.append(f"Run {res['started']} — {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}.")
+    L.append(
+        f"wrk -t1 -c{st['connections']}, keep-alive, {st['duration_s']:g} s per run, {st['runs']} run(s) per scenario "
+        f"(median), {st['warmup_s']:g} s warm-up; wrk pinned to core {st['pinning']['wrk']}, origin (nginx, 1 worker) and "
+        f"system under test to core {st['pinning']['sut']} (taskset). Cells: requests/s · p50/p99 ms."
+    )
+    for w in res.get("warnings", []):
+        L.append(f"**Warning:** {w}.")
+    L.append("")
+    L.append("| system | " + " | ".join(TITLES[s] for s in SCENARIOS) + " |")
+    L.append("|---|" + "---|" * len(SCENARIOS))
+    for name, s in res["systems"].items():
+        if s.get("status") != "ok":
+            continue
+        cells = []
+        for sc in SCENARIOS:
+            md = (s.get("scenarios") or {}).get(sc, {}).get("median")
+            cells.append(f"{_k(md['rps'])} · {_ms(md['p50_ms'])}/{_ms(md['p99_ms'])}" if md else "")
+        L.append(f"| {s['label']} | " + " | ".join(cells) + " |")
+    not_run = [(s["label"], s["status"], s.get("reason", "")) for s in res["systems"].values() if s.get("status") != "ok"]
+    if not_run:
+        L.append("")
+        for label, status, reason in not_run:
+            L.append(f"- {label}: **{status}**: {reason}")
+    L.append("")
+    L.append("Each core's busy % during the timed runs (median run; core 0 = wrk, core 1 = origin + system):")
+    L.append("")
+    L.append("| system | " + " | ".join(s for s in SCENARIOS) + " |")
+    L.append("|---|" + "---|" * len(SCENARIOS))
+    for s in res["systems"].values():
+        if s.get("status") != "ok":
+            continue
+        cells = []
+        for sc in SCENARIOS:
+            md = (s.get("scenarios") or {}).get(sc, {}).get("median")
+            cells.append(f"{md['cpu_busy_pct'].get('cpu0', 0):.0f} / {md['cpu_busy_pct'].get('cpu1', 0):.0f}" if md else "")
+        L.append(f"| {s['label']} | " + " | ".join(cells) + " |")
+
+    busy = [(s["label"], s["background_busy_pct"]) for s in res["systems"].values() if max((s.get("background_busy_pct") or {"x": 0}).values()) > 15]
+    if busy:
+        L.append("")
+        L.append("Warning: the machine was busy with other work just before these systems were timed (busy % per core, nothing under load):")
+        L.append("")
+        L.extend(f"- {label}: " + ", ".join(f"{k} {v:.0f} %" for k, v in bg.items()) for label, bg in busy)
+
+    runs = [r for s in res["systems"].values() for d in (s.get("scenarios") or {}).values() for r in d.get("runs", [])]
+    runs += [r for d in ((res.get("matching") or {}).get("systems") or {}).values() for r in d.get("runs", [])]
+    retried = sum(len(r.get("discarded_rps", [])) for r in runs)
+    kept = sum(1 for r in runs if r.get("contaminated"))
+    L.append("")
+    L.append(
+        f"Other processes on the machine: every timed run measures the CPU used by processes other than wrk, the origin and the "
+        f"system under test; a run where they used more than 5 % of a core is discarded and retried (up to 4 times). "
+        f"This run: {retried} run(s) discarded and retried, {kept} kept although still disturbed."
+    )
+
+    errs = []
+    for s in res["systems"].values():
+        for sc, d in (s.get("scenarios") or {}).items():
+            for i, r in enumerate(d.get("runs", [])):
+                e = r["errors"]
+                if any(e.values()):
+                    errs.append(f"- {s['label']} {sc} run {i + 1}: " + ", ".join(f"{k} {v}" for k, v in e.items() if v) + f" (of {r['requests']} requests)")
+        for p in s.get("problems", []):
+            errs.append(f"- {s['label']}: {p}")
+    L.append("")
+    L.append("Errors under load (wrk socket errors, responses other than 2xx/3xx, crashes, failed re-checks after load):")
+    L.append("")
+    L.extend(errs or ["- none"])
+
+    L.append("")
+    L.append("Targets (issue 4), gateway with 1 worker, ratios within this run:")
+    L.append("")
+    L.append("| target | measured | goal | verdict |")
+    L.append("|---|---|---|---|")
+    for t in res["targets"]:
+        v = "–" if t["value"] is None else (f"{t['value']:.2f}" + ("" if t["unit"] == "x" else f" {t['unit']}"))
+        L.append(f"| {t['target']} | {v} | {t['goal']} | {_verdict(t['met'])} |")
+
+    sc_rows = []
+    for other, label in (("gateway-2w", "2 workers, both on core 1"), ("gateway-2w-spread", "2 workers on cores 0-1 (shared with wrk)")):
+        cells = []
+        for sc in ("S1", "S2", "S3", "S4"):
+            r = _ratio(median(res, other, sc), median(res, GW, sc))
+            cells.append("–" if r is None else f"{r:.2f}x")
+        if any(c != "–" for c in cells):
+            sc_rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    if sc_rows:
+        L.append("")
+        L.append("Scaling from 1 worker (req/s relative to gateway 1 worker):")
+        L.append("")
+        L.append("| | S1 | S2 | S3 | S4 |")
+        L.append("|---|---|---|---|---|")
+        L.extend(sc_rows)
+
+    rss = res.get("rss") or {}
+    if rss:
+        L.append("")
+        L.append("Gateway memory under load (VmHWM = peak RSS, per worker; VmRSS after the last run):")
+        L.append("")
+        for name, r in rss.items():
+            per = ", ".join(f"{w['VmHWM'] / 1024:.1f} MB peak / {w['VmRSS'] / 1024:.1f} MB now" for w in r["workers"])
+            L.append(f"- {name}: {per}; sum of peaks {r['sum_hwm_mb']:.1f} MB")
+    mt = res.get("matching") or {}
+    if mt.get("s4_rps"):
+        L.append("")
+        L.append(
+            "Matching cost, S4 with 10 vs 1,000 routes before the catch-all (runs interleaved): "
+            + ", ".join(f"{k} routes {_k(v)} req/s" for k, v in mt["s4_rps"].items())
+            + (f"; loss {mt['s4_loss_pct']:.1f} %" if mt.get("s4_loss_pct") is not None else "")
+        )
+    L.append("")
+    L.append(f"Command: `{res['command']}`")
+    return "\n".join(L) + "\n"
+
+
+def chart(res: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = [(n, s) for n, s in res["systems"].items() if s.get("status") == "ok"]
+    if not systems:
+        return
+    fig, ax = plt.subplots(figsize=(13, 6.5))
+    ax2 = ax.twinx()
+    width = 0.8 / max(1, len(systems))
+    cmap = plt.get_cmap("tab10")
+    for i, (name, s) in enumerate(systems):
+        xs, ys, p99 = [], [], []
+        for j, sc in enumerate(SCENARIOS):
+            md = (s.get("scenarios") or {}).get(sc, {}).get("median")
+            if md:
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(md["rps"])
+                p99.append(md["p99_ms"])
+        if not xs:
+            continue
+        ax.bar(xs, ys, width * 0.95, label=s["label"], color=cmap(i % 10))
+        ax2.scatter(xs, p99, marker="_", s=220, linewidths=2.5, color="black", zorder=5)
+        for x, y in zip(xs, ys):
+            ax.text(x, y * 1.05, _k(y), ha="center", va="bottom", fontsize=6.5, rotation=90)
+    ax.set_yscale("log")
+    ax2.set_yscale("log")
+    ax.set_xticks(range(len(SCENARIOS)))
+    ax.set_xticklabels([TITLES[s] for s in SCENARIOS])
+    ax.set_ylabel("requests/s (median of runs, log scale)")
+    ax2.set_ylabel("p99 latency, ms (black dashes, log scale)")
+    ax.set_title(f"Load benchmark {res['started']} — wrk on core 0, origin + system on core 1, {res['settings']['connections']} connections")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+SECTION = "## Load (issue 4)"
+
+
+def section(res: dict[str, Any]) -> str:
+    """The "## Load (issue 4)" section of benches/RESULTS.md for one full run."""
+    v = res["versions"]
+    m = res["machine"]
+    vers = (
+        f"Python {v['python']}, gateway {v['gateway']} (commit {v['gateway_commit']}"
+        + (", uncommitted changes in rust/ or python/" if v.get("gateway_dirty") == "yes" else "")
+        + f", core {v.get('gateway_core_sha256', '?')}), Granian {v['granian']}, {v['wrk'].split(' [')[0]}, {v['nginx']}, "
+        + f"{v['haproxy'].split(' - ')[0]}, Starlette {v['starlette']}, uvicorn {v['uvicorn']}, httpx {v['httpx']}, "
+        + f"PyJWT {v['pyjwt']}, Node {v['node']}"
+        + (f", Next.js {v['next'].removeprefix('next ')}" if v.get("next") else "")
+        + (f", {v['workerd']}" if v.get("workerd") else "")
+        + "."
+    )
+    head = [
+        SECTION,
+        "",
+        (
+            f"Latest full run of `{res['command']}` (from the repository root; {res['elapsed_s'] / 60:.0f} min). Machine: "
+            f"{m['cpu_model']}, {m['cores']} cores{' (VM)' if m.get('hypervisor') else ''}, {m['memory_gb']} GB, Linux {m['kernel']}. "
+        f"Versions: {vers} Raw figures: `benches/results/{res['started']}.json` (and `.md`, `.png`; not committed). "
+            "`python -m benches --write-results` replaces this section."
+        ),
+        "",
+        "",
+    ]
+    return "\n".join(head) + markdown(res)
+
+
+def write_section(res: dict[str, Any], path: Path, notes: str = "") -> None:
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    body = section(res) + (("\n" + notes.strip() + "\n") if notes.strip() else "")
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
+    if start is None:
+        text = text.rstrip("\n") + "\n\n" + body
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        text = "".join(lines[:start]) + body + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
+    path.write_text(text)

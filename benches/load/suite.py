@@ -1,0 +1,521 @@
+"""The load benchmark of issue 4: the gateway against HAProxy, nginx, Starlette, Next.js and workerd on
+the same workload, with wrk on loopback. Entry point: `python -m benches` (see benches/__main__.py)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benches.load import checks, install, report, wrk
+from benches.load.common import (
+    BENCHES,
+    ORIGIN_CPUS,
+    RESULTS,
+    ROOT,
+    SUT_CPUS,
+    WRK_CPUS,
+    busy_pct,
+    cpu_times,
+    descendants,
+    free_port,
+    install_cleanup,
+    log,
+    mem_kb,
+    stop,
+    tokens,
+)
+from benches.load.systems import (
+    Ctx,
+    Running,
+    System,
+    catalogue,
+    gateway_workers,
+    matching_systems,
+    origin_start,
+    snapshot_gateway,
+)
+
+QUICK_SYSTEMS = ["origin", "gateway-1w", "nginx"]
+NODE_PEERS = {"nextjs", "workerd"}
+NODE_BUDGET_S = 30 * 60
+MAX_ATTEMPTS = 4  # per timed run, when other processes keep using the machine
+FOREIGN_MAX_PCT = 5.0  # % of one core used by processes other than wrk, origin and system: the run is retried
+QUIET_PCT = 15.0  # a core busier than this with nothing under load means someone else is using the machine
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m benches", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="smoke run: origin, gateway 1 worker and nginx; 2 s, 1 run (< 60 s)")
+    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching"]) + " (gateway = all gateway variants)")
+    ap.add_argument("--duration", type=float, default=None, help="whole seconds per timed run (default 8; --quick 2)")
+    ap.add_argument("--runs", type=int, default=None, help="timed runs per scenario, median reported (default 3; --quick 1)")
+    ap.add_argument("--warmup", type=float, default=None, help="seconds of untimed load before each scenario (default 2; --quick 1; whole seconds)")
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--quiet-wait", type=float, default=None, help="seconds to wait for a busy machine to settle before each system (default 120; --quick 5)")
+    ap.add_argument("--no-install", action="store_true", help="do not apt/pip/npm install anything; skip what is missing")
+    ap.add_argument("--out", default=str(RESULTS), help="results folder (default benches/results)")
+    ap.add_argument("--write-results", action="store_true", help="replace the '## Load (issue 4)' section of benches/RESULTS.md with this run")
+    ap.add_argument("--report", metavar="JSON", help="do not run anything: rebuild the .md/.png (and with --write-results the section) from a raw results file")
+    a = ap.parse_args(argv)
+    a.duration = a.duration if a.duration is not None else (2.0 if a.quick else 8.0)
+    a.quiet_wait = a.quiet_wait if a.quiet_wait is not None else (5.0 if a.quick else 120.0)
+    a.runs = a.runs if a.runs is not None else 1 if a.quick else 3
+    a.warmup = a.warmup if a.warmup is not None else (1.0 if a.quick else 2.0)
+    return a
+
+
+def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
+    """(system names in run order, run the matching-cost check)."""
+    cat = list(catalogue())
+    if a.only:
+        want: set[str] = set()
+        for w in (x.strip() for x in a.only.split(",") if x.strip()):
+            if w == "gateway":
+                want |= {n for n in cat if n.startswith("gateway")}
+            elif w in cat or w == "matching":
+                want.add(w)
+            else:
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'matching'])}")
+        return [n for n in cat if n in want], "matching" in want
+    if a.quick:
+        return QUICK_SYSTEMS, False
+    return cat, True
+
+
+# ------------------------------------------------------------------------------------------- facts
+
+
+def _out(cmd: list[str]) -> str:
+    try:
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
+        return (r.stdout + r.stderr).strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")), platform.processor())
+    flags = next((ln.split(":", 1)[1].split() for ln in cpuinfo.splitlines() if ln.startswith("flags")), [])
+    mhz = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("cpu MHz")), "?")
+    mem = next((int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), 0)
+    return {
+        "cpu_model": model,
+        "cpu_mhz": mhz,
+        "cores": os.cpu_count(),
+        "hypervisor": "hypervisor" in flags,
+        "memory_gb": round(mem / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+    }
+
+
+def core_hash(package_dir: Path | None = None) -> str:
+    """Which build of the Rust core is used (the extension module in the gateway package)."""
+    import hashlib
+
+    if package_dir is None:
+        import gateway
+
+        package_dir = Path(gateway.__file__).resolve().parent
+    try:
+        so = next(package_dir.glob("_core*.so"))
+        return hashlib.sha256(so.read_bytes()).hexdigest()[:16]
+    except (OSError, StopIteration):
+        return "?"
+
+
+def versions(ctx: Ctx) -> dict[str, str]:
+    def pkg(n: str) -> str:
+        try:
+            return importlib.metadata.version(n)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    v = {
+        "python": platform.python_version(),
+        "gateway": pkg("gateway"),
+        "gateway_commit": _out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "gateway_dirty": "yes" if _out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "rust", "python"]) else "no",
+        "granian": pkg("granian"),
+        "wrk": _out(["wrk", "-v"]).splitlines()[0] if shutil.which("wrk") else "missing",
+        "nginx": _out(["nginx", "-v"]).replace("nginx version: ", ""),
+        "haproxy": _out(["haproxy", "-v"]).splitlines()[0] if shutil.which("haproxy") or Path("/usr/sbin/haproxy").exists() else "missing",
+        "starlette": pkg("starlette"),
+        "uvicorn": pkg("uvicorn"),
+        "httpx": pkg("httpx"),
+        "pyjwt": pkg("pyjwt"),
+        "node": _out(["node", "--version"]) if shutil.which("node") else "missing",
+        "gateway_core_sha256": core_hash(ctx.gateway_path / "gateway" if ctx.gateway_path else None),
+    }
+    return v
+
+
+# ------------------------------------------------------------------------------------------- running
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-metric medians; CPU busy % and errors from the run with the median req/s."""
+    by_rps = sorted(runs, key=lambda r: r["rps"])
+    mid = by_rps[len(by_rps) // 2]
+    return {
+        "rps": round(statistics.median(r["rps"] for r in runs), 1),
+        "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 3),
+        "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 3),
+        "p999_ms": round(statistics.median(r["p999_ms"] for r in runs), 3),
+        "cpu_busy_pct": mid["cpu_busy_pct"],
+        "errors": mid["errors"],
+    }
+
+
+def _fmt_run(r: dict[str, Any]) -> str:
+    bad = {k: v for k, v in r["errors"].items() if v}
+    cpu = "/".join(f"{v:.0f}" for v in r["cpu_busy_pct"].values())
+    return (
+        f"{r['rps']:>10,.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  cores busy {cpu} %  others {r['foreign_cpu_pct']:.0f} %"
+        + (f"  ERRORS {bad}" if bad else "")
+    )
+
+
+def _checks_for(kind: str, tok: dict[str, str]) -> list[checks.Check]:
+    return {"workload": checks.workload_checks, "proxy": checks.proxy_checks, "origin": checks.origin_checks}[kind](tok)
+
+
+def _log_problems(path: Path, workers: int) -> list[str]:
+    """Lines of a system's own log that suggest trouble (errors, tracebacks, panics, respawned workers)."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    out = []
+    spawned = sum(1 for ln in lines if re.search(r"Spawning worker", ln))
+    if workers and spawned > workers:
+        out.append(f"{spawned - workers} worker respawn(s) (a worker died)")
+    pat = re.compile(r"traceback|error|exception|panic|killed|warn|fatal|segfault|died|exited", re.IGNORECASE)
+    noise = re.compile(r"Cannot raise FD limit|experimental|telemetry", re.IGNORECASE)
+    hits = [ln.strip() for ln in lines if pat.search(ln) and not noise.search(ln)]
+    out.extend(f"log: {h[:300]}" for h in hits[:20])
+    if len(hits) > 20:
+        out.append(f"log: ... and {len(hits) - 20} more such lines")
+    return out
+
+
+class Suite:
+    def __init__(self, a: argparse.Namespace, ctx: Ctx, tok: dict[str, str], origin: subprocess.Popen[bytes]):
+        self.origin = origin
+        self.a = a
+        self.ctx = ctx
+        self.tok = tok
+        self.scen = wrk.scenarios(tok)
+        self.script = ctx.tmp / "done.lua"
+        self.script.write_text(wrk.DONE_LUA)
+        self.failed = False
+
+    def settle(self, label: str) -> dict[str, float]:
+        """Wait (bounded) until the machine is quiet before timing, and return the background busy %.
+
+        Other work on this machine (a test run, a build) lands on the same cores and would be counted
+        against whichever system is being timed, so it is measured and reported, never silently mixed in."""
+        deadline = time.monotonic() + self.a.quiet_wait
+        warned = False
+        while True:
+            before = cpu_times()
+            time.sleep(1.0)
+            bg = busy_pct(before, cpu_times())
+            if max(bg.values()) <= QUIET_PCT or time.monotonic() > deadline:
+                break
+            if not warned:
+                log(f"{label}: machine busy before timing ({bg} %); waiting up to {self.a.quiet_wait:.0f} s for it to settle")
+                warned = True
+        if max(bg.values()) > QUIET_PCT:
+            log(f"{label}: WARNING: timing on a busy machine: background {bg} %")
+        return bg
+
+    def pids(self, run: Running | None) -> Callable[[], list[int]]:
+        """The processes whose CPU is ours during a run: the origin and the system under test (wrk is counted apart)."""
+
+        def get() -> list[int]:
+            out = [self.origin.pid, *descendants(self.origin.pid)]
+            if run is not None:
+                out += [run.proc.pid, *descendants(run.proc.pid)]
+            return out
+
+        return get
+
+    def one_run(self, label: str, port: int, sc: str, i: int, run: Running | None) -> dict[str, Any]:
+        """One timed run; a run during which other processes used the machine is discarded and retried."""
+        discarded: list[float] = []
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            r = wrk.run(port, self.scen[sc], duration=self.a.duration, connections=self.a.connections, script=self.script, pids=self.pids(run))
+            clean = r["foreign_cpu_pct"] <= FOREIGN_MAX_PCT
+            log(f"  {label:<34} {sc} run {i + 1}/{self.a.runs}: {_fmt_run(r)}" + ("" if clean else "  (machine busy: retrying)" if attempt < MAX_ATTEMPTS else "  (machine busy: kept)"))
+            if clean or attempt == MAX_ATTEMPTS:
+                r["attempts"] = attempt
+                r["contaminated"] = not clean
+                r["discarded_rps"] = discarded
+                return r
+            discarded.append(r["rps"])
+            self.settle(label)
+        raise AssertionError("unreachable")
+
+    def time_scenario(self, label: str, port: int, sc: str, run: Running | None = None) -> dict[str, Any]:
+        s = self.scen[sc]
+        if self.a.warmup > 0:
+            wrk.run(port, s, duration=self.a.warmup, connections=self.a.connections, script=self.script)
+        runs = [self.one_run(label, port, sc, i, run) for i in range(self.a.runs)]
+        return {"title": s.title, "request": {"method": s.method, "path": s.path, "headers": [k for k, _ in s.headers]}, "runs": runs, "median": _median_run(runs)}
+
+    def bench(self, system: System) -> dict[str, Any]:
+        res: dict[str, Any] = {"label": system.label, "kind": system.kind, "cpus": system.cpus, "note": system.note, "problems": []}
+        res["background_busy_pct"] = self.settle(system.label)
+        is_gw = system.name.startswith("gateway")
+        if system.name == "origin":
+            res.update(status="ok", scenarios={}, check=checks.run_checks(self.ctx.origin_port, _checks_for("origin", self.tok)))
+            if not all(c["ok"] for c in res["check"]):
+                res.update(status="failed-check", reason="; ".join(c.get("problem", "") for c in res["check"] if not c["ok"]))
+                self.failed = True
+                return res
+            res["scenarios"]["S0"] = self.time_scenario(system.label, self.ctx.origin_port, "S0")
+            return res
+        if not self.a.no_install:
+            reason = system.prepare()
+            if reason:
+                log(f"{system.label}: skipped: {reason}")
+                res.update(status="skipped", reason=reason)
+                return res
+        if system.install_note:
+            res["version"] = system.install_note
+        log(f"{system.label}: starting (cpus {system.cpus})")
+        try:
+            run = system.start(self.ctx)
+        except Exception as e:  # noqa: BLE001 - any failure to start is reported, never hidden
+            tail = ""
+            try:
+                tail = " | ".join(Path(self.ctx.tmp / f"{system.name}.log").read_text(errors="replace").strip().splitlines()[-5:])
+            except OSError:
+                pass
+            reason = f"did not start: {e}" + (f" (log: {tail[-400:]})" if tail else "")
+            log(f"{system.label}: {'FAILED' if is_gw else 'skipped'}: {reason}")
+            res.update(status="failed" if is_gw else "skipped", reason=reason)
+            self.failed |= is_gw
+            return res
+        try:
+            res["check"] = checks.run_checks(run.port, _checks_for(system.kind, self.tok))
+            bad = [c for c in res["check"] if not c["ok"]]
+            if bad:
+                for c in bad:
+                    log(f"{system.label}: CHECK FAILED: {c['check']}: {c['problem']}")
+                res.update(status="failed-check", reason="; ".join(f"{c['check']}: {c['problem']}" for c in bad))
+                self.failed = True
+                return res
+            log(f"{system.label}: {len(res['check'])} correctness checks passed; timing")
+            res["scenarios"] = {}
+            workers0 = list(run.workers)
+            for sc in system.scenarios:
+                res["scenarios"][sc] = self.time_scenario(system.label, run.port, sc, run)
+                if run.proc.poll() is not None:
+                    res["problems"].append(f"exited with status {run.proc.returncode} during {sc}")
+                    break
+                if is_gw:
+                    now = gateway_workers(run.proc.pid)
+                    if now != workers0:
+                        res["problems"].append(f"worker pids changed during {sc}: {workers0} -> {now} (a worker died and was respawned)")
+                        workers0 = now
+            if is_gw:
+                mem = [{"pid": w, **mem_kb(w)} for w in gateway_workers(run.proc.pid)]
+                res["memory"] = {"workers": mem, "sum_hwm_mb": round(sum(m.get("VmHWM", 0) for m in mem) / 1024, 1)}
+            post = checks.run_checks(run.port, _checks_for(system.kind, self.tok))
+            res["post_check"] = post
+            for c in post:
+                if not c["ok"]:
+                    res["problems"].append(f"after load: {c['check']}: {c['problem']}")
+            res["status"] = "ok"
+        finally:
+            system.stop(run)
+            res["problems"].extend(_log_problems(run.log, system.workers))
+            if res["problems"]:
+                for p in res["problems"]:
+                    log(f"{system.label}: PROBLEM: {p}")
+                if is_gw and any(not p.startswith("log:") for p in res["problems"]):
+                    self.failed = True
+        return res
+
+    def matching(self) -> dict[str, Any]:
+        """S4 with 10 vs 1,000 routes before the catch-all; both gateways up, runs interleaved."""
+        out: dict[str, Any] = {"systems": {}, "s4_rps": {}}
+        started: list[tuple[System, Running]] = []
+        try:
+            for s in matching_systems():
+                log(f"{s.label}: starting")
+                r = s.start(self.ctx)
+                started.append((s, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+            out["background_busy_pct"] = self.settle("matching")
+            s4 = self.scen["S4"]
+            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _ in started}
+            for s, r in started:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, s4, duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(self.a.runs):
+                for s, r in started:
+                    runs[s.name].append(self.one_run(s.label, r.port, "S4", i, r))
+            for s, _ in started:
+                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name])}
+            r10 = out["systems"]["gateway-routes-10"]["median"]["rps"]
+            r1000 = out["systems"]["gateway-routes-1000"]["median"]["rps"]
+            out["s4_rps"] = {"10": r10, "1000": r1000}
+            out["s4_loss_pct"] = round(100.0 * (r10 - r1000) / r10, 2) if r10 else None
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"matching: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, r in started:
+                s.stop(r)
+        return out
+
+
+def rebuild(a: argparse.Namespace) -> int:
+    src = Path(a.report)
+    res = json.loads(src.read_text())
+    res["targets"] = report.targets(res)
+    src.with_suffix(".md").write_text(report.markdown(res))
+    if _has("matplotlib"):
+        report.chart(res, src.with_suffix(".png"))
+    if a.write_results:
+        report.write_section(res, BENCHES / "RESULTS.md")
+        log(f"benches: wrote the '{report.SECTION}' section of benches/RESULTS.md")
+    print(report.markdown(res))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    a = parse(argv)
+    if a.report:
+        return rebuild(a)
+    names, do_matching = selected(a)
+    install_cleanup()
+    t0 = time.monotonic()
+    started = time.strftime("%Y-%m-%dT%H-%M-%S")
+    log(f"benches: load benchmark {'(quick) ' if a.quick else ''}— systems: {', '.join(names)}{' + matching cost' if do_matching else ''}")
+    if not a.no_install:
+        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if "haproxy" in names else []))
+        if "starlette" in names:
+            install.pip_modules(install.PY_MODULES)
+    for tool in ("wrk", "nginx", "taskset"):
+        if not (shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists()):
+            raise SystemExit(f"benches: needs {tool}")
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("benches: needs at least 2 cores (wrk on core 0, origin and system under test on core 1)")
+    can_chart = (not a.no_install and not a.quick and install.have_matplotlib()) or _has("matplotlib")
+
+    tok = tokens()
+    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    tmp.chmod(0o755)  # nginx workers may run as nobody
+    (tmp / "regions.json").write_text('{"KR": {"currency": "KRW"}, "JP": {"currency": "JPY"}, "US": {"currency": "USD"}}')
+    ctx = Ctx(tmp=tmp, origin_port=free_port(), gateway_path=snapshot_gateway(tmp))
+    res: dict[str, Any] = {
+        "started": started,
+        "command": " ".join(shlex.quote(x) for x in [os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else sys.executable, "-m", "benches", *argv]),
+        "quick": a.quick,
+        "machine": machine(),
+        "versions": versions(ctx),
+        "settings": {
+            "duration_s": a.duration,
+            "runs": a.runs,
+            "warmup_s": a.warmup,
+            "connections": a.connections,
+            "wrk_threads": 1,
+            "pinning": {"wrk": WRK_CPUS, "origin": ORIGIN_CPUS, "sut": SUT_CPUS},
+        },
+        "systems": {},
+    }
+    cat = catalogue()
+    suite: Suite | None = None
+    origin = None
+    node_deadline: float | None = None
+    try:
+        log(f"origin: nginx on 127.0.0.1:{ctx.origin_port} (cpu {ORIGIN_CPUS})")
+        origin = origin_start(ctx)
+        suite = Suite(a, ctx, tok, origin)
+        for name in names:
+            system = cat[name]
+            if name in NODE_PEERS:
+                node_deadline = node_deadline or time.monotonic() + NODE_BUDGET_S
+                if time.monotonic() > node_deadline:
+                    res["systems"][name] = {"label": system.label, "kind": system.kind, "status": "skipped", "reason": "the 30-minute budget for the Node peers ran out"}
+                    continue
+            log(f"== {system.label}")
+            res["systems"][name] = suite.bench(system)
+            if do_matching and name == "starlette":
+                log("== matching cost (S4, 10 vs 1,000 routes)")
+                res["matching"] = suite.matching()
+                do_matching = False
+        if do_matching:
+            log("== matching cost (S4, 10 vs 1,000 routes)")
+            res["matching"] = suite.matching()
+    finally:
+        if origin is not None:
+            stop(origin)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    if "nextjs" in res["systems"] and res["systems"]["nextjs"].get("version"):
+        res["versions"]["next"] = res["systems"]["nextjs"]["version"]
+    if "workerd" in res["systems"] and res["systems"]["workerd"].get("version"):
+        res["versions"]["workerd"] = res["systems"]["workerd"]["version"]
+    res["rss"] = {n: s["memory"] for n, s in res["systems"].items() if s.get("memory")}
+    peaks = [w.get("VmHWM", 0) for m in res["rss"].values() for w in m["workers"]]
+    res["rss_peak_mb_per_worker"] = round(max(peaks) / 1024, 1) if peaks else None
+    if core_hash() != res["versions"]["gateway_core_sha256"]:
+        log("benches: note: the working tree's Rust core was rebuilt during this run; every gateway here ran the snapshot taken at the start")
+    res["targets"] = report.targets(res)
+    res["elapsed_s"] = round(time.monotonic() - t0, 1)
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = started + ("-quick" if a.quick else "")
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2))
+    md = report.markdown(res)
+    (out / f"{stem}.md").write_text(md)
+    written = [out / f"{stem}.json", out / f"{stem}.md"]
+    if can_chart:
+        try:
+            report.chart(res, out / f"{stem}.png")
+            written.append(out / f"{stem}.png")
+        except Exception as e:  # noqa: BLE001 - a chart failure must not lose the results
+            log(f"chart: failed: {e}")
+    print()
+    print(md)
+    if a.write_results and not a.quick:
+        report.write_section(res, BENCHES / "RESULTS.md")
+        written.append(BENCHES / "RESULTS.md")
+    log(f"benches: wrote {', '.join(os.path.relpath(p, ROOT) for p in written)} in {res['elapsed_s']:.0f} s")
+    if suite is None or suite.failed:
+        log("benches: FAILED: a system failed its correctness check, failed to start, or misbehaved under load (see above)")
+        return 1
+    return 0
+
+
+def _has(mod: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(mod) is not None

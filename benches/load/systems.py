@@ -1,0 +1,218 @@
+"""The systems under test: how each is configured, started (pinned), probed and stopped."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benches.load import configs, install
+from benches.load.checks import fetch
+from benches.load.common import (
+    ORIGIN_CPUS,
+    PEERS,
+    ROOT,
+    SECRET,
+    SUT_CPUS,
+    free_port,
+    start,
+    stop,
+    wait_port,
+)
+
+
+@dataclass
+class Ctx:
+    tmp: Path
+    origin_port: int
+    gateway_path: Path | None = None  # a snapshot of python/gateway (with its built core) on PYTHONPATH
+
+
+def snapshot_gateway(tmp: Path) -> Path:
+    """Copy the gateway package as built now (Python sources and the Rust extension) into `tmp`, so that
+    every gateway started in this run is the same build even if the working tree is edited or rebuilt
+    meanwhile. Returns the directory to put first on PYTHONPATH."""
+    import gateway
+
+    src = Path(gateway.__file__).resolve().parent
+    dst = tmp / "gateway-snapshot"
+    shutil.copytree(src, dst / "gateway", ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+@dataclass
+class Running:
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+    workers: list[int] = field(default_factory=list)  # gateway worker pids (for RSS and crash detection)
+
+
+@dataclass
+class System:
+    name: str
+    label: str
+    kind: str  # "workload" (does the reference workload), "proxy" (plain proxy), "origin" (S0)
+    cpus: str = SUT_CPUS
+    note: str = ""
+    workers: int = 0  # gateway only
+    extra_routes: int = 0  # gateway only
+    scenarios: tuple[str, ...] = ("S1", "S2", "S3", "S4")
+    install_note: str = ""
+
+    # -------------------------------------------------------------- start
+
+    def prepare(self) -> str | None:
+        """Install what this system needs; None when ready, else the reason it is skipped."""
+        if self.name == "nextjs":
+            d, info = install.nextjs()
+            if d is None:
+                return info
+            self.install_note = f"next {info}"
+        elif self.name == "workerd":
+            b, info = install.workerd()
+            if b is None:
+                return info
+            self.install_note = info
+        elif self.name == "starlette":
+            try:
+                install.pip_modules(install.PY_MODULES)
+            except SystemExit as e:
+                return str(e)
+        return None
+
+    def start(self, ctx: Ctx) -> Running:
+        port = free_port()
+        logf = ctx.tmp / f"{self.name}.log"
+        env: dict[str, str] = {"JWT_SECRET": SECRET}
+        if self.name.startswith("gateway"):
+            cfg = ctx.tmp / f"{self.name}.toml"
+            cfg.write_text(
+                configs.GATEWAY_TOML.format(
+                    port=port, origin=ctx.origin_port, tmp=ctx.tmp, extra_routes=configs.extra_routes(self.extra_routes)
+                )
+            )
+            cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}", "--workers", str(self.workers)]
+            if ctx.gateway_path is not None:
+                env["PYTHONPATH"] = str(ctx.gateway_path)
+            p = start(cmd, cpus=self.cpus, env=env, log_path=logf)
+            run = Running(port, p, logf)
+            wait_port(port, 60, p)
+            _wait_ok(port, "/__gateway/health", 30, p)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                run.workers = gateway_workers(p.pid)
+                if len(run.workers) >= self.workers:
+                    break
+                time.sleep(0.2)
+            if len(run.workers) < self.workers:
+                raise RuntimeError(f"{len(run.workers)} of {self.workers} workers came up")
+            if ctx.gateway_path is not None:
+                maps = Path(f"/proc/{run.workers[0]}/maps").read_text()
+                if str(ctx.gateway_path) not in maps:
+                    raise RuntimeError(f"the worker did not load the gateway snapshot in {ctx.gateway_path}")
+            return run
+        if self.name == "haproxy":
+            cfg = ctx.tmp / "haproxy.cfg"
+            cfg.write_text(configs.HAPROXY_CFG.format(port=port, origin=ctx.origin_port))
+            chk = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], env={"JWT_SECRET": SECRET, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, capture_output=True, text=True, check=False)
+            if chk.returncode != 0:
+                raise RuntimeError(f"haproxy -c refused the config: {(chk.stderr or chk.stdout).strip()[-400:]}")
+            p = start([_tool("haproxy"), "-db", "-f", str(cfg)], cpus=self.cpus, env=env, log_path=logf)
+        elif self.name == "nginx":
+            conf = ctx.tmp / "proxy-nginx.conf"
+            conf.write_text(configs.PROXY_NGINX.format(tmp=ctx.tmp, port=port, origin=ctx.origin_port))
+            p = start([_tool("nginx"), "-c", str(conf), "-p", str(ctx.tmp), "-e", str(ctx.tmp / "proxy-error.log")], cpus=self.cpus, log_path=logf)
+        elif self.name == "starlette":
+            cmd = [
+                sys.executable, "-m", "uvicorn", "benches.load.peers.starlette_gateway:app",
+                "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+            ]  # fmt: skip
+            p = start(cmd, cpus=self.cpus, env={**env, "ORIGIN_URL": f"http://127.0.0.1:{ctx.origin_port}"}, cwd=ROOT, log_path=logf)
+        elif self.name == "nextjs":
+            d = install.NEXT_DIR
+            cmd = [str(d / "node_modules" / ".bin" / "next"), "start", "-p", str(port), "-H", "127.0.0.1"]
+            env.update({"BENCH_ORIGIN": f"http://127.0.0.1:{ctx.origin_port}", "NODE_ENV": "production", "NEXT_TELEMETRY_DISABLED": "1"})
+            p = start(cmd, cpus=self.cpus, env=env, cwd=d, log_path=logf)
+        elif self.name == "workerd":
+            wd = ctx.tmp / "workerd"
+            wd.mkdir(exist_ok=True)
+            shutil.copy2(PEERS / "workerd" / "worker.js", wd / "worker.js")
+            tmpl = (PEERS / "workerd" / "config.capnp.tmpl").read_text()
+            (wd / "config.capnp").write_text(tmpl.replace("{port}", str(port)).replace("{origin}", str(ctx.origin_port)))
+            binary = install.WORKERD_DIR / "node_modules" / ".bin" / "workerd"
+            p = start([str(binary), "serve", "config.capnp"], cpus=self.cpus, env=env, cwd=wd, log_path=logf)
+        else:
+            raise ValueError(self.name)
+        wait_port(port, 60, p)
+        return Running(port, p, logf)
+
+    def stop(self, run: Running) -> None:
+        stop(run.proc, grace=15.0)
+
+
+def _tool(name: str) -> str:
+    return shutil.which(name) or f"/usr/sbin/{name}"
+
+
+def _wait_ok(port: int, path: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with status {proc.returncode}")
+        try:
+            r = fetch(port, "GET", path, timeout=2)
+            if r.status == 200:
+                return
+            last = r.status
+        except OSError as e:
+            last = e
+        time.sleep(0.2)
+    raise RuntimeError(f"GET {path} never answered 200 (last: {last})")
+
+
+def gateway_workers(main_pid: int) -> list[int]:
+    """Granian's worker processes: the direct children of the `gateway serve` process."""
+    try:
+        return sorted(int(x) for x in Path(f"/proc/{main_pid}/task/{main_pid}/children").read_text().split())
+    except OSError:
+        return []
+
+
+def origin_start(ctx: Ctx) -> subprocess.Popen[bytes]:
+    conf = ctx.tmp / "origin-nginx.conf"
+    conf.write_text(configs.ORIGIN_NGINX.format(tmp=ctx.tmp, port=ctx.origin_port, body=configs.BODY, body_ko=configs.BODY_KO))
+    p = start([_tool("nginx"), "-c", str(conf), "-p", str(ctx.tmp), "-e", str(ctx.tmp / "origin-error.log")], cpus=ORIGIN_CPUS, log_path=ctx.tmp / "origin.log")
+    wait_port(ctx.origin_port, 30, p)
+    return p
+
+
+def catalogue() -> dict[str, System]:
+    """Every system, in the order they are run: the cheap ones first."""
+    systems = [
+        System("origin", "nginx origin (S0)", "origin", cpus=ORIGIN_CPUS, scenarios=("S0",), note="the ceiling: wrk straight to the origin"),
+        System("gateway-1w", "gateway 1 worker", "workload", workers=1),
+        System("gateway-2w", "gateway 2 workers", "workload", workers=2, note="both workers on the SUT core, same pinning as every peer"),
+        System(
+            "gateway-2w-spread", "gateway 2 workers, cores 0-1", "workload", cpus="0,1", workers=2,
+            note="one worker per core: the workers may also run on wrk's core, so wrk competes with them; indicative only",
+        ),
+        System("haproxy", "HAProxy (jwt_verify, 1 thread)", "workload"),
+        System("nginx", "nginx plain proxy (no auth)", "proxy", note="the proxying ceiling: S1-S4 request shapes are all just proxied"),
+        System("starlette", "Starlette+PyJWT+httpx (uvicorn, 1 worker)", "workload"),
+        System("nextjs", "Next.js middleware (next start)", "workload"),
+        System("workerd", "Cloudflare workerd", "workload"),
+    ]
+    return {s.name: s for s in systems}
+
+
+def matching_systems() -> list[System]:
+    return [
+        System("gateway-routes-10", "gateway 1w, 10 routes before catch-all", "workload", workers=1, extra_routes=10, scenarios=("S4",)),
+        System("gateway-routes-1000", "gateway 1w, 1000 routes before catch-all", "workload", workers=1, extra_routes=1000, scenarios=("S4",)),
+    ]
