@@ -70,7 +70,7 @@ pub fn best_language<S: AsRef<str>>(header: &str, supported: &[S]) -> Option<usi
             ranges.push((range, q));
         }
     }
-    ranges.sort_by(|a, b| b.1.cmp(&a.1));
+    ranges.sort_by_key(|r| std::cmp::Reverse(r.1));
     let refused = |tag: &str| {
         ranges
             .iter()
