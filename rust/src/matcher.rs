@@ -5,7 +5,10 @@
 //! not change a match. Literals compare case-insensitively, so `/DASHBOARD` cannot slip past a
 //! `/dashboard` rule to a case-insensitive origin.
 
-use regex::{Regex, RegexSet, RegexSetBuilder};
+// Byte regexes without Unicode classes: normalized paths are ASCII (everything else is
+// percent-encoded), and Unicode-aware `\d` and case folding multiplied the automaton of a large
+// route set, making a 1,000-route set match 60% slower than a 10-route one.
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternError(pub String);
@@ -72,7 +75,7 @@ pub fn compile(pattern: &str) -> Result<(String, Vec<String>), PatternError> {
                         "empty regex group at position {open}"
                     )));
                 }
-                Regex::new(re).map_err(|e| {
+                RegexBuilder::new(re).unicode(false).build().map_err(|e| {
                     PatternError(format!(
                         "invalid regex ({re}): {}",
                         e.to_string().lines().last().unwrap_or("")
@@ -150,7 +153,10 @@ impl RouteSet {
             for (p, pat) in pats.iter().enumerate() {
                 let (src, names) = compile(pat).map_err(|e| (r, p, e))?;
                 let src = format!("(?i){src}");
-                let regex = Regex::new(&src).map_err(|e| (r, p, PatternError(e.to_string())))?;
+                let regex = RegexBuilder::new(&src)
+                    .unicode(false)
+                    .build()
+                    .map_err(|e| (r, p, PatternError(e.to_string())))?;
                 sources.push(src);
                 patterns.push(Compiled {
                     route: r,
@@ -160,6 +166,7 @@ impl RouteSet {
             }
         }
         let set = RegexSetBuilder::new(&sources)
+            .unicode(false)
             .size_limit(64 << 20)
             .build()
             .map_err(|e| {
@@ -175,7 +182,7 @@ impl RouteSet {
     /// Routes whose patterns match `path`, in file order, without duplicates.
     pub fn matching_routes(&self, path: &str) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
-        for idx in self.set.matches(path).iter() {
+        for idx in self.set.matches(path.as_bytes()).iter() {
             let r = self.patterns[idx].route;
             if out.last() != Some(&r) {
                 out.push(r);
@@ -187,14 +194,14 @@ impl RouteSet {
     /// The parameters of the first pattern of `route` that matches `path`.
     pub fn params(&self, route: usize, path: &str) -> Option<Vec<(String, String)>> {
         for c in self.patterns.iter().filter(|c| c.route == route) {
-            if let Some(caps) = c.regex.captures(path) {
+            if let Some(caps) = c.regex.captures(path.as_bytes()) {
                 let mut out = Vec::with_capacity(c.names.len());
                 for (k, name) in c.names.iter().enumerate() {
                     let group = format!("p{}_{}", k, sanitize(name));
                     out.push((
                         name.clone(),
                         caps.name(&group)
-                            .map(|m| m.as_str().to_owned())
+                            .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
                             .unwrap_or_default(),
                     ));
                 }
