@@ -138,7 +138,7 @@ def markdown(res: dict[str, Any]) -> str:
                 if any(e.values()):
                     errs.append(f"- {s['label']} {sc} run {i + 1}: " + ", ".join(f"{k} {v}" for k, v in e.items() if v) + f" (of {r['requests']} requests)")
         for p in s.get("problems", []):
-            errs.append(f"- {s['label']}: {p}")
+            errs.append(f"- {s['label']}: {p}" + (f" (log: `{s['log_file']}`)" if s.get("log_file") else ""))
     L.append("")
     L.append("Errors under load (wrk socket errors, responses other than 2xx/3xx, crashes, failed re-checks after load):")
     L.append("")
@@ -262,14 +262,23 @@ def section(res: dict[str, Any]) -> str:
     return "\n".join(head) + markdown(res)
 
 
-def write_section(res: dict[str, Any], path: Path, notes: str = "") -> None:
+NOTES = "### Notes (kept when the section is rewritten)"
+
+
+def write_section(res: dict[str, Any], path: Path) -> None:
+    """Replace (or append) the "## Load (issue 4)" section; a "### Notes (kept ...)" part of it is kept."""
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    body = section(res) + (("\n" + notes.strip() + "\n") if notes.strip() else "")
     lines = text.splitlines(keepends=True)
     start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
+    notes = ""
     if start is None:
-        text = text.rstrip("\n") + "\n\n" + body
+        before, after = text.rstrip("\n") + "\n\n", ""
     else:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        text = "".join(lines[:start]) + body + ("\n" + "".join(lines[end:]) if end < len(lines) else "")
-    path.write_text(text)
+        old = lines[start:end]
+        k = next((i for i, ln in enumerate(old) if ln.rstrip() == NOTES), None)
+        if k is not None:
+            notes = "".join(old[k:]).rstrip("\n") + "\n"
+        before, after = "".join(lines[:start]), "".join(lines[end:])
+    body = section(res) + ("\n" + notes if notes else "")
+    path.write_text(before + body + ("\n" + after if after else ""))

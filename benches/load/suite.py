@@ -217,6 +217,7 @@ def _log_problems(path: Path, workers: int) -> list[str]:
 class Suite:
     def __init__(self, a: argparse.Namespace, ctx: Ctx, tok: dict[str, str], origin: subprocess.Popen[bytes]):
         self.origin = origin
+        self.keep_logs: Path | None = None  # where to copy the log of a system that misbehaved
         self.a = a
         self.ctx = ctx
         self.tok = tok
@@ -259,11 +260,12 @@ class Suite:
     def one_run(self, label: str, port: int, sc: str, i: int, run: Running | None) -> dict[str, Any]:
         """One timed run; a run during which other processes used the machine is discarded and retried."""
         discarded: list[float] = []
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempts = 1 if self.a.quick else MAX_ATTEMPTS  # the smoke run checks correctness; it does not wait for a quiet machine
+        for attempt in range(1, attempts + 1):
             r = wrk.run(port, self.scen[sc], duration=self.a.duration, connections=self.a.connections, script=self.script, pids=self.pids(run))
             clean = r["foreign_cpu_pct"] <= FOREIGN_MAX_PCT
-            log(f"  {label:<34} {sc} run {i + 1}/{self.a.runs}: {_fmt_run(r)}" + ("" if clean else "  (machine busy: retrying)" if attempt < MAX_ATTEMPTS else "  (machine busy: kept)"))
-            if clean or attempt == MAX_ATTEMPTS:
+            log(f"  {label:<34} {sc} run {i + 1}/{self.a.runs}: {_fmt_run(r)}" + ("" if clean else "  (machine busy: retrying)" if attempt < attempts else "  (machine busy: kept)"))
+            if clean or attempt == attempts:
                 r["attempts"] = attempt
                 r["contaminated"] = not clean
                 r["discarded_rps"] = discarded
@@ -347,6 +349,11 @@ class Suite:
         finally:
             system.stop(run)
             res["problems"].extend(_log_problems(run.log, system.workers))
+            if res["problems"] and self.keep_logs is not None:
+                kept = self.keep_logs.with_name(f"{self.keep_logs.name}-{system.name}.log")
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(run.log, kept)
+                res["log_file"] = str(kept.relative_to(ROOT)) if kept.is_relative_to(ROOT) else str(kept)
             if res["problems"]:
                 for p in res["problems"]:
                     log(f"{system.label}: PROBLEM: {p}")
@@ -457,6 +464,7 @@ def main(argv: list[str]) -> int:
         log(f"origin: nginx on 127.0.0.1:{ctx.origin_port} (cpu {ORIGIN_CPUS})")
         origin = origin_start(ctx)
         suite = Suite(a, ctx, tok, origin)
+        suite.keep_logs = Path(a.out) / (started + ("-quick" if a.quick else ""))
         for name in names:
             system = cat[name]
             if name in NODE_PEERS:
