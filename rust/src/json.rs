@@ -246,6 +246,57 @@ fn number_claim(jiter: &mut Jiter, peek: Peek) -> Result<NumClaim, JwtError> {
     }
 }
 
+/// The integer right after the first occurrence of `key` (e.g. `"exp":`), if it is one: a hint
+/// only, since the match may sit inside a nested object or a string. Callers confirm with a parse.
+pub fn top_level_int_hint(data: &[u8], key: &memchr::memmem::Finder<'_>) -> Option<i64> {
+    let at = key.find(data)? + key.needle().len();
+    let digits = &data[at..];
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    if end == 0 || end > 18 {
+        return None;
+    }
+    // SAFETY-free parse: at most 18 ASCII digits always fit in an i64.
+    Some(
+        digits[..end]
+            .iter()
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
+    )
+}
+
+/// Validates the whole claims object (well-formed, no duplicate names at any depth) and returns
+/// only its `exp` and `nbf`, allocating nothing: the cheap confirmation behind an early "expired".
+pub fn read_exp_nbf(data: &[u8]) -> Result<(NumClaim, NumClaim), JwtError> {
+    const WHAT: &str = "claims are not valid JSON";
+    let mut jiter = Jiter::new(data);
+    if jiter.peek().map_err(json_err(WHAT))? != Peek::Object {
+        return Err(bad("claims are not a JSON object"));
+    }
+    let (mut exp, mut nbf) = (NumClaim::Absent, NumClaim::Absent);
+    let mut seen = KeySet::new();
+    let mut key = jiter.known_object().map_err(json_err(WHAT))?;
+    while let Some(k) = key {
+        if !seen.insert(k) {
+            return Err(bad("duplicate member name in JSON"));
+        }
+        let slot = match k {
+            "exp" => Some(&mut exp),
+            "nbf" => Some(&mut nbf),
+            _ => None,
+        };
+        let peek = jiter.peek().map_err(json_err(WHAT))?;
+        match slot {
+            Some(slot) => *slot = number_claim(&mut jiter, peek)?,
+            None => skip_value(&mut jiter, peek, 1, WHAT)?,
+        }
+        key = jiter.next_key().map_err(json_err(WHAT))?;
+    }
+    jiter.finish().map_err(json_err(WHAT))?;
+    Ok((exp, nbf))
+}
+
 /// Walks the claims object once: validates it, rejects duplicates, extracts registered claims and
 /// the text of each claim named in `wanted`.
 pub fn read_claims(data: &[u8], wanted: &[&str]) -> Result<ClaimsView, JwtError> {

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
@@ -540,6 +540,33 @@ impl Verifier {
         Ok(())
     }
 
+    /// `Some(Expired)` when the claims (already MAC-checked) are well-formed JSON whose top-level
+    /// `exp` has passed and whose `nbf` does not object first: the rejection the full parse would
+    /// reach, found without building anything. `None` means "parse normally" — including when the
+    /// cheap byte search for `"exp":` was fooled by a nested or quoted `exp`.
+    pub fn expired_early(&self, payload: &[u8], now: Seconds) -> Option<JwtError> {
+        let deadline = now.plus(-self.policy.leeway);
+        // Built once: constructing a SIMD searcher costs more than running it on a token.
+        static EXP_KEY: LazyLock<memchr::memmem::Finder<'static>> =
+            LazyLock::new(|| memchr::memmem::Finder::new(b"\"exp\":"));
+        let hint = json::top_level_int_hint(payload, &EXP_KEY)?;
+        if !Seconds::Int(hint).le(deadline) {
+            return None; // the common case: a live token pays one SIMD byte search
+        }
+        let (exp, nbf) = json::read_exp_nbf(payload).ok()?;
+        let expired = match exp {
+            NumClaim::Int(exp) => Seconds::Int(exp).le(deadline),
+            NumClaim::Num(exp) => Seconds::Float(exp).le(deadline),
+            _ => false,
+        };
+        let not_yet = match nbf {
+            NumClaim::Int(nbf) => Seconds::Int(nbf).gt(now.plus(self.policy.leeway)),
+            NumClaim::Num(nbf) => Seconds::Float(nbf).gt(now.plus(self.policy.leeway)),
+            _ => false,
+        };
+        (expired && !not_yet).then_some(JwtError::Expired)
+    }
+
     /// Full verification without Python: signature, JSON, registered claims. `wanted` names the
     /// claims whose values the caller needs (e.g. to forward as headers).
     pub fn verify(
@@ -796,6 +823,38 @@ mod tests {
             plain.verify(t.as_bytes(), 0.0, &[]).unwrap_err().kind(),
             "InvalidAudience"
         );
+    }
+
+    #[test]
+    fn expired_early_only_answers_what_the_full_parse_would() {
+        let v = verifier(&["HS256"]);
+        let now = Seconds::Int(1_000);
+        let early = |claims: &str| v.expired_early(claims.as_bytes(), now);
+        assert_eq!(early(r#"{"sub":"a","exp":999}"#), Some(JwtError::Expired));
+        assert_eq!(
+            early(r#"{"exp":1000}"#),
+            Some(JwtError::Expired),
+            "exp == now"
+        );
+        // Live, absent or non-integer exp: parse normally.
+        assert_eq!(early(r#"{"exp":1001}"#), None);
+        assert_eq!(early(r#"{"sub":"a"}"#), None);
+        assert_eq!(early(r#"{"exp":"1"}"#), None);
+        // A nested or quoted "exp": is a false hint; the real exp decides.
+        assert_eq!(early(r#"{"x":{"exp":1},"exp":5000}"#), None);
+        assert_eq!(early(r#"{"x":"\"exp\":1","exp":5000}"#), None);
+        assert_eq!(early(r#"{"x":{"exp":1}}"#), None);
+        // Malformed claims are left to the full parse, which reports them as malformed.
+        assert_eq!(early(r#"{"exp":1,"exp":5000}"#), None, "duplicate exp");
+        assert_eq!(
+            early(r#"{"exp":1,"a":{"b":1,"b":2}}"#),
+            None,
+            "nested duplicate"
+        );
+        assert_eq!(early(r#"{"exp":1,"a":}"#), None, "bad JSON after exp");
+        assert_eq!(early(r#"{"exp":1} x"#), None, "trailing bytes");
+        // nbf in the future: the full parse decides which rejection is reported.
+        assert_eq!(early(r#"{"nbf":5000,"exp":1}"#), None);
     }
 
     #[test]
