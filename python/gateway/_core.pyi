@@ -32,6 +32,7 @@ __all__ = [
     "cookie_value",
     "encode",
     "normalize_path",
+    "percent_encode",
     "set_cookie",
     "verify",
 ]
@@ -121,6 +122,9 @@ def best_language(accept_language: str, supported: Sequence[str]) -> str | None:
 
 def normalize_path(raw: str | bytes) -> str:
     """Normalizes a raw request path; ValueError says why a path is refused."""
+
+def percent_encode(text: str) -> str:
+    """``text`` with all but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (UTF-8), like ``quote(text, safe="")``."""
 
 def compile_pattern(pattern: str) -> str:
     """The anchored regex a Next.js-style path pattern compiles to; ValueError if invalid."""

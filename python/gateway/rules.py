@@ -13,7 +13,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -55,6 +55,43 @@ class Decision:
         self.body = orjson.dumps({"error": error, "detail": detail})
         self.content_type = "application/json"
         return self
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What decide() and forward_headers() can work out once per config rather than per request."""
+
+    needs_query: bool
+    missing_reason: dict[str, str]
+    cum_weights: dict[str, list[float]]
+    static_drop: frozenset[str]
+
+
+_plans: dict[int, tuple[Config, _Plan]] = {}
+
+
+def _plan(config: Config) -> _Plan:
+    hit = _plans.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    cum: dict[str, list[float]] = {}
+    for name, exp in config.experiments.items():
+        total = 0.0
+        cum[name] = [total := total + w for w in exp.weights]
+    drop = set(HOP_BY_HOP) | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"}
+    plan = _Plan(
+        needs_query=any(c.type == "query" for r in config.routes for c in (*r.has, *r.missing)),
+        missing_reason={
+            name: "no token in " + ", ".join(f"{k}:{n}" if k != "bearer" else "bearer" for k, n in p.token_from)
+            for name, p in config.auth.items()
+        },
+        cum_weights=cum,
+        static_drop=frozenset(drop),
+    )
+    if len(_plans) > 16:  # old configs after many reloads
+        _plans.clear()
+    _plans[id(config)] = (config, plan)
+    return plan
 
 
 _trust_cache: dict[tuple[int, str], bool] = {}
@@ -170,7 +207,7 @@ def _apply_action(d: Decision, action: AuthAction, outcome: str, reason: str | N
         d.action = "redirect"
         d.status = 302
         # `next` is fully percent-encoded, so it can never read as //host or /\host.
-        d.location = f"{action.redirect}{sep}next={quote(original, safe='')}"
+        d.location = f"{action.redirect}{sep}next={_core.percent_encode(original)}"
         return d
     status = action.status or 401
     d.action = "respond"
@@ -205,7 +242,8 @@ def decide(
         return d.respond(400, "bad_request", str(e))
     d.normalized_path = path
     host = _header(headers, "host")
-    qdict = dict(parse_qsl(query, keep_blank_values=True)) if query else {}
+    plan = _plan(config)
+    qdict = dict(parse_qsl(query, keep_blank_values=True)) if query and plan.needs_query else {}
 
     # The RegexSet already narrowed the routes to those whose path matches; serve only looks at
     # those, so the cost does not grow with the number of routes. Explain also lists why each
@@ -249,7 +287,7 @@ def decide(
         if token is None and ambiguity:
             return _apply_action(d, policy.on_invalid, "invalid", ambiguity)
         if token is None:
-            return _apply_action(d, policy.on_missing, "missing", "no token in " + ", ".join(f"{k}:{n}" if k != "bearer" else "bearer" for k, n in policy.token_from))
+            return _apply_action(d, policy.on_missing, "missing", plan.missing_reason[policy.name])
         try:
             claims = policy.verifier.verify(token) if now is None else policy.verifier.verify(token, now)
         except _core.JWTError as e:
@@ -289,7 +327,7 @@ def decide(
         if current in exp.variants:
             variant = current
         else:
-            variant = (rng or random).choices(exp.variants, weights=exp.weights)[0]
+            variant = (rng or random).choices(exp.variants, cum_weights=plan.cum_weights[exp.name])[0]
             d.set_cookies.append(_core.set_cookie(exp.cookie, variant, max_age=exp.max_age))
         ctx["variant"] = variant
         ctx["experiments"][exp.name] = variant
@@ -303,13 +341,13 @@ def decide(
 def forward_headers(config: Config, d: Decision, headers: list[tuple[str, str]], peer: str | None, scheme: str) -> list[tuple[str, str]]:
     """The request headers to send to the origin: hop-by-hop and gateway-owned ones removed,
     X-Forwarded-* appended (trusted peers) or replaced (everyone else), route headers set."""
-    connection_named = set()
-    for v in _all(headers, "connection"):
-        connection_named.update(t.strip().lower() for t in v.split(","))
-    owned = {h.lower() for h in d.request_headers} | d.remove_headers
     trusted = peer_is_trusted(config, peer)
     # Expect was answered by the server already; the origin gets the body straight away.
-    drop = HOP_BY_HOP | connection_named | owned | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"}
+    drop = _plan(config).static_drop | d.remove_headers
+    if d.request_headers:
+        drop = drop | {h.lower() for h in d.request_headers}
+    for v in _all(headers, "connection"):
+        drop = drop | {t.strip().lower() for t in v.split(",")}
     if config.locale and config.locale.country_header and not trusted:
         drop = drop | {config.locale.country_header}
     out = [(k, v) for k, v in headers if k not in drop]

@@ -64,6 +64,24 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// hex; `//` collapses; `.` and `..` segments are resolved (never above the root); a trailing
 /// slash is kept. Encoded `/`, `\` or NUL, raw backslashes, control characters, `;` and invalid
 /// escapes are refused.
+/// Percent-encodes every byte of `text`'s UTF-8 except the unreserved characters of RFC 3986
+/// (`A-Z a-z 0-9 - . _ ~`): a value that can be put into a URL component and read back exactly,
+/// and that can never look like `/`, `\\`, `?` or `#` (used for the `next` of login redirects).
+pub fn percent_encode_component(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(text.len() + text.len() / 2);
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+    out
+}
+
 pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
     if raw.len() > MAX_PATH {
         return Err(PathError::TooLong);
@@ -138,6 +156,16 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn percent_encode_component_keeps_only_unreserved() {
+        use super::percent_encode_component as enc;
+        assert_eq!(enc("/a b?c#d"), "%2Fa%20b%3Fc%23d");
+        assert_eq!(enc("//evil.example"), "%2F%2Fevil.example");
+        assert_eq!(enc("\\x"), "%5Cx");
+        assert_eq!(enc("Az09-._~"), "Az09-._~");
+        assert_eq!(enc("é%"), "%C3%A9%25");
+    }
+
     use super::*;
 
     fn n(p: &str) -> Result<String, PathError> {

@@ -652,6 +652,13 @@ fn best_language(accept_language: &Bound<'_, PyString>, supported: Vec<String>) 
 }
 
 /// Normalizes a raw request path; raises ValueError saying why a path is refused.
+/// `text` with every character but `A-Z a-z 0-9 - . _ ~` percent-encoded as UTF-8, like
+/// `urllib.parse.quote(text, safe="")`.
+#[pyfunction]
+fn percent_encode(text: &str) -> String {
+    crate::path::percent_encode_component(text)
+}
+
 #[pyfunction]
 fn normalize_path(raw: &Bound<'_, PyAny>) -> PyResult<String> {
     crate::path::normalize(bytes_of(raw, "path")?).map_err(|e| PyValueError::new_err(e.to_string()))
@@ -698,7 +705,7 @@ pub mod _core {
     #[pymodule_export]
     use super::{
         b64url_decode, b64url_encode, best_language, compile_pattern, cookie_value, encode,
-        normalize_path, set_cookie, verify, RouteSet, Verifier,
+        normalize_path, percent_encode, set_cookie, verify, RouteSet, Verifier,
     };
 
     #[pymodule_export]
