@@ -273,7 +273,8 @@ def decide(
     d.route = route
     origin = config.origins[route.origin]
     d.origin = origin.name
-    params = config.route_set.params(route.index, path) or {}
+    # Path parameters feed templates only; routes without templates skip the capture pass.
+    params = (config.route_set.params(route.index, path) or {}) if explain or route.request_headers or route.response_headers else {}
     ctx: dict[str, Any] = {"params": params, "claims": {}, "experiments": {}, "country": None, "lang": None, "variant": None}
     d.ctx = ctx
 
