@@ -414,7 +414,7 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     for name, ad in c.table(data.get("auth"), "auth").items():
         key = f"auth.{name}"
         ad = c.table(ad, key)
-        c.known(ad, key, {"algorithms", "secret", "token_from", "leeway", "on_missing", "on_invalid", "forward_claims", "audience", "issuer", "require"})
+        c.known(ad, key, {"algorithms", "secret", "token_from", "leeway", "on_missing", "on_invalid", "forward_claims", "audience", "issuer", "require", "allow_weak_key"})
         algs = ad.get("algorithms", ["HS256"])
         if not isinstance(algs, list) or not all(isinstance(a, str) for a in algs):
             c.bad(f"{key}.algorithms", f"is {algs!r}", 'expected a list such as ["HS256"]')
@@ -447,12 +447,23 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
         audience = ad.get("audience")
         issuer = ad.get("issuer")
         require = ad.get("require", [])
+        allow_weak = ad.get("allow_weak_key", False)
+        if not isinstance(allow_weak, bool):
+            c.bad(f"{key}.allow_weak_key", f"is {allow_weak!r}", "expected true or false")
+            allow_weak = False
         if secret is None:
             continue
         try:
-            verifier = _core.Verifier(secret, algs, audience=audience, issuer=issuer, leeway=leeway, require=require)
+            verifier = _core.Verifier(secret, algs, audience=audience, issuer=issuer, leeway=leeway, require=require, allow_weak_key=allow_weak)
         except (ValueError, TypeError) as e:
-            c.bad(key, str(e), "fix the algorithms, secret, audience, issuer or require")
+            msg = str(e)
+            if "public key" in msg:
+                c.bad(f"{key}.secret", msg, "a random shared secret; asymmetric algorithms are not supported yet")
+            elif "secret is" in msg and "needs at least" in msg:
+                msg = msg.split(". Use a longer")[0]
+                c.bad(f"{key}.secret", msg, "a random secret at least that long (e.g. `openssl rand -base64 48`), or allow_weak_key = true")
+            else:
+                c.bad(key, msg, "fix the algorithms, secret, audience, issuer or require")
             continue
         auth[name] = AuthPolicy(name, verifier, tuple(sources), on_missing, on_invalid, forward)
 
