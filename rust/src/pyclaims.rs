@@ -192,10 +192,11 @@ pub fn claims_dict<'py>(
     if j.peek().map_err(bad)? != Peek::Object {
         return Err(JwtError::malformed("claims are not a JSON object"));
     }
-    // Sized for a typical token's claims so the dict is not resized while filling it.
+    // Sized for a typical token's claims (up to 10) so the dict is not resized while filling it;
+    // a larger presize measured slower (a bigger table to allocate and clear).
     // SAFETY: _PyDict_NewPresized returns a new reference or NULL with an exception set.
     let dict = unsafe {
-        Bound::from_owned_ptr_or_err(py, pyo3::ffi::_PyDict_NewPresized(12))
+        Bound::from_owned_ptr_or_err(py, pyo3::ffi::_PyDict_NewPresized(8))
             .map_err(py_err)?
             .cast_into_unchecked::<PyDict>()
     };
