@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+
+import gateway
+from gateway.cli import EXAMPLE_CATCH_ALL, example_config_text
 
 SECRET = "e2e-secret-e2e-secret-e2e-secret-0123456789"
 
@@ -164,3 +167,28 @@ def raw_request(base: str, request: bytes, timeout: float = 10) -> tuple[int, di
                 break
             body += chunk
         return status, headers, body
+
+
+EXAMPLES = Path(gateway.__file__).parent / "examples"
+
+
+def example_config(web: int, regional: int, *, before_catch_all: str = "", tables: str = "", server: str = "", trusted: str | None = None) -> str:
+    """The README's example config on these origin ports. `before_catch_all` adds routes where they
+    can match, `tables` adds top-level tables (origins, experiments), `server` adds `[server]` keys."""
+    text = example_config_text(web, regional)
+    if trusted is not None:
+        text = text.replace('trusted_proxies = ["127.0.0.1/32", "::1/128"]', f"trusted_proxies = {trusted}", 1)
+    if server:
+        text = text.replace("[server]\n", "[server]\n" + server.rstrip("\n") + "\n", 1)
+    at = text.index(EXAMPLE_CATCH_ALL)
+    return text[:at] + tables + before_catch_all + "\n" + text[at:]
+
+
+def example_site(tmp: Path, stack: ExitStack, **config: str) -> Gateway:
+    """Two echo origins ("web", "regional") and `gateway serve` on the example config (see
+    `example_config` for the keywords); everything is stopped when `stack` closes."""
+    web = stack.enter_context(echo_origin(tmp, "web"))
+    regional = stack.enter_context(echo_origin(tmp, "regional"))
+    (tmp / "gateway.toml").write_text(example_config(web, regional, **config))
+    (tmp / "regions.json").write_text((EXAMPLES / "regions.json").read_text())
+    return stack.enter_context(gateway_serve(tmp / "gateway.toml"))

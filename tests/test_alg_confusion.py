@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 import gateway
-from tests.harness import SECRET, Gateway, echo_origin, gateway_serve
+from tests.harness import SECRET, Gateway, example_config, example_site
 
 EXAMPLE = Path(gateway.__file__).parent / "examples"
 PUBLIC_PEM = (
@@ -32,9 +32,8 @@ PUBLIC_PEM = (
 )
 
 
-def _config_text(web: int = 9000, regional: int = 9001) -> str:
-    text = (EXAMPLE / "gateway.toml").read_text()
-    return text.replace("http://127.0.0.1:9000", f"http://127.0.0.1:{web}").replace("http://127.0.0.1:9001", f"http://127.0.0.1:{regional}")
+def _config_text() -> str:
+    return example_config(9000, 9001)
 
 
 def _hs256(header: bytes, claims: bytes, key: bytes) -> str:
@@ -82,13 +81,8 @@ def test_a_short_secret_is_refused_unless_allow_weak_key(tmp_path: Path, allow: 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    tmp = tmp_path_factory.mktemp("confusion")
     with ExitStack() as stack:
-        web = stack.enter_context(echo_origin(tmp, "web"))
-        regional = stack.enter_context(echo_origin(tmp, "regional"))
-        (tmp / "gateway.toml").write_text(_config_text(web, regional))
-        (tmp / "regions.json").write_text((EXAMPLE / "regions.json").read_text())
-        yield stack.enter_context(gateway_serve(tmp / "gateway.toml"))
+        yield example_site(tmp_path_factory.mktemp("confusion"), stack)
 
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256", "PS256", "EdDSA", "RS512"])

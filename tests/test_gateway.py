@@ -10,15 +10,13 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 
 import httpx
 import pytest
 
 import gateway
-from tests.harness import SECRET, Gateway, echo_origin, gateway_serve, raw_request
+from tests.harness import SECRET, Gateway, example_site, raw_request
 
-EXAMPLE = Path(gateway.__file__).parent / "examples"
 
 
 def token(**claims: object) -> str:
@@ -28,15 +26,8 @@ def token(**claims: object) -> str:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    tmp = tmp_path_factory.mktemp("site")
     with ExitStack() as stack:
-        web = stack.enter_context(echo_origin(tmp, "web"))
-        regional = stack.enter_context(echo_origin(tmp, "regional"))
-        text = (EXAMPLE / "gateway.toml").read_text()
-        text = text.replace("http://127.0.0.1:9000", f"http://127.0.0.1:{web}").replace("http://127.0.0.1:9001", f"http://127.0.0.1:{regional}")
-        (tmp / "gateway.toml").write_text(text)
-        (tmp / "regions.json").write_text((EXAMPLE / "regions.json").read_text())
-        yield stack.enter_context(gateway_serve(tmp / "gateway.toml"))
+        yield example_site(tmp_path_factory.mktemp("site"), stack)
 
 
 def seen(r: httpx.Response) -> dict:

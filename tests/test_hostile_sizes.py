@@ -20,20 +20,10 @@ from pathlib import Path
 import pytest
 
 import gateway
-from tests.harness import SECRET, Gateway, echo_origin, gateway_serve, rss_kb, worker_pid
-
-EXAMPLE = Path(gateway.__file__).parent / "examples"
-
+from tests.harness import SECRET, Gateway, example_site, rss_kb, worker_pid
 
 def _site(tmp: Path, stack: ExitStack, extra_server: str = "") -> Gateway:
-    web = stack.enter_context(echo_origin(tmp, "web"))
-    regional = stack.enter_context(echo_origin(tmp, "regional"))
-    text = (EXAMPLE / "gateway.toml").read_text()
-    text = text.replace("http://127.0.0.1:9000", f"http://127.0.0.1:{web}").replace("http://127.0.0.1:9001", f"http://127.0.0.1:{regional}")
-    text = text.replace("[server]\n", "[server]\naccess_log = false\n" + extra_server, 1)
-    (tmp / "gateway.toml").write_text(text)
-    (tmp / "regions.json").write_text((EXAMPLE / "regions.json").read_text())
-    return stack.enter_context(gateway_serve(tmp / "gateway.toml"))
+    return example_site(tmp, stack, server="access_log = false\n" + extra_server)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,9 +27,7 @@ from hypothesis import strategies as st
 import gateway
 from gateway.cli import explain
 from gateway.config import Config, load
-from tests.harness import SECRET, echo_origin, gateway_serve, raw_request
-
-EXAMPLE = Path(gateway.__file__).parent / "examples"
+from tests.harness import SECRET, example_site, raw_request
 
 # Routes with what the example config lacks: has/missing conditions, path parameters and templates.
 EXTRA_ROUTES = """
@@ -61,15 +58,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("agree")
     with ExitStack() as stack:
-        web = stack.enter_context(echo_origin(tmp, "web"))
-        regional = stack.enter_context(echo_origin(tmp, "regional"))
-        text = (EXAMPLE / "gateway.toml").read_text()
-        text = text.replace("http://127.0.0.1:9000", f"http://127.0.0.1:{web}").replace("http://127.0.0.1:9001", f"http://127.0.0.1:{regional}")
-        catch_all = text.index('[[routes]]\nmatch = "/:path*"')
-        text = text[:catch_all] + EXTRA_ROUTES + text[catch_all:]
-        (tmp / "gateway.toml").write_text(text)
-        (tmp / "regions.json").write_text((EXAMPLE / "regions.json").read_text())
-        served = stack.enter_context(gateway_serve(tmp / "gateway.toml"))
+        served = example_site(tmp, stack, before_catch_all=EXTRA_ROUTES)
         old = os.environ.get("JWT_SECRET")
         os.environ["JWT_SECRET"] = SECRET  # explain() loads the same file in this process
         try:

@@ -251,18 +251,28 @@ def _wait_http(url: str, seconds: float) -> bool:
     return False
 
 
+# Where routes added to the example must go: before its catch-all, which would shadow them.
+EXAMPLE_CATCH_ALL = '[[routes]]\nmatch = "/:path*"'
+
+
+def example_config_text(web_port: int, regional_port: int) -> str:
+    """The README's example config (python/gateway/examples/gateway.toml) with its two origins moved to
+    these loopback ports: what `gateway demo` serves, and what the tests build on."""
+    text = (resources.files("gateway") / "examples" / "gateway.toml").read_text()
+    text = text.replace("http://127.0.0.1:9000", f"http://127.0.0.1:{web_port}").replace("http://127.0.0.1:9001", f"http://127.0.0.1:{regional_port}")
+    assert EXAMPLE_CATCH_ALL in text
+    return text
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     host, port = _split_listen(args.listen)
     if not os.environ.get("JWT_SECRET"):
         os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
     workdir = Path(tempfile.mkdtemp(prefix="gateway-demo-"))
     atexit.register(shutil.rmtree, workdir, True)
-    examples = resources.files("gateway") / "examples"
-    text = (examples / "gateway.toml").read_text()
     web, regional = args.origin_port, args.origin_port + 1
-    text = text.replace("http://127.0.0.1:9000", f"http://127.0.0.1:{web}").replace("http://127.0.0.1:9001", f"http://127.0.0.1:{regional}")
-    (workdir / "gateway.toml").write_text(text)
-    (workdir / "regions.json").write_text((examples / "regions.json").read_text())
+    (workdir / "gateway.toml").write_text(example_config_text(web, regional))
+    (workdir / "regions.json").write_text((resources.files("gateway") / "examples" / "regions.json").read_text())
     origins = [
         subprocess.Popen([sys.executable, "-m", "gateway.echo", "--listen", f"127.0.0.1:{p}", "--name", name])
         for p, name in ((web, "web"), (regional, "regional"))

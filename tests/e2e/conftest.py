@@ -34,6 +34,8 @@ import httpx
 import jwt as pyjwt
 import pytest
 
+from tests import harness
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 GATEWAY_BIN = str(VENV_BIN / "gateway") if (VENV_BIN / "gateway").exists() else shutil.which("gateway") or "gateway"
@@ -316,91 +318,13 @@ def write_config(directory: Path, text: str, files: dict[str, str] | None = None
     return path
 
 
-# The issue's example config, verbatim apart from the origin ports.
-EXAMPLE_HEAD = """\
-[server]
-listen = "127.0.0.1:8080"
-trusted_proxies = ["127.0.0.1/32", "::1/128"]   # only these peers may set geo / forwarded headers
-
-[origins.web]
-url = "http://127.0.0.1:{web}"
-timeout = "10s"
-
-[origins.regional]                    # heavy work, e.g. image resizing
-url = "http://127.0.0.1:{regional}"
-timeout = "30s"
-
-[auth.session]
-algorithms = ["HS256"]
-secret = "env:JWT_SECRET"             # env:NAME or file:PATH; never the secret itself
-token_from = ["cookie:auth-token", "bearer"]
-leeway = "30s"
-on_missing = {{ redirect = "/login" }}
-on_invalid = {{ redirect = "/login", clear_cookie = "auth-token" }}
-forward_claims = {{ sub = "X-User-Id" }}
-
-[auth.api]
-algorithms = ["HS256"]
-secret = "env:JWT_SECRET"
-token_from = ["bearer"]
-on_missing = {{ status = 401 }}
-on_invalid = {{ status = 401 }}
-
-[locale]
-country_from = "header:cf-ipcountry"
-default_country = "US"
-countries = {{ KR = "/ko", JP = "/ja" }}
-languages = {{ ko = "/ko", ja = "/ja" }}   # Accept-Language, when the country gives no prefix
-
-[experiments.landing]
-cookie = "ab-group"
-variants = {{ control = 50, variant = 50 }}
-max_age = "1d"
-header = "X-AB-Group"                 # how the origin learns the variant, for new visitors too
-
-[kv.regions]
-backend = "file"                      # the embedded default; "redis" with url = "redis://..." for many instances
-path = "regions.json"
-
-[[routes]]
-match = "/dashboard/:path*"
-auth = "session"
-origin = "web"
-
-[[routes]]
-match = "/api/protected/:path*"
-auth = "api"
-origin = "web"
-
-[[routes]]
-match = "/api/resize"
-methods = ["POST"]
-origin = "regional"
-max_body = "20MB"
-"""
-
-EXAMPLE_CATCHALL = """
-[[routes]]
-match = "/:path*"
-locale = true
-experiment = "landing"
-response_headers = { "X-Region" = "{country}" }
-origin = "web"
-"""
-
-EXAMPLE_REGIONS = {
-    "KR": {"currency": "KRW", "language": "ko"},
-    "JP": {"currency": "JPY", "language": "ja"},
-    "US": {"currency": "USD", "language": "en"},
-}
+EXAMPLE_REGIONS = json.loads((harness.EXAMPLES / "regions.json").read_text())
 
 
 def example_config(web: int, regional: int, extra_routes: str = "", extra_tables: str = "", trusted: str | None = None) -> str:
-    """The issue's example, with `extra_routes` inserted before the catch-all route."""
-    head = EXAMPLE_HEAD.format(web=web, regional=regional)
-    if trusted is not None:
-        head = head.replace('trusted_proxies = ["127.0.0.1/32", "::1/128"]', f"trusted_proxies = {trusted}")
-    return head + extra_tables + extra_routes + EXAMPLE_CATCHALL
+    """The README's example (python/gateway/examples/gateway.toml) on these origin ports, with
+    `extra_routes` inserted before the catch-all route."""
+    return harness.example_config(web, regional, before_catch_all=extra_routes, tables=extra_tables, trusted=trusted)
 
 
 # Routes and tables the main gateway adds to the example (all before the catch-all).
