@@ -72,7 +72,7 @@ def main() -> int:
     origin = systems.origin_start(ctx) if a.proxy else None
     try:
         cfg_path = tmp / "gateway.toml"
-        cfg_path.write_text(configs.GATEWAY_TOML.format(port=1, origin=ctx.origin_port, tmp=tmp, extra_routes=""))
+        cfg_path.write_text(configs.gateway_toml(1, ctx.origin_port, tmp))
         config = load(str(cfg_path))
         app = GatewayApp(config, str(cfg_path))
         statuses: list[int] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 BODY = "x" * 1000  # with nginx's headers, a ~1 KB response
 BODY_KO = "k" * 1000
 
@@ -66,77 +68,27 @@ http {{
 }}
 """
 
-# The gateway: issue 3's reference config as written (the regional origin is the same nginx; the KV
-# namespace is a file), with the access log off for the benchmark.
-GATEWAY_TOML = """
-[server]
-listen = "127.0.0.1:{port}"
-trusted_proxies = ["127.0.0.1/32", "::1/128"]
-access_log = false
+# The gateway: the README's example config (python/gateway/examples/gateway.toml, the reference
+# workload of issues 3 and 4) with both origins on the benchmark's nginx, the KV file in the run's
+# folder, the access log off, and without the example's KV-backed X-Currency response header: the
+# workload asks for X-Region only, which is all the peers do.
+_X_CURRENCY = ', "X-Currency" = "{kv.regions[{country}].currency|USD}"'
 
-[origins.web]
-url = "http://127.0.0.1:{origin}"
-timeout = "10s"
 
-[origins.regional]
-url = "http://127.0.0.1:{origin}"
-timeout = "30s"
+def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "") -> str:
+    from gateway.cli import EXAMPLE_CATCH_ALL, example_config_text
 
-[auth.session]
-algorithms = ["HS256"]
-secret = "env:JWT_SECRET"
-token_from = ["cookie:auth-token", "bearer"]
-leeway = "30s"
-on_missing = {{ redirect = "/login" }}
-on_invalid = {{ redirect = "/login", clear_cookie = "auth-token" }}
-forward_claims = {{ sub = "X-User-Id" }}
+    text = example_config_text(origin, origin)
+    for old, new in (
+        (_X_CURRENCY, ""),
+        ('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{port}"\naccess_log = false'),
+        ('path = "regions.json"', f'path = "{tmp}/regions.json"'),
+        (EXAMPLE_CATCH_ALL, extra_routes + "\n" + EXAMPLE_CATCH_ALL),
+    ):
+        assert old in text, f"the example config no longer has {old!r}"
+        text = text.replace(old, new, 1)
+    return text
 
-[auth.api]
-algorithms = ["HS256"]
-secret = "env:JWT_SECRET"
-token_from = ["bearer"]
-on_missing = {{ status = 401 }}
-on_invalid = {{ status = 401 }}
-
-[locale]
-country_from = "header:cf-ipcountry"
-default_country = "US"
-countries = {{ KR = "/ko", JP = "/ja" }}
-languages = {{ ko = "/ko", ja = "/ja" }}
-
-[experiments.landing]
-cookie = "ab-group"
-variants = {{ control = 50, variant = 50 }}
-max_age = "1d"
-header = "X-AB-Group"
-
-[kv.regions]
-backend = "file"
-path = "{tmp}/regions.json"
-
-[[routes]]
-match = "/dashboard/:path*"
-auth = "session"
-origin = "web"
-
-[[routes]]
-match = "/api/protected/:path*"
-auth = "api"
-origin = "web"
-
-[[routes]]
-match = "/api/resize"
-methods = ["POST"]
-origin = "regional"
-max_body = "20MB"
-{extra_routes}
-[[routes]]
-match = "/:path*"
-locale = true
-experiment = "landing"
-response_headers = {{ "X-Region" = "{{country}}" }}
-origin = "web"
-"""
 
 REGIONS_JSON = '{"KR": {"currency": "KRW"}, "JP": {"currency": "JPY"}, "US": {"currency": "USD"}}'
 

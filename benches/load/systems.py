@@ -92,9 +92,7 @@ class System:
         if self.name.startswith("gateway"):
             cfg = ctx.tmp / f"{self.name}.toml"
             cfg.write_text(
-                configs.GATEWAY_TOML.format(
-                    port=port, origin=ctx.origin_port, tmp=ctx.tmp, extra_routes=configs.extra_routes(self.extra_routes)
-                )
+                configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes))
             )
             cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}", "--workers", str(self.workers)]
             if ctx.gateway_path is not None:
