@@ -11,10 +11,21 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import gateway
 import httpx
 
-import gateway
-from tests.harness import SECRET, echo_origin, free_port, gateway_serve, stop, wait_http
+from tests.harness import (
+    SECRET,
+    echo_origin,
+    example_config,
+    example_files,
+    free_port,
+    free_port_pair,
+    gateway_serve,
+    stop,
+    wait_http,
+    write_config,
+)
 
 EXAMPLE = Path(gateway.__file__).parent / "examples" / "gateway.toml"
 ENV = {**os.environ, "JWT_SECRET": SECRET}
@@ -132,10 +143,7 @@ def test_explain_says_which_route_matched_and_why_others_did_not() -> None:
 
 def test_explain_and_serve_agree(tmp_path: Path) -> None:
     with echo_origin(tmp_path, "web") as web, echo_origin(tmp_path, "regional") as regional:
-        text = EXAMPLE.read_text().replace(":9000", f":{web}").replace(":9001", f":{regional}")
-        cfg = tmp_path / "gateway.toml"
-        cfg.write_text(text)
-        (tmp_path / "regions.json").write_text((EXAMPLE.parent / "regions.json").read_text())
+        cfg = write_config(tmp_path, example_config(web, regional), example_files())
         now = int(time.time())
         good = gateway.encode({"sub": "z", "exp": now + 60}, SECRET)
         cases = [
@@ -158,24 +166,6 @@ def test_explain_and_serve_agree(tmp_path: Path) -> None:
                     assert r.headers["location"] == e["location"]
                 if e["action"] == "proxy":
                     assert r.json()["path"] == urlsplit(e["upstream_url"]).path
-
-
-def free_port_pair(avoid: int) -> int:
-    """A port p with p and p+1 both free (the demo's two origins)."""
-    import socket
-
-    for _ in range(100):
-        p = free_port()
-        if avoid in (p, p + 1):
-            continue
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("127.0.0.1", p))
-                b.bind(("127.0.0.1", p + 1))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no two consecutive free ports")
 
 
 def test_demo_runs_the_whole_product(tmp_path: Path) -> None:
