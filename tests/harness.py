@@ -208,7 +208,7 @@ def wait_http(url: str, proc: Proc | subprocess.Popen[bytes], timeout: float = 2
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited early with {proc.returncode}")
+            raise RuntimeError(f"{proc.args!r} exited early with {proc.returncode}")
         try:
             httpx.get(url, timeout=1)
             return
@@ -221,7 +221,7 @@ def wait_port(port: int, proc: Proc | subprocess.Popen[bytes], timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited early with {proc.returncode}")
+            raise RuntimeError(f"{proc.args!r} exited early with {proc.returncode}")
         if port_is_listening(port):
             return
         time.sleep(0.05)
