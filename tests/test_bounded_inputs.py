@@ -279,3 +279,14 @@ def test_cpu_is_bounded_and_memory_stays_flat(sites: dict[str, Site], site_name:
     logs = [ln for p in site.origins for ln in p.stderr_text().splitlines()]
     assert any("/cpu-normal-" in ln for ln in logs), "the origins logged nothing: the next check would be blind"
     assert not [ln for ln in logs if "/cpu-" in ln and "/cpu-normal-" not in ln], "a hostile request reached the origin"
+
+
+@pytest.mark.parametrize("junk_before", [0, 4000])
+def test_a_token_within_the_first_4096_cookie_pairs_is_found(sites: dict[str, Site], junk_before: int) -> None:
+    """The bound on cookie pairs (4096, SECURITY.md) is a bound, not a blind spot for ordinary headers:
+    a token after 4000 junk pairs, in a header that also carries 6000 more, still authenticates."""
+    junk = [f"{chr(97 + i % 26)}=1" for i in range(10_000)]  # 4 bytes each: fits the origin's 64 KiB line
+    pairs = [*junk[:junk_before], f"auth-token={token()}", *junk[junk_before:]]
+    r = sites["roomy"].send(f"/dashboard/junk-{junk_before}", b"Cookie: " + "; ".join(pairs).encode())
+    assert r.status == 200, (r.status, r.body[:200])
+    assert [v for k, v in json.loads(r.body)["headers"] if k.lower() == "x-user-id"] == ["alice"]

@@ -56,6 +56,23 @@ from tests.harness import (
 
 VARIANTS = ("control", "variant")  # [experiments.landing] in the example
 
+# What the example lacks: has/missing conditions on header, cookie and query, path parameters and
+# request-header templates (before its catch-all, so they can match).
+EXTRA_ROUTES = """
+[[routes]]
+match = "/beta/:slug"
+has = [{ type = "header", key = "x-beta", value = "1|yes" }]
+missing = [{ type = "cookie", key = "opt-out" }]
+request_headers = { "X-Slug" = "{params.slug}" }
+origin = "regional"
+
+[[routes]]
+match = "/q/:rest*"
+has = [{ type = "query", key = "v", value = "[0-9]+" }]
+response_headers = { "X-Rest" = "{params.rest|none}" }
+origin = "regional"
+"""
+
 
 @dataclass
 class Site:
@@ -67,7 +84,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with ExitStack() as stack, pytest.MonkeyPatch.context() as mp:
         mp.setenv("JWT_SECRET", SECRET)  # the in-process explain loads the config, as serve does
-        gw = example_site(tmp_path_factory.mktemp("explain-vs-serve"), stack, server="access_log = false\n")
+        gw = example_site(tmp_path_factory.mktemp("explain-vs-serve"), stack, server="access_log = false\n", before_catch_all=EXTRA_ROUTES)
         yield Site(gw, gw.config)
 
 
@@ -131,7 +148,7 @@ TRICKY = ["", ";x=1", "a;b", "%2F", "%2f", "%5C", "%5c", "%00", "%0a", "%zz", "%
 HEADS = [
     "dashboard", "Dashboard", "DASHBOARD", "%64ashboard", "dash%42oard", "x/../dashboard", "./dashboard", ".%2e/dashboard",
     "api/protected", "API/Protected", "api//protected", "api/%70rotected", "api/protected/..", "api/resize", "api/resize", "api/resize/", "api/Resize",
-    "products", "ko", "ja/products", "", "login",
+    "products", "ko", "ja/products", "", "login", "beta", "beta/x", "Beta/%78", "q", "q/a/b",
 ]  # fmt: skip
 PCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,=:@"
 
@@ -147,7 +164,7 @@ segment = st.one_of(
 query_part = st.one_of(
     st.text(alphabet=PCHAR + "/?%;", max_size=8),
     st.lists(percent, min_size=1, max_size=3).map("".join),
-    st.sampled_from(["next=//evil.example", "next=/%5Cevil.example", "a=1&a=2", "=", "&&", "v=%E2%82%AC", "x=%2F..%2F"]),
+    st.sampled_from(["next=//evil.example", "next=/%5Cevil.example", "a=1&a=2", "=", "&&", "v=%E2%82%AC", "x=%2F..%2F", "v=42", "v=4x", "v="]),
 )
 
 
@@ -177,7 +194,7 @@ def requests(draw: st.DrawFn) -> Req:
     if ab is not None:
         cookies.append(f"ab-group={ab}")
     if draw(st.booleans()):
-        cookies.append("other=1")
+        cookies.append(draw(st.sampled_from(["other=1", "opt-out=1"])))
     if cookies:
         order = draw(st.permutations(cookies))
         if len(order) > 1 and draw(st.booleans()):  # split over two Cookie headers
@@ -190,6 +207,9 @@ def requests(draw: st.DrawFn) -> Req:
     lang = draw(st.sampled_from([None, "ko", "ja-JP,ja;q=0.9", "fr;q=0.9, ko;q=0.8", "*", "*, ja;q=0.5", "en", "ko;q=0", "x;;q=zz"]))
     if lang is not None:
         headers.append(("Accept-Language", lang))
+    beta = draw(st.sampled_from([None, None, "1", "yes", "no", "1 "]))
+    if beta is not None:
+        headers.append(("X-Beta", beta))
     if draw(st.booleans()):
         headers.append(("X-User-Id", "spoofed"))
     if draw(st.booleans()):
