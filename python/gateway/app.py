@@ -90,6 +90,13 @@ class GatewayApp:
         self.config = config
         self.access_log = config.server.access_log
         log.warning("config reloaded from %s (%d routes)", self.config_path, len(config.routes))
+        buffer = int(os.environ.get("GATEWAY_HTTP1_BUFFER", "0"))
+        if buffer and config.server.max_header_bytes > buffer:
+            log.warning(
+                "server.max_header_bytes = %d is over the HTTP server's read buffer (%d bytes) sized at start: larger heads get a bare 431 until the gateway is restarted",
+                config.server.max_header_bytes,
+                buffer,
+            )
         asyncio.ensure_future(old_kv.close())
 
     @property

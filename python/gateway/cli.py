@@ -55,6 +55,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     snapshot.write_text(Path(args.config).read_text(encoding="utf-8"), encoding="utf-8")
     os.environ["GATEWAY_CONFIG_SNAPSHOT"] = str(snapshot)
     from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
+    from granian.http import HTTP1Settings
+
+    # Granian reads request heads into a buffer of its own (408 KiB by default) and answers a bare 431
+    # past it, before the app sees anything: size it so `max_header_bytes` is the limit that applies.
+    http1_buffer = max(HTTP1Settings().max_buffer_size, config.server.max_header_bytes + 64 * 1024)
+    os.environ["GATEWAY_HTTP1_BUFFER"] = str(http1_buffer)
 
     print(
         f"gateway: serving {args.config} on http://{host}:{port} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
@@ -69,6 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         factory=True,
         http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(max_buffer_size=http1_buffer),
         websockets=False,
         loop=Loops.auto,
         runtime_mode=RuntimeModes(os.environ.get("GATEWAY_RUNTIME_MODE", "auto")),
