@@ -337,36 +337,28 @@ def test_in_process_explain_is_the_cli(site: Site) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# octets outside ASCII: explain (and the client) say one thing, the origin gets another
+# octets outside ASCII: header bytes pass through unchanged; a raw query is percent-encoded
 # --------------------------------------------------------------------------------------------
 
-BUG_REENCODED = (
-    "gateway bug: serve decodes the request's query string and header values as latin-1 (app.py `_latin1`, "
-    "`v.decode('latin-1')`) and the Rust upstream client encodes those str as UTF-8, so every byte >= 0x80 "
-    "reaches the origin re-encoded (c3 a9 -> c3 83 c2 a9); explain, given the same text, predicts the original"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=BUG_REENCODED)
-def test_raw_utf8_in_the_query_reaches_the_origin_as_sent(site: Site) -> None:
-    req = Req("GET", "/products?q=caf\u00e9", [("Cookie", "ab-group=control")])
+def test_raw_utf8_in_the_query_is_forwarded_percent_encoded(site: Site) -> None:
+    # A request target must be ASCII (RFC 9112 §3.2); the gateway encodes what a client should have.
+    req = Req("GET", "/products?q=caf\u00e9&x=%41", [("Cookie", "ab-group=control")])
     ex = explain_in_process(site, req)
     r = served(site, req)
-    assert urlsplit(ex["upstream_url"]).query == "q=caf\u00e9"
-    # http.server decodes the request line as latin-1: these are the bytes the origin got.
-    assert json.loads(r.body)["query"].encode("latin-1") == "q=caf\u00e9".encode()
+    assert urlsplit(ex["upstream_url"]).query == "q=caf%C3%A9&x=%41"
+    assert json.loads(r.body)["query"] == "q=caf%C3%A9&x=%41"
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_REENCODED + "; a redirect's next= is built from the re-encoded text too")
 def test_raw_utf8_in_the_query_of_a_redirect(site: Site) -> None:
     req = Req("GET", "/dashboard?q=caf\u00e9", [])
     ex = explain_in_process(site, req)
     r = served(site, req)
-    assert ex["location"] == "/login?next=%2Fdashboard%3Fq%3Dcaf%C3%A9"
+    # next= carries the forwarded form of the query, itself percent-encoded once more.
+    assert ex["location"] == "/login?next=%2Fdashboard%3Fq%3Dcaf%25C3%25A9"
     assert r.header("location") == ex["location"]
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_REENCODED)
 def test_raw_utf8_in_a_header_value_reaches_the_origin_as_sent(site: Site) -> None:
     req = Req("GET", "/products", [("Cookie", "ab-group=control"), ("X-Name", "caf\u00e9")])
     ex = explain_in_process(site, req)
@@ -375,12 +367,23 @@ def test_raw_utf8_in_a_header_value_reaches_the_origin_as_sent(site: Site) -> No
     assert [v.encode("latin-1") for k, v in seen["headers"] if k.lower() == "x-name"] == ["caf\u00e9".encode()]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway bug: response header values from the origin are decoded and re-encoded as latin-1 "
-    "('replace'), so an origin's UTF-8 header bytes c3 a9 reach the client as e9 (and characters outside "
-    "latin-1 as '?')",
-)
+def test_a_latin1_header_byte_reaches_the_origin_as_sent(site: Site) -> None:
+    # Not UTF-8 at all (a legacy client): still passed through byte for byte.
+    raw = Req("GET", "/products", [("Cookie", "ab-group=control")]).wire(site.gw.port).replace(b"Connection: close", b"X-Name: caf\xe9\r\nConnection: close")
+    seen = json.loads(raw_http(site.gw.port, raw).body)
+    assert [v.encode("latin-1") for k, v in seen["headers"] if k.lower() == "x-name"] == [b"caf\xe9"]
+
+
+def test_a_non_ascii_claim_is_forwarded_as_utf8(site: Site) -> None:
+    now = int(time.time())
+    tok = gateway.encode({"sub": "\u00e9mile \ud55c", "iat": now, "exp": now + 600}, SECRET)
+    req = Req("GET", "/dashboard/x", [("Authorization", f"Bearer {tok}")])
+    ex = explain_in_process(site, req)
+    assert [v for k, v in ex["forwarded_headers"] if k.lower() == "x-user-id"] == ["\u00e9mile \ud55c"]
+    seen = json.loads(served(site, req).body)
+    assert [v.encode("latin-1") for k, v in seen["headers"] if k.lower() == "x-user-id"] == ["\u00e9mile \ud55c".encode()]
+
+
 def test_utf8_in_an_origin_response_header_reaches_the_client_as_sent(tmp_path: Path) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]

@@ -159,7 +159,8 @@ class UpstreamResponse:
     @property
     def status(self) -> int: ...
     @property
-    def headers(self) -> list[tuple[str, str]]: ...
+    def headers(self) -> list[tuple[str, str]]:
+        """(lower-case name, value); values are latin-1 text, one character per byte received."""
     @property
     def body(self) -> bytes | None: ...
 

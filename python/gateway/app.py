@@ -21,7 +21,7 @@ import orjson
 from gateway import _core
 from gateway.config import HOP_BY_HOP, Config, ConfigError, load
 from gateway.kv import KVStore
-from gateway.rules import Decision, decide, forward_headers
+from gateway.rules import Decision, decide, forward_headers, query_text
 from gateway.upstream import UpstreamClient
 
 log = logging.getLogger("gateway")
@@ -49,10 +49,6 @@ class _RateLimitedLog:
 
 
 _origin_log = _RateLimitedLog()
-
-
-def _latin1(b: bytes) -> str:
-    return b.decode("latin-1")
 
 
 class GatewayApp:
@@ -162,7 +158,7 @@ class GatewayApp:
             body = orjson.dumps({"status": "ok", "routes": len(self.config.routes), "version": _core.__version__, "pid": os.getpid()})
             await self._send_simple(send, 200, [(b"content-type", b"application/json")], body)
             return
-        query = _latin1(scope.get("query_string") or b"")
+        query = query_text(scope.get("query_string") or b"")
         raw_headers = scope["headers"]
         # One pass: decode (ASGI names are already lower-case), size, and the framing headers.
         headers = []
@@ -276,7 +272,7 @@ class GatewayApp:
                 connection_named.update(t.strip().lower() for t in v.split(","))
         inline = response.body
         out = [
-            (k.encode("latin-1"), v.encode("latin-1", "replace"))
+            (k.encode("latin-1"), v.encode("latin-1"))
             for k, v in response.headers
             if k not in HOP_BY_HOP and k not in connection_named and (k != "content-length" or inline is None)
         ]

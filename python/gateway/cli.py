@@ -136,13 +136,17 @@ def _parse_headers(values: list[str]) -> list[tuple[str, str]]:
 
 def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], peer: str) -> dict[str, Any]:
     from gateway.kv import KVStore
-    from gateway.rules import decide, forward_headers
+    from gateway.rules import decide, display_text, forward_headers, query_text, wire_text
 
     parts = urlsplit(url)
     raw_path = parts.path or "/"
     if parts.netloc and not any(k == "host" for k, _ in headers):
         headers = [("host", parts.netloc), *headers]
-    d = decide(config, method, raw_path, parts.query, headers, peer, explain=True)
+    # What serve would hold for the same request on the wire (UTF-8): header values as latin-1 wire
+    # text, the query percent-encoded where a client should have.
+    headers = [(k, wire_text(v)) for k, v in headers]
+    query = query_text(parts.query.encode("utf-8"))
+    d = decide(config, method, raw_path, query, headers, peer, explain=True)
     result: dict[str, Any] = {
         "method": d.method,
         "raw_path": d.raw_path,
@@ -175,10 +179,10 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
 
     asyncio.run(render())
     origin = config.origins[d.origin]
-    result["upstream_url"] = f"http://{origin.host}:{origin.port}{d.upstream_path}" + (f"?{parts.query}" if parts.query else "")
+    result["upstream_url"] = f"http://{origin.host}:{origin.port}{d.upstream_path}" + (f"?{query}" if query else "")
     sent = forward_headers(config, d, headers, peer, parts.scheme or "http")
     result["request_headers"] = dict(d.request_headers)
-    result["forwarded_headers"] = sent
+    result["forwarded_headers"] = [(k, display_text(v)) for k, v in sent]
     return result
 
 

@@ -24,6 +24,30 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 CLEAR_COOKIE_ATTRS = "; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax; Secure"
 
 
+_QUERY_UNSAFE = re.compile(rb"[^\x21-\x7e]")
+
+
+def wire_text(value: str) -> str:
+    """A header value as the gateway holds it: latin-1 text, one character per byte on the wire, the
+    way ASGI hands request headers over. Text the gateway makes itself (claims, templates) goes out
+    as UTF-8, so it is turned into that form here."""
+    return value if value.isascii() else value.encode("utf-8").decode("latin-1")
+
+
+def display_text(value: str) -> str:
+    """The inverse of `wire_text`, for people: wire bytes read as UTF-8 (invalid bytes as U+FFFD)."""
+    return value if value.isascii() else value.encode("latin-1").decode("utf-8", "replace")
+
+
+def query_text(raw: bytes) -> str:
+    """The query string as the gateway uses and forwards it: bytes a client must percent-encode
+    (controls, space, DEL, anything outside ASCII) are percent-encoded; everything else is kept
+    exactly, so `?q=caf\xc3\xa9` is forwarded, and put in a login redirect's `next`, as `q=caf%C3%A9`."""
+    if not _QUERY_UNSAFE.search(raw):
+        return raw.decode("ascii")
+    return "".join(chr(b) if 0x21 <= b <= 0x7E else f"%{b:02X}" for b in raw)
+
+
 @dataclass
 class Decision:
     method: str
@@ -361,5 +385,5 @@ def forward_headers(config: Config, d: Decision, headers: list[tuple[str, str]],
     host = _header(headers, "host")
     if host:
         out.append(("x-forwarded-host", (_header(headers, "x-forwarded-host") if trusted else None) or host))
-    out.extend(d.request_headers.items())
+    out.extend((k, wire_text(v)) for k, v in d.request_headers.items())
     return out

@@ -260,6 +260,26 @@ async fn next_chunk(body: &BodySlot, idle: Duration) -> Outcome {
     }
 }
 
+/// Header values cross between Python and the wire as latin-1 text: one character per byte, the
+/// way ASGI hands request headers over, so bytes outside ASCII pass through unchanged in both
+/// directions (the Python layer encodes the text it makes itself, e.g. claims, as UTF-8 first).
+fn wire_bytes(name: &str, value: &str) -> PyResult<Vec<u8>> {
+    value
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| {
+            PyValueError::new_err(format!(
+                "header {name:?}: a character above U+00FF; values are latin-1 text, one character per byte"
+            ))
+        })
+}
+
+/// The inverse of `wire_bytes`: each byte becomes the character with that code point.
+fn wire_text(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
 #[pymethods]
 impl Upstream {
     #[new]
@@ -361,7 +381,11 @@ impl Upstream {
             .map_err(|_| PyValueError::new_err("invalid method"))?;
         let mut builder = hyper::Request::builder().method(method).uri(url);
         for (k, v) in &headers {
-            builder = builder.header(k.as_str(), v.as_str());
+            builder = if v.is_ascii() {
+                builder.header(k.as_str(), v.as_str())
+            } else {
+                builder.header(k.as_str(), wire_bytes(k, v)?)
+            };
         }
         let req_body: ReqBody = match (body, stream) {
             (_, Some(sender)) => {
@@ -401,12 +425,7 @@ impl Upstream {
                     let headers: Vec<(String, String)> = response
                         .headers()
                         .iter()
-                        .map(|(k, v)| {
-                            (
-                                k.as_str().to_owned(),
-                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                            )
-                        })
+                        .map(|(k, v)| (k.as_str().to_owned(), wire_text(v.as_bytes())))
                         .collect();
                     let incoming = response.into_body();
                     let small = incoming.is_end_stream()
