@@ -7,10 +7,12 @@ Every problem is collected, not just the first, and each is reported as
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,10 @@ class AuthPolicy:
     on_invalid: AuthAction
     forward_claims: dict[str, str]
 
+    @cached_property
+    def missing_reason(self) -> str:
+        return "no token in " + ", ".join(f"{k}:{n}" if k != "bearer" else "bearer" for k, n in self.token_from)
+
 
 @dataclass(frozen=True)
 class Locale:
@@ -107,6 +113,10 @@ class Experiment:
     weights: tuple[float, ...]
     max_age: int
     header: str | None
+    @cached_property
+    def cum_weights(self) -> tuple[float, ...]:
+        """For random.choices(cum_weights=...), which then skips summing the weights on every draw."""
+        return tuple(itertools.accumulate(self.weights))
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,8 @@ class Config:
     route_set: _core.RouteSet
     forwarded_claim_headers: frozenset[str]
     locale_prefixes: tuple[str, ...]
+    # Whether any route tests the query string: if none does, decide() never parses it.
+    query_conditions: bool
 
 
 class _Checker:
@@ -640,7 +652,8 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     prefixes: tuple[str, ...] = ()
     if locale:
         prefixes = tuple(sorted(set(locale.countries.values()) | set(locale.languages.values()), key=len, reverse=True))
-    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, forwarded, prefixes)
+    query_conditions = any(cond.type == "query" for r in routes for cond in (*r.has, *r.missing))
+    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, forwarded, prefixes, query_conditions)
 
 
 def _param_names(patterns: list[str]) -> set[str]:

@@ -81,41 +81,9 @@ class Decision:
         return self
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """What decide() and forward_headers() can work out once per config rather than per request."""
-
-    needs_query: bool
-    missing_reason: dict[str, str]
-    cum_weights: dict[str, list[float]]
-    static_drop: frozenset[str]
-
-
-_plans: dict[int, tuple[Config, _Plan]] = {}
-
-
-def _plan(config: Config) -> _Plan:
-    hit = _plans.get(id(config))
-    if hit is not None and hit[0] is config:
-        return hit[1]
-    cum: dict[str, list[float]] = {}
-    for name, exp in config.experiments.items():
-        total = 0.0
-        cum[name] = [total := total + w for w in exp.weights]
-    drop = set(HOP_BY_HOP) | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"}
-    plan = _Plan(
-        needs_query=any(c.type == "query" for r in config.routes for c in (*r.has, *r.missing)),
-        missing_reason={
-            name: "no token in " + ", ".join(f"{k}:{n}" if k != "bearer" else "bearer" for k, n in p.token_from)
-            for name, p in config.auth.items()
-        },
-        cum_weights=cum,
-        static_drop=frozenset(drop),
-    )
-    if len(_plans) > 16:  # old configs after many reloads
-        _plans.clear()
-    _plans[id(config)] = (config, plan)
-    return plan
+# Never forwarded from the client: hop-by-hop headers, and the forwarding headers the gateway writes
+# itself. Expect was answered by the server already; the origin gets the body straight away.
+_ALWAYS_DROPPED = frozenset(HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"})
 
 
 _trust_cache: dict[tuple[int, str], bool] = {}
@@ -266,8 +234,7 @@ def decide(
         return d.respond(400, "bad_request", str(e))
     d.normalized_path = path
     host = _header(headers, "host")
-    plan = _plan(config)
-    qdict = dict(parse_qsl(query, keep_blank_values=True)) if query and plan.needs_query else {}
+    qdict = dict(parse_qsl(query, keep_blank_values=True)) if query and config.query_conditions else {}
 
     # The RegexSet already narrowed the routes to those whose path matches; serve only looks at
     # those, so the cost does not grow with the number of routes. Explain also lists why each
@@ -312,7 +279,7 @@ def decide(
         if token is None and ambiguity:
             return _apply_action(d, policy.on_invalid, "invalid", ambiguity)
         if token is None:
-            return _apply_action(d, policy.on_missing, "missing", plan.missing_reason[policy.name])
+            return _apply_action(d, policy.on_missing, "missing", policy.missing_reason)
         try:
             claims = policy.verifier.verify(token) if now is None else policy.verifier.verify(token, now)
         except _core.JWTError as e:
@@ -352,7 +319,7 @@ def decide(
         if current in exp.variants:
             variant = current
         else:
-            variant = (rng or random).choices(exp.variants, cum_weights=plan.cum_weights[exp.name])[0]
+            variant = (rng or random).choices(exp.variants, cum_weights=exp.cum_weights)[0]
             d.set_cookies.append(_core.set_cookie(exp.cookie, variant, max_age=exp.max_age))
         ctx["variant"] = variant
         ctx["experiments"][exp.name] = variant
@@ -367,8 +334,7 @@ def forward_headers(config: Config, d: Decision, headers: list[tuple[str, str]],
     """The request headers to send to the origin: hop-by-hop and gateway-owned ones removed,
     X-Forwarded-* appended (trusted peers) or replaced (everyone else), route headers set."""
     trusted = peer_is_trusted(config, peer)
-    # Expect was answered by the server already; the origin gets the body straight away.
-    drop = _plan(config).static_drop | d.remove_headers
+    drop = _ALWAYS_DROPPED | d.remove_headers
     if d.request_headers:
         drop = drop | {h.lower() for h in d.request_headers}
     for v in _all(headers, "connection"):
