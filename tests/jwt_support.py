@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 from typing import Any
 
@@ -112,6 +113,19 @@ def assert_no_leak(exc: BaseException, token: str | bytes | None = None, keys: A
             for i in range(max(0, len(tok) - 16)):
                 piece = tok[i : i + 17]
                 assert piece not in text, f"error message holds >16 chars of the token ({piece!r}): {text!r}"
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal with the same types all the way down (1 vs 1.0 differ) and the sign of -0.0 kept."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+    if isinstance(a, float):
+        return a == b and math.copysign(1, a) == math.copysign(1, b)
+    return a == b
 
 
 def config_error(fn: Any, *args: Any, **kw: Any) -> ValueError:

@@ -7,8 +7,6 @@ meaning (PyJWT also type-checks sub/jti).
 
 from __future__ import annotations
 
-import math
-from typing import Any
 
 import gateway
 import jwt as pyjwt
@@ -16,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.jwt_support import KEYS, NOW, assert_no_leak, make
+from tests.jwt_support import KEYS, NOW, assert_no_leak, make, same_json
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BIG = 1 << 24  # max_length for these tests: random claims may be large
@@ -36,19 +34,6 @@ json_values = st.recursive(
 )
 claims_st = st.dictionaries(keys, json_values, max_size=8)
 algs = st.sampled_from(["HS256", "HS384", "HS512"])
-
-
-def same_json(a: Any, b: Any) -> bool:
-    """Equal with the same types all the way down (1 vs 1.0 differ) and the sign of -0.0 kept."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
-    if isinstance(a, float):
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    return a == b
 
 
 @SETTINGS

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from tests.jwt_support import (
     dumps,
     mac,
     make,
+    same_json,
     sign_parts,
 )
 
@@ -1128,19 +1128,6 @@ def test_custom_max_length(v: Entry) -> None:
 
 
 # --- claim values -----------------------------------------------------------------------------------
-
-
-def same_json(a: Any, b: Any) -> bool:
-    """Equal, with the same types all the way down (1 != 1.0 here) and -0.0 kept."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
-    if isinstance(a, float):
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    return a == b
 
 
 PAYLOADS = [
