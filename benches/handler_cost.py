@@ -1,11 +1,12 @@
 """Where the Python handler's time goes, per scenario, with no HTTP server in the way (issue 4).
 
-    .venv/bin/python benches/handler_cost.py            # decide(), forward_headers(), handle() per scenario
+    .venv/bin/python benches/handler_cost.py            # Request, the stages, the whole ASGI call per scenario
     .venv/bin/python benches/handler_cost.py --proxy    # + S2/S4 through the real upstream client and an nginx origin
 
-Runs in-process on uvloop with the suite's reference config (benches/load/configs.py): `decide()` and
-`forward_headers()` are timed with timeit (best of 5), `GatewayApp.handle()` is driven with ASGI
-scope/receive/send stand-ins. With `--proxy`, 64 concurrent tasks send S2/S4 through the real
+Runs in-process on uvloop with the suite's reference config (benches/load/configs.py): building the
+`Request` from the ASGI scope and running `pipeline.decide` (every stage up to the forward) are timed
+in a loop (best of 5); the whole ASGI call `GatewayApp(scope, receive, send)` is driven with
+receive/send stand-ins. With `--proxy`, 64 concurrent tasks send S2/S4 through the real
 `UpstreamClient` to nginx (started like the suite's origin), which gives the handler + upstream +
 origin cost per request without Granian. Pin it the way the suite pins the gateway:
 `taskset -c 1 .venv/bin/python benches/handler_cost.py --proxy`.
@@ -33,9 +34,11 @@ os.environ.setdefault("JWT_SECRET", SECRET)
 import uvloop  # noqa: E402
 
 import gateway  # noqa: E402
+from gateway import pipeline  # noqa: E402
 from gateway.app import GatewayApp  # noqa: E402
 from gateway.config import load  # noqa: E402
-from gateway.rules import decide, forward_headers  # noqa: E402
+from gateway.context import RequestContext  # noqa: E402
+from gateway.request import from_scope  # noqa: E402
 
 PEER = "127.0.0.1"
 
@@ -82,20 +85,33 @@ def main() -> int:
                 statuses.append(int(message["status"]))  # type: ignore[call-overload]
 
         n = a.n
-        print("scenario | decide() µs | forward_headers() µs | handle() µs (no proxy) / req/s through the upstream client")
+
+        async def time_stages(scope: dict[str, object]) -> tuple[float, float]:
+            best_request = best_stages = float("inf")
+            for _ in range(5):
+                t = time.perf_counter()
+                for _ in range(n):
+                    from_scope(scope)
+                best_request = min(best_request, time.perf_counter() - t)
+                request = from_scope(scope)
+                t = time.perf_counter()
+                for _ in range(n):
+                    await pipeline.decide(RequestContext(config, request, app.kv, 0.0))
+                best_stages = min(best_stages, time.perf_counter() - t)
+            return best_request / n * 1e6, best_stages / n * 1e6
+
+        print("scenario | Request µs | stages µs | whole ASGI call µs (no proxy) / req/s through the upstream client")
         for name, (path, raw_headers) in scenarios().items():
-            headers = [(k.decode(), v.decode()) for k, v in raw_headers]
-            t_decide = min(timeit.repeat(lambda: decide(config, "GET", path.encode(), "", headers, PEER), number=n, repeat=5)) / n * 1e6
-            d = decide(config, "GET", path.encode(), "", headers, PEER)
-            t_fwd = min(timeit.repeat(lambda: forward_headers(config, d, headers, PEER, "http"), number=n, repeat=5)) / n * 1e6
             scope = scope_for(path, raw_headers)
+            t_request, t_stages = uvloop.run(time_stages(scope))
+            answered = uvloop.run(pipeline.decide(RequestContext(config, from_scope(scope), app.kv, 0.0))) is not None
             extra = "-"
-            if d.action != "proxy" or a.proxy:
-                tasks = 1 if d.action != "proxy" else 64
+            if answered or a.proxy:
+                tasks = 1 if answered else 64
 
                 async def worker(count: int) -> None:
                     for _ in range(count):
-                        await app.handle(scope, _receive, send)
+                        await app(scope, _receive, send)
 
                 async def run() -> float:
                     t = time.perf_counter()
@@ -103,12 +119,12 @@ def main() -> int:
                     return time.perf_counter() - t
 
                 statuses.clear()
-                best = min(uvloop.run(run()) for _ in range(3 if d.action != "proxy" else 2))
+                best = min(uvloop.run(run()) for _ in range(3 if answered else 2))
                 done = (n // tasks) * tasks
                 per = best / done * 1e6
-                extra = f"{per:.2f} µs" if d.action != "proxy" else f"{done / best:,.0f} req/s ({per:.1f} µs incl. upstream + origin)"
+                extra = f"{per:.2f} µs" if answered else f"{done / best:,.0f} req/s ({per:.1f} µs incl. upstream + origin)"
                 assert set(statuses) <= {200, 302}, statuses
-            print(f"{name} | {t_decide:.2f} | {t_fwd:.2f} | {extra}")
+            print(f"{name} | {t_request:.2f} | {t_stages:.2f} | {extra}")
     finally:
         if origin is not None:
             origin.terminate()

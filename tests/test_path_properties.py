@@ -1,4 +1,4 @@
-"""Properties of path handling, checked on generated input through the same decide() serve uses.
+"""Properties of path handling, checked on generated input through the same stages serve runs.
 
 - normalization is idempotent and its output is canonical;
 - no spelling of a protected path (escapes, dot segments, doubled slashes, case) reaches the
@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import string
 from pathlib import Path
@@ -16,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import _core
+from gateway import pipeline
 from gateway.config import load
-from gateway.rules import decide
+from gateway.request import Request
 
 SECRET = "p" * 40
 
@@ -99,12 +101,14 @@ def _spellings(draw: st.DrawFn, protected: str) -> str:
 @given(st.data(), st.sampled_from(["/dashboard", "/dashboard/settings", "/api/protected/users/1"]))
 def test_no_spelling_of_a_protected_path_skips_auth(config, data: st.DataObject, protected: str) -> None:
     raw = data.draw(st.composite(lambda draw: _spellings(draw, protected))())
-    d = decide(config, "GET", raw.encode(), "", [("host", "example.com")], "203.0.113.9")
-    if d.status == 400:
+    request = Request("GET", raw.encode(), b"", [(b"host", b"example.com")], "203.0.113.9", "http")
+    ctx = asyncio.run(pipeline.explain(config, request, None))
+    if ctx.status == 400:
         return
-    assert d.route is not None
+    assert ctx.route is not None
     # Whatever the spelling, the protected prefix must land on the auth route...
-    assert d.route.auth == "session", (raw, d.normalized_path, d.route.index)
+    assert ctx.route.auth == "session", (raw, ctx.path, ctx.route.index)
     # ...and without a token nothing is forwarded.
-    assert d.action == "redirect" and d.status == 302
-    assert d.location is not None and d.location.startswith("/login?next=")
+    assert ctx.answer is not None and ctx.answer.kind == "redirect" and ctx.status == 302
+    location = ctx.answer.header(b"location")
+    assert location is not None and location.startswith("/login?next=")

@@ -135,78 +135,74 @@ def _parse_headers(values: list[str]) -> list[tuple[str, str]]:
 
 
 def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], peer: str) -> dict[str, Any]:
+    """What serve would do with this request: the pipeline's own stages run in dry-run mode
+    (gateway.pipeline.explain), so the two cannot disagree. Header values are given as text and
+    sent as UTF-8, as a client would."""
+    from gateway import pipeline
     from gateway.kv import KVStore
-    from gateway.rules import decide, display_text, forward_headers, query_text, wire_text
+    from gateway.request import from_url
+    from gateway.text import display_text
 
-    parts = urlsplit(url)
-    raw_path = parts.path or "/"
-    if parts.netloc and not any(k == "host" for k, _ in headers):
-        headers = [("host", parts.netloc), *headers]
-    # What serve would hold for the same request on the wire (UTF-8): header values as latin-1 wire
-    # text, the query percent-encoded where a client should have.
-    headers = [(k, wire_text(v)) for k, v in headers]
-    query = query_text(parts.query.encode("utf-8"))
-    d = decide(config, method, raw_path, query, headers, peer, explain=True)
+    request = from_url(method, url, headers, peer)
+
+    async def run() -> Any:
+        kv = KVStore(config.kv)
+        try:
+            return await pipeline.explain(config, request, kv)
+        finally:
+            await kv.close()
+
+    ctx = asyncio.run(run())
+    answer = ctx.answer
+    action = "proxy" if answer is None else "redirect" if answer.kind == "redirect" else "respond"
     result: dict[str, Any] = {
-        "method": d.method,
-        "raw_path": d.raw_path,
-        "normalized_path": d.normalized_path,
-        "route": {"index": d.route.index, "match": d.route.label()} if d.route else None,
-        "skipped": d.skipped,
-        "auth": {"policy": d.auth_policy, "outcome": d.auth_outcome, "reason": d.auth_reason},
-        "action": d.action,
-        "status": d.status,
-        "location": d.location,
-        "origin": d.origin,
-        "upstream_url": None,
-        "request_headers": {},
-        "removed_headers": sorted(d.remove_headers),
+        "method": request.method,
+        "raw_path": request.raw_path.decode("latin-1"),
+        "normalized_path": ctx.path,
+        "route": {"index": ctx.route.index, "match": ctx.route.label()} if ctx.route else None,
+        "skipped": ctx.skipped,
+        "auth": {"policy": ctx.auth_policy, "outcome": ctx.auth_outcome, "reason": ctx.auth_reason},
+        "action": action,
+        "status": answer.status if answer is not None else 200,
+        "location": answer.header(b"location") if answer is not None else None,
+        "origin": ctx.origin.name if ctx.origin else None,
+        "upstream_url": ctx.upstream_url if answer is None else None,
+        "request_headers": dict(ctx.set_headers) if answer is None else {},
+        "removed_headers": sorted(ctx.drop_headers),
         "response_headers": {},
-        "set_cookies": d.set_cookies,
-        "context": {k: d.ctx.get(k) for k in ("country", "lang", "variant", "params")},
+        "set_cookies": ctx.set_cookies,
+        "context": {"country": ctx.country, "lang": ctx.lang, "variant": ctx.variant, "params": ctx.params},
+        "stages": [{"stage": stage, "why": why} for stage, why in ctx.trace or ()],
     }
-    if d.action != "proxy" or d.route is None or d.origin is None:
-        result["response_headers"] = {k: v for k, v in (("Location", d.location), ("WWW-Authenticate", d.www_authenticate)) if v}
+    if answer is not None:
+        result["response_headers"] = {k: v for k, v in (("Location", answer.header(b"location")), ("WWW-Authenticate", answer.header(b"www-authenticate"))) if v}
+        if answer.kind not in ("redirect", "health"):
+            result["error"] = {"kind": answer.kind, "detail": answer.detail}
         return result
-    kv = KVStore(config.kv)
-
-    async def render() -> None:
-        for name, tpl in d.route.request_headers:  # type: ignore[union-attr]
-            d.request_headers[name] = await tpl.render_async(d.ctx, kv.get)
-        for name, tpl in d.route.response_headers:  # type: ignore[union-attr]
-            result["response_headers"][name] = await tpl.render_async(d.ctx, kv.get)
-        await kv.close()
-
-    asyncio.run(render())
-    origin = config.origins[d.origin]
-    result["upstream_url"] = f"http://{origin.host}:{origin.port}{d.upstream_path}" + (f"?{query}" if query else "")
-    sent = forward_headers(config, d, headers, peer, parts.scheme or "http")
-    result["request_headers"] = dict(d.request_headers)
-    result["forwarded_headers"] = [(k, display_text(v)) for k, v in sent]
+    # The names as the config spells them (serve sends them lower-case, as ASGI asks).
+    names = [name for name, _ in ctx.route.response_headers] if ctx.route else []
+    result["response_headers"] = {name: v.decode("utf-8", "replace") for name, (_, v) in zip(names, ctx.response_headers)}
+    result["forwarded_headers"] = [(_text(k), display_text(_text(v))) for k, v in ctx.forward_headers]
     return result
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _print_explain(r: dict[str, Any]) -> None:
     print(f"{r['method']} {r['raw_path']}")
-    print(f"  normalized path : {r['normalized_path'] or '(refused)'}")
-    for s in r["skipped"]:
-        print(f"  skipped route {s['index']} ({s['match']}): {s['reason']}")
-    route = r["route"]
-    print(f"  route           : {route['index']} ({route['match']})" if route else "  route           : none")
-    auth = r["auth"]
-    if auth["policy"]:
-        print(f"  auth            : {auth['policy']} -> {auth['outcome']}" + (f" ({auth['reason']})" if auth["reason"] else ""))
-    print(f"  action          : {r['action']} {r['status']}" + (f" -> {r['location']}" if r["location"] else ""))
+    for s in r["stages"]:
+        print(f"  {s['stage']:<11}: {s['why']}")
+    print(f"  {'result':<11}: {r['action']} {r['status']}" + (f" -> {r['location']}" if r["location"] else "") + (f" ({r['error']['detail']})" if r.get("error") else ""))
     if r["upstream_url"]:
-        print(f"  origin          : {r['origin']} -> {r['upstream_url']}")
-    for k, v in r["request_headers"].items():
-        print(f"  request header  : {k}: {v}")
-    for k in r["removed_headers"]:
-        print(f"  removed header  : {k}")
+        print(f"  {'origin':<11}: {r['origin']} -> {r['upstream_url']}")
+        for k, v in r["forwarded_headers"]:
+            print(f"  {'sends':<11}: {k}: {v}")
     for k, v in r["response_headers"].items():
-        print(f"  response header : {k}: {v}")
+        print(f"  {'responds':<11}: {k}: {v}")
     for c in r["set_cookies"]:
-        print(f"  set-cookie      : {c}")
+        print(f"  {'set-cookie':<11}: {c}")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -169,6 +169,15 @@ class Server:
     max_body: int = 10 * 2**20
     max_header_bytes: int = 32 * 2**10
 
+    def is_trusted(self, peer: str | None) -> bool:  # TEMPORARY until the config split lands
+        if not peer or not self.trusted_proxies:
+            return False
+        try:
+            ip = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted_proxies)
+
 
 @dataclass
 class Config:

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.text import header_text
+
 _SIMPLE = re.compile(r"^(country|lang|variant)$|^(claims|params|experiments)\.([A-Za-z0-9_\-:.]+)$")
 _KV = re.compile(r"^kv\.([A-Za-z0-9_\-]+)\[(.*)\]((?:\.[A-Za-z0-9_\-]+)*)$")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -119,14 +121,14 @@ class Template:
             f"unknown placeholder {{{body}}}: expected {{country}}, {{lang}}, {{variant}}, {{claims.NAME}}, {{params.NAME}}, {{experiments.NAME}} or {{kv.NS[KEY].FIELD}}"
         )
 
-    def render(self, ctx: Mapping[str, Any], kv_values: Mapping[tuple[str, str], Any] | None = None) -> str:
+    def render(self, ctx: Any, kv_values: Mapping[tuple[str, str], Any] | None = None) -> str:
         out = []
         for p in self.parts:
             out.append(p if isinstance(p, str) else _value(p, ctx, kv_values))
         value = _UNSAFE.sub("", "".join(out))
         return value[:MAX_VALUE]
 
-    def kv_keys(self, ctx: Mapping[str, Any], kv_values: Mapping[tuple[str, str], Any] | None = None) -> list[tuple[str, str]]:
+    def kv_keys(self, ctx: Any, kv_values: Mapping[tuple[str, str], Any] | None = None) -> list[tuple[str, str]]:
         """The (namespace, key) pairs this template reads, with keys rendered in `ctx`."""
         keys = []
         for p in self.parts:
@@ -134,7 +136,7 @@ class Template:
                 keys.append((p.name, p.key.render(ctx, kv_values)))
         return keys
 
-    async def render_async(self, ctx: Mapping[str, Any], fetch: Callable[[str, str], Awaitable[Any]]) -> str:
+    async def render_async(self, ctx: Any, fetch: Callable[[str, str], Awaitable[Any]]) -> str:
         if not self.needs_kv:
             return self.render(ctx)
         values: dict[tuple[str, str], Any] = {}
@@ -148,23 +150,24 @@ class Template:
         return self.render(ctx, values)
 
 
-def _value(p: Placeholder, ctx: Mapping[str, Any], kv_values: Mapping[tuple[str, str], Any] | None) -> str:
+def _value(p: Placeholder, ctx: Any, kv_values: Mapping[tuple[str, str], Any] | None) -> str:
+    """One placeholder's text. `ctx` is the request's `RequestContext` (its country, lang, variant,
+    claims, params and experiments). Values become header text by the same rule as forwarded claims
+    (`gateway.text.header_text`): a value that cannot be header text is absent, so the default applies."""
     v: Any
-    if p.kind in ("country", "lang", "variant"):
-        v = ctx.get(p.kind)
-    elif p.kind == "kv":
+    kind = p.kind
+    if kind == "country":
+        v = ctx.country
+    elif kind == "lang":
+        v = ctx.lang
+    elif kind == "variant":
+        v = ctx.variant
+    elif kind == "kv":
         key = p.key.render(ctx, kv_values) if p.key is not None else ""
         v = (kv_values or {}).get((p.name, key))
         for f in p.fields:
             v = v.get(f) if isinstance(v, dict) else None
     else:
-        v = (ctx.get(p.kind) or {}).get(p.name)
-    if v is None or v == "":
-        return p.default or ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (dict, list)):
-        import orjson
-
-        return orjson.dumps(v).decode()
-    return str(v)
+        v = getattr(ctx, kind).get(p.name)
+    text = header_text(v)
+    return text if text else (p.default or "")

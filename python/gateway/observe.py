@@ -1,0 +1,35 @@
+"""What the gateway tells its operators about each request: one access-log line (metrics later).
+
+`request_done` is called exactly once per request, at the pipeline's single exit, whatever ended
+it. Lines are JSON on stdout; paths only, never query strings (they may carry tokens).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import orjson
+
+from gateway.context import RequestContext
+
+
+def request_done(ctx: RequestContext) -> None:
+    if not ctx.config.server.access_log:
+        return
+    route = ctx.route
+    answer = ctx.answer
+    line = {
+        "ts": round(time.time(), 3),
+        "method": ctx.request.method,
+        "path": ctx.path if ctx.path is not None else f"(refused: {answer.kind})" if answer is not None else "(refused)",
+        "route": route.index if route is not None else None,
+        "match": route.label() if route is not None else None,
+        "status": ctx.status,
+        "auth": ctx.auth_outcome,
+        "origin": ctx.origin.name if ctx.origin is not None else None,
+        "upstream_ms": None if ctx.upstream_seconds is None else round(ctx.upstream_seconds * 1000, 3),
+        "total_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
+    }
+    sys.stdout.write(orjson.dumps(line).decode() + "\n")
+    sys.stdout.flush()

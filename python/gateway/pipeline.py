@@ -1,0 +1,64 @@
+"""A request's way through the gateway, in one place.
+
+``STAGES`` run in order on one `RequestContext`; the first that returns an `Answer` ends the
+request. Then, in serve, the answer is sent — or the request is forwarded to the origin — and the
+access log is written once, at the single exit (`serve`). Explain runs the very same stages with
+``dry_run`` set: no I/O to origins, and every stage records why it decided what it did.
+
+Adding a capability (rate limits, CORS, claim rules, hooks) is one module in ``gateway/stages/``
+and one entry here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from gateway import observe
+from gateway.request import Request
+from gateway.config import Config
+from gateway.context import RequestContext
+from gateway.kv import KVStore
+from gateway.proxy import http
+from gateway.respond import Answer, send_answer
+from gateway.stages import auth, experiment, headers, locale, match, normalize, proxy
+
+STAGES: tuple[ModuleType, ...] = (normalize, match, auth, locale, experiment, headers, proxy)
+
+# (name, run, whether run is a coroutine function): resolved once, not per request.
+_PLAN: tuple[tuple[str, Callable[[RequestContext], Any], bool], ...] = tuple((s.NAME, s.run, inspect.iscoroutinefunction(s.run)) for s in STAGES)
+
+
+async def decide(ctx: RequestContext) -> Answer | None:
+    """Runs the stages; the `Answer` that ended the request, or None to forward it."""
+    for _name, run, awaits in _PLAN:
+        answer = (await run(ctx)) if awaits else run(ctx)
+        if answer is not None:
+            ctx.answer = answer
+            ctx.status = answer.status
+            return answer
+    return None
+
+
+async def serve(config: Config, kv: KVStore, upstream: Any, request: Request, receive: Any, send: Any) -> None:
+    """One HTTP request in serve: the stages, then the answer or the forward, then the access log."""
+    ctx = RequestContext(config, request, kv, time.perf_counter())
+    try:
+        answer = await decide(ctx)
+        if answer is not None:
+            await send_answer(send, answer, ctx.set_cookies)
+        else:
+            await http.forward(ctx, upstream, receive, send)
+    finally:
+        observe.request_done(ctx)
+
+
+async def explain(config: Config, request: Request, kv: KVStore | None, rng: random.Random | None = None, now: float | None = None) -> RequestContext:
+    """The same stages as serve, in dry-run: nothing is sent to an origin; ``ctx.trace`` says why."""
+    ctx = RequestContext(config, request, kv, time.perf_counter(), dry_run=True, rng=rng, now=now)
+    await decide(ctx)
+    return ctx

@@ -1,0 +1,182 @@
+"""The HTTP forward: the request (streamed in bounded chunks) to the origin, its answer to the client.
+
+Runs after the stages, in serve only, with what they decided: ``ctx.upstream_url``,
+``ctx.forward_headers``, ``ctx.timeout``, ``ctx.max_body``. Bodies up to `INLINE_BODY` go in one
+piece; larger or chunked ones stream, counted against the route's ``max_body``. Every failure has
+its answer: an origin that cannot be reached or answers badly is a 502, one that is too slow a 504, a
+request body the client breaks off or frames badly a 400 with the connection closed. Once the
+response head has gone out, the only honest signal left for a broken origin is to cut the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from gateway import _core, respond
+from gateway.config import HOP_BY_HOP
+from gateway.context import RequestContext
+from gateway.respond import Answer, send_answer
+
+log = logging.getLogger("gateway")
+
+INLINE_BODY = 65536
+CLIENT_CLOSED = 499  # nginx's convention in access logs: the client went away before the answer
+
+
+class _RateLimitedLog:
+    """At most one line per key per second, so a failing origin cannot flood the logs."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, 0.0) < 1.0:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        self._last[key] = now
+        dropped = self._suppressed.pop(key, 0)
+        log.warning(msg + (f" (and {dropped} more like it in the last second)" if dropped else ""), *args)
+
+
+origin_log = _RateLimitedLog()
+
+
+class BodyBroken(Exception):
+    """The client's request body ended badly: malformed chunked framing, or the client went away."""
+
+
+async def _receive_chunk(receive: Any) -> tuple[bytes, bool]:
+    try:
+        msg = await receive()
+    except Exception as e:  # the server could not parse the body (e.g. a bad chunk-size line)
+        raise BodyBroken() from e
+    if msg["type"] == "http.disconnect":
+        raise BodyBroken()
+    return msg.get("body", b""), msg.get("more_body", False)
+
+
+async def _end(ctx: RequestContext, send: Any, answer: Answer) -> None:
+    ctx.answer = answer
+    ctx.status = answer.status
+    await send_answer(send, answer, [])
+
+
+async def forward(ctx: RequestContext, upstream: Any, receive: Any, send: Any) -> None:
+    req = ctx.request
+    origin = ctx.origin
+    assert origin is not None and ctx.upstream_url is not None
+    started = time.perf_counter()
+    pending: asyncio.Future[Any] | None = None
+    try:
+        length = req.content_length
+        if not req.chunked and not length:
+            pending = upstream.request(req.method, ctx.upstream_url, ctx.forward_headers, None, None, ctx.timeout, INLINE_BODY)
+        elif not req.chunked and length is not None and length <= INLINE_BODY:
+            body = bytearray()
+            more = True
+            while more:
+                chunk, more = await _receive_chunk(receive)
+                body += chunk
+            pending = upstream.request(req.method, ctx.upstream_url, ctx.forward_headers, bytes(body), None, ctx.timeout, INLINE_BODY)
+        else:
+            pending = await _stream_body(ctx, upstream, receive)
+            if pending is None:  # over the limit: answered already inside
+                await _end(ctx, send, respond.error("payload_too_large", f"the body is over this route's limit of {ctx.max_body} bytes", close=True))
+                return
+        response = await pending
+    except BodyBroken:
+        _abandon(pending)
+        # Granian reports a body it cannot parse (a bad chunk-size line, a short body) the same way
+        # as a client that went away: as a disconnect. Answer 400 and close; to a client that really
+        # left, the answer goes nowhere, and nothing was completed at the origin either way.
+        try:
+            await _end(ctx, send, respond.error("bad_request", "the request body ended early or its chunked framing is invalid", close=True))
+        except Exception:  # the connection is gone
+            ctx.status = CLIENT_CLOSED
+        return
+    except ValueError as e:
+        # The request could not be written as HTTP/1.1 (e.g. a header value hyper refuses).
+        origin_log.warning(origin.name, "origin %s: could not forward the request: %s", origin.name, e)
+        await _end(ctx, send, respond.error("bad_gateway", "the request could not be forwarded to the origin"))
+        return
+    except _core.UpstreamTimeout:
+        ctx.upstream_seconds = time.perf_counter() - started
+        await _end(ctx, send, respond.error("gateway_timeout", f"the origin {origin.name!r} did not answer within {ctx.timeout:g}s"))
+        return
+    except _core.UpstreamError as e:
+        ctx.upstream_seconds = time.perf_counter() - started
+        origin_log.warning(origin.name, "origin %s: %s", origin.name, e)
+        await _end(ctx, send, respond.error("bad_gateway", f"the origin {origin.name!r} could not be reached or answered badly"))
+        return
+    ctx.upstream_seconds = time.perf_counter() - started
+    ctx.status = response.status
+    await _send_response(ctx, upstream, response, send)
+
+
+def _abandon(pending: asyncio.Future[Any] | None) -> None:
+    """Nobody will await this request's answer: retrieve its outcome so asyncio stays quiet."""
+    if pending is not None:
+        pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+async def _stream_body(ctx: RequestContext, upstream: Any, receive: Any) -> asyncio.Future[Any] | None:
+    """Streams the body to the origin as it arrives; None when it went over ``ctx.max_body``."""
+    sender = _core.BodySender(4)
+    pending = upstream.request(ctx.request.method, ctx.upstream_url, ctx.forward_headers, None, sender, ctx.timeout, INLINE_BODY)
+    total = 0
+    more = True
+    try:
+        while more:
+            chunk, more = await _receive_chunk(receive)
+            total += len(chunk)
+            if total > ctx.max_body:
+                sender.abort()
+                _abandon(pending)
+                return None
+            if chunk and not await upstream.send(sender, chunk):
+                break  # the origin stopped reading (it answered early); its answer follows
+    except BodyBroken:
+        sender.abort()  # the origin sees an aborted request, never a complete one
+        _abandon(pending)
+        raise
+    sender.finish()
+    return pending
+
+
+async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send: Any) -> None:
+    connection_named = set()
+    for k, v in response.headers:
+        if k == "connection":
+            connection_named.update(t.strip().lower() for t in v.split(","))
+    inline = response.body
+    out = [
+        (k.encode("latin-1"), v.encode("latin-1"))
+        for k, v in response.headers
+        if k not in HOP_BY_HOP and k not in connection_named and (k != "content-length" or inline is None)
+    ]
+    out.extend(ctx.response_headers)
+    out.extend((b"set-cookie", c.encode("latin-1")) for c in ctx.set_cookies)
+    if inline is not None:
+        if ctx.request.method != "HEAD":
+            out.append((b"content-length", str(len(inline)).encode()))
+        else:
+            out.extend((k.encode(), v.encode()) for k, v in response.headers if k == "content-length")
+        await send({"type": "http.response.start", "status": response.status, "headers": out})
+        await send({"type": "http.response.body", "body": inline})
+        return
+    await send({"type": "http.response.start", "status": response.status, "headers": out})
+    try:
+        while True:
+            chunk = await upstream.read(response)
+            if not chunk:
+                break
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except _core.UpstreamError as e:
+        origin_log.warning(ctx.origin.name if ctx.origin else "?", "origin %s broke off a response: %s", ctx.origin.name if ctx.origin else "?", e)
+        raise
+    await send({"type": "http.response.body", "body": b"", "more_body": False})

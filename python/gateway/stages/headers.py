@@ -1,0 +1,59 @@
+"""Stage 6, headers: what the origin is sent and what the client gets back besides the origin's answer.
+
+Request headers from the client pass byte for byte, except: hop-by-hop headers and those a
+``Connection`` header names; ``Expect`` (the server answered 100-continue already); the forwarding
+headers, which the gateway writes itself (``X-Forwarded-For/Proto/Host``: appended to a trusted
+peer's, replaced for anyone else; ``Forwarded`` and ``X-Real-IP`` dropped); every header a policy
+forwards a claim in, whatever the route (only the gateway may set them); and the locale's country
+header when the peer is not trusted. Then the route's ``request_headers`` templates and the headers the
+earlier stages set (claims, the experiment's variant) are added, as UTF-8. The route's
+``response_headers`` templates are rendered here too. Templates with KV lookups wait on the KV store.
+"""
+
+from __future__ import annotations
+
+from gateway.config import HOP_BY_HOP
+from gateway.context import RequestContext
+from gateway.respond import Answer
+from gateway.text import display_text, wire_text
+
+NAME = "headers"
+
+# Never forwarded from the client: hop-by-hop headers, and the forwarding headers the gateway writes
+# itself. Expect was answered by the server already; the origin gets the body straight away.
+ALWAYS_DROPPED = frozenset(HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"})
+
+
+async def run(ctx: RequestContext) -> Answer | None:
+    route = ctx.route
+    assert route is not None
+    config = ctx.config
+    req = ctx.request
+    for name, tpl in route.request_headers:
+        ctx.set_headers[name] = (await tpl.render_async(ctx, ctx.kv.get)) if tpl.needs_kv and ctx.kv is not None else tpl.render(ctx)
+    for name, tpl in route.response_headers:
+        value = (await tpl.render_async(ctx, ctx.kv.get)) if tpl.needs_kv and ctx.kv is not None else tpl.render(ctx)
+        ctx.response_headers.append((name.lower().encode(), value.encode("utf-8")))
+
+    trusted = config.server.is_trusted(req.client)
+    drop = ALWAYS_DROPPED | config.forwarded_claim_headers
+    if ctx.set_headers:
+        drop = drop | {h.lower() for h in ctx.set_headers}
+    if config.locale and config.locale.country_header and not trusted:
+        drop = drop | {config.locale.country_header}
+    ctx.drop_headers = drop
+    out: list[tuple[bytes | str, bytes | str]] = list(req.forward_headers(drop))
+    xff = req.header_values("x-forwarded-for") if trusted else []
+    chain = ", ".join([*xff, req.client] if req.client else xff)
+    if chain:
+        out.append(("x-forwarded-for", chain))
+    out.append(("x-forwarded-proto", (req.header("x-forwarded-proto") if trusted else None) or req.scheme))
+    if req.host:
+        out.append(("x-forwarded-host", (req.header("x-forwarded-host") if trusted else None) or req.host))
+    out.extend((k, wire_text(v)) for k, v in ctx.set_headers.items())
+    ctx.forward_headers = out
+    if ctx.trace is not None:
+        for k, v in ctx.set_headers.items():
+            ctx.note(NAME, f"set {k}: {display_text(wire_text(v))}")
+        ctx.note(NAME, f"peer {req.client} is {'trusted: X-Forwarded-* appended to' if trusted else 'not trusted: X-Forwarded-* replace'} the client's")
+    return None

@@ -1,0 +1,29 @@
+"""Stage 7, proxy: where the request goes — the origin's URL, the timeout, the route's body limit.
+
+This stage only decides; `gateway.proxy.http.forward` does the I/O after the pipeline, in serve
+only, so explain shows the exact URL and headers serve would send without sending them.
+"""
+
+from __future__ import annotations
+
+from gateway import respond
+from gateway.context import RequestContext
+from gateway.respond import Answer
+
+NAME = "proxy"
+
+
+def run(ctx: RequestContext) -> Answer | None:
+    route, origin, req = ctx.route, ctx.origin, ctx.request
+    assert route is not None and origin is not None and ctx.upstream_path is not None
+    ctx.max_body = route.max_body if route.max_body is not None else ctx.config.server.max_body
+    if req.content_length is not None and req.content_length > ctx.max_body:
+        if ctx.trace is not None:
+            ctx.note(NAME, f"Content-Length {req.content_length} is over this route's max_body ({ctx.max_body} bytes)")
+        return respond.error("payload_too_large", f"the body is over this route's limit of {ctx.max_body} bytes", close=True)
+    ctx.timeout = route.timeout or origin.timeout
+    query = req.query
+    ctx.upstream_url = f"http://{origin.host}:{origin.port}{origin.base_path}{ctx.upstream_path}" + (f"?{query}" if query else "")
+    if ctx.trace is not None:
+        ctx.note(NAME, f"{req.method} {ctx.upstream_url} (timeout {ctx.timeout:g}s, body limit {ctx.max_body} bytes)")
+    return None
