@@ -62,7 +62,7 @@ def _settle(g: Gateway, origin: RecordingOrigin) -> None:
     """Lets late effects show: an aborted forward reaching the origin, a dropped future's exception
     being logged when it is collected (the gateway keeps serving while we wait)."""
     for _ in range(3):
-        assert g.get("/products", cookies={"ab-group": "control"}).status_code == 200
+        assert g.get("/products", headers={"Cookie": "ab-group=control"}).status_code == 200
     time.sleep(0.5)
 
 
