@@ -123,13 +123,34 @@ def test_an_abandoned_chunked_upload_leaves_no_error_spam(gw: tuple[Gateway, Rec
         s.sendall(_head(path) + sent)
         time.sleep(0.3)  # the gateway has the head and has started forwarding
     # The client is gone. The origin may see the forward aborted, but never a finished request.
-    wait_for(lambda: len(origin.since(before)[1]) > 0, 2.0)
+    wait_for(lambda: len(origin.since(before)[1]) > 0, 1.0)
     _settle(g, origin)
     complete, _ = origin.since(before)
     assert _complete_with_body(complete, path) == [], f"an abandoned upload reached the origin as a complete request: {complete}"
     new_stderr = g.proc.stderr_text()[err_before:]
     assert not ERROR_SPAM.search(new_stderr), f"stderr after one abandoned upload:\n{new_stderr}"
     assert g.get("/__gateway/health").status_code == 200
+
+
+def test_bytes_after_a_malformed_body_are_never_read_as_a_next_request(gw: tuple[Gateway, RecordingOrigin]) -> None:
+    """After a framing error the connection's remaining bytes have no known boundary: the gateway
+    answers once and closes (RFC 9112 §7.1 / §9.6); a request pipelined behind the broken body is
+    never answered and never forwarded."""
+    g, origin = gw
+    before = origin.mark()
+    smuggled = b"GET /products/smuggled HTTP/1.1\r\nHost: www.example.com\r\nCookie: ab-group=control\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", g.port), timeout=5) as s:
+        s.sendall(_head("/upload/pipelined") + b"1zz\r\nabc\r\n0\r\n\r\n" + smuggled)
+        first = recv_response(s, "POST")
+        s.settimeout(2)  # a closing server answers EOF at once; an open one would idle here
+        try:
+            second = recv_response(s, "GET").status
+        except (ConnectionError, TimeoutError, OSError):
+            second = None
+    _settle(g, origin)
+    complete, aborted = origin.since(before)
+    assert b"/products/smuggled" not in [x.target for x in complete + aborted], "the pipelined request reached the origin"
+    assert (first.status, second) == (400, None), f"expected one 400 and then the connection closed, got {first.status} then {second}"
 
 
 def test_a_well_formed_chunked_upload_still_reaches_the_origin_whole(gw: tuple[Gateway, RecordingOrigin]) -> None:
