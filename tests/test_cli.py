@@ -193,3 +193,31 @@ def test_demo_runs_the_whole_product(tmp_path: Path) -> None:
         assert r.json()["path"] == "/ko/products" and r.headers["x-region"] == "KR"
     finally:
         stop(p)
+
+
+def test_explain_records_why_each_stage_decided() -> None:
+    """explain runs serve's stages in order and each says why it decided what it did."""
+    now = int(time.time())
+    good = gateway.encode({"sub": "alice", "exp": now + 60}, SECRET)
+    e = explain(EXAMPLE, "-H", f"Authorization: Bearer {good}", "-H", "Accept-Language: ko", "--peer", "203.0.113.9", "http://localhost/dashboard/x")
+    stages = [s["stage"] for s in e["stages"]]
+    # In pipeline order, each at least once; the dashboard route has no locale or experiment.
+    order = ["normalize", "match", "auth", "locale", "headers", "proxy"]
+    assert [s for s in dict.fromkeys(stages) if s in order] == order, stages
+    why = {s["stage"]: s["why"] for s in e["stages"]}
+    assert "valid token" in why["auth"]
+    assert "not applied" in why["locale"] and "locale = true" in why["locale"]
+    assert "not trusted" in " ".join(s["why"] for s in e["stages"] if s["stage"] == "headers")
+    assert why["proxy"].startswith("GET http://127.0.0.1:9000/dashboard/x")
+    assert e["request_headers"]["X-User-Id"] == "alice"
+
+    # A refused path says which rule refused it, and no later stage runs.
+    e = explain(EXAMPLE, "http://localhost/a%2fb")
+    assert [s["stage"] for s in e["stages"]] == ["normalize"]
+    assert e["status"] == 400 and "refused" in e["stages"][0]["why"] and "(refused)" not in e["stages"][0]["why"]
+    assert e["error"]["kind"] == "bad_request" and e["error"]["detail"] in e["stages"][0]["why"]
+
+    # An unauthenticated request: auth is the last stage and says what was missing.
+    e = explain(EXAMPLE, "http://localhost/dashboard")
+    assert [s["stage"] for s in e["stages"]][-1] == "auth"
+    assert "missing" in e["stages"][-1]["why"] and "cookie:auth-token" in e["stages"][-1]["why"]
