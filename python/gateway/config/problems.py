@@ -25,10 +25,10 @@ class ConfigError(Exception):
 
 
 def parse_duration(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) if value >= 0 else None
+    """Seconds in a duration string ("500ms", "10s", "5m", "1h", "1d"), else None.
+
+    A bare number is not a duration: `timeout = 5` could mean seconds or milliseconds, and every
+    message and example writes durations as strings, so numbers are refused rather than guessed."""
     if isinstance(value, str):
         m = DURATION_RE.match(value)
         if m:
@@ -101,9 +101,13 @@ class Problems:
     def duration(self, data: dict[str, Any], key: str, name: str, default: float | None) -> float | None:
         if name not in data:
             return default
-        d = parse_duration(data[name])
+        v = data[name]
+        d = parse_duration(v)
         if d is None:
-            self.bad(f"{key}.{name}", f"is {data[name]!r}", 'expected a duration such as "500ms", "10s", "5m", "1h", "1d"')
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.bad(f"{key}.{name}", f"is {v!r}", f'expected a duration string such as "{abs(v)}s"; a bare number is ambiguous')
+            else:
+                self.bad(f"{key}.{name}", f"is {v!r}", 'expected a duration such as "500ms", "10s", "5m", "1h", "1d"')
             return default
         return d
 

@@ -1,0 +1,68 @@
+"""gateway.config: what load() accepts, refuses and warns about, in-process (no server).
+
+Each behaviour here was added or changed by issue 9 and the test failed on the loader before it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.config import Config, ConfigError, load, parse_duration, parse_size
+from tests.harness import SECRET
+
+SITE = """
+[origins.web]
+url = "http://127.0.0.1:9000"
+"""
+
+CATCH_ALL = """
+[[routes]]
+match = "/:path*"
+origin = "web"
+"""
+
+
+def config(tmp_path: Path, text: str) -> Config:
+    return load(tmp_path / "gateway.toml", text)
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path / "gateway.toml", text)
+    return e.value.problems
+
+
+# ---------------------------------------------------------------- durations: strings only
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ('[origins.web]\nurl = "http://127.0.0.1:9000"\ntimeout = {v}\n' + CATCH_ALL, "origins.web.timeout"),
+        (SITE + '[[routes]]\nmatch = "/:path*"\norigin = "web"\ntimeout = {v}\n', "routes[0].timeout"),
+        (SITE + '[auth.api]\nsecret = "env:JWT_SECRET"\nleeway = {v}\n' + CATCH_ALL, "auth.api.leeway"),
+        (SITE + '[experiments.ab]\ncookie = "ab"\nvariants = {{ a = 1 }}\nmax_age = {v}\n' + CATCH_ALL, "experiments.ab.max_age"),
+        (SITE + '[kv.r]\nbackend = "redis"\nurl = "redis://127.0.0.1:6379/0"\ncache_ttl = {v}\n' + CATCH_ALL, "kv.r.cache_ttl"),
+    ],
+)
+def test_a_bare_number_is_refused_for_every_duration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, key: str) -> None:
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    assert config(tmp_path, table.format(v='"5s"'))  # the documented form loads
+    got = problems(tmp_path, table.format(v="5"))
+    assert got == [f'{tmp_path / "gateway.toml"}: {key}: is 5 (expected a duration string such as "5s"; a bare number is ambiguous)'], got
+    assert any("a bare number is ambiguous" in p and '"0.5s"' in p for p in problems(tmp_path, table.format(v="0.5")))
+
+
+def test_durations_and_sizes_parse_as_documented() -> None:
+    assert parse_duration("500ms") == 0.5 and parse_duration("10s") == 10 and parse_duration("5m") == 300
+    assert parse_duration("1h") == 3600 and parse_duration("1d") == 86400
+    assert parse_duration(5) is None and parse_duration(5.0) is None and parse_duration(True) is None
+    assert parse_duration("5") is None and parse_duration("-5s") is None
+    # Sizes stay strings or an integer number of bytes.
+    assert parse_size("20MB") == 20_000_000 and parse_size("512KiB") == 512 * 1024 and parse_size(1024) == 1024
