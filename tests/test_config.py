@@ -66,3 +66,40 @@ def test_durations_and_sizes_parse_as_documented() -> None:
     assert parse_duration("5") is None and parse_duration("-5s") is None
     # Sizes stay strings or an integer number of bytes.
     assert parse_size("20MB") == 20_000_000 and parse_size("512KiB") == 512 * 1024 and parse_size(1024) == 1024
+
+
+# ---------------------------------------------------------------- trusted proxies (fault 5)
+
+TRUST = "[server]\ntrusted_proxies = [{nets}]\n" + SITE + CATCH_ALL
+
+
+def _rules_verdict(cfg: Config, peer: str) -> bool:
+    # gateway.rules goes away with the request pipeline; until then it must give the same verdicts.
+    return bool(importlib.import_module("gateway.rules").peer_is_trusted(cfg, peer))
+
+
+def _server_verdict(cfg: Config, peer: str) -> bool:
+    return cfg.server.is_trusted(peer)
+
+
+@pytest.mark.parametrize("verdict", [_rules_verdict, _server_verdict], ids=["rules.peer_is_trusted", "Server.is_trusted"])
+def test_trust_verdicts_follow_the_config_through_reloads(tmp_path: Path, verdict) -> None:
+    # A verdict cached under id(config) outlives the config: CPython hands the same id to the next
+    # config loaded in its place, so alternating reloads got the previous config's verdicts.
+    wrong = []
+    for i in range(300):
+        trusted = i % 2 == 0
+        cfg = config(tmp_path, TRUST.format(nets='"10.0.0.0/8"' if trusted else '"192.168.0.0/16"'))
+        if verdict(cfg, "10.1.2.3") != trusted:
+            wrong.append(i)
+        del cfg
+    assert not wrong, f"{len(wrong)} of 300 reloads got a stale trust verdict (first at reload {wrong[0]})"
+
+
+def test_is_trusted(tmp_path: Path) -> None:
+    server = config(tmp_path, TRUST.format(nets='"127.0.0.1/32", "10.0.0.0/8", "::1/128"')).server
+    assert server.is_trusted("127.0.0.1") and server.is_trusted("10.255.0.1") and server.is_trusted("::1")
+    for peer in ("127.0.0.2", "192.168.1.1", "::2", None, "", "not-an-address", "unix:/tmp/sock"):
+        assert not server.is_trusted(peer), peer
+    assert server.is_trusted("10.255.0.1"), "a cached verdict must stay the same"
+    assert not config(tmp_path, SITE + CATCH_ALL).server.is_trusted("127.0.0.1"), "nobody is trusted by default"

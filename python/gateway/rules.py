@@ -8,7 +8,6 @@ auth, locale and the experiment, and returns a ``Decision``: either a response t
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import re
 from dataclasses import dataclass, field
@@ -86,26 +85,9 @@ class Decision:
 _ALWAYS_DROPPED = frozenset(HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"})
 
 
-_trust_cache: dict[tuple[int, str], bool] = {}
-
-
 def peer_is_trusted(config: Config, peer: str | None) -> bool:
-    if not peer or not config.server.trusted_proxies:
-        return False
-    # Parsing an address costs microseconds; the same few peers (proxies, load balancers) repeat.
-    key = (id(config), peer)
-    hit = _trust_cache.get(key)
-    if hit is not None:
-        return hit
-    try:
-        ip = ipaddress.ip_address(peer)
-        trusted = any(ip in net for net in config.server.trusted_proxies)
-    except ValueError:
-        trusted = False
-    if len(_trust_cache) > 4096:
-        _trust_cache.clear()
-    _trust_cache[key] = trusted
-    return trusted
+    # The verdict cache lives on the Server object (see Server.is_trusted), not under id(config).
+    return config.server.is_trusted(peer)
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:

@@ -22,6 +22,10 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate"}
 )
 
+# Peers remembered per Server: the same few proxies and load balancers repeat, while a flood of
+# distinct client addresses must not grow the cache without bound.
+TRUST_CACHE_MAX = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Origin:
@@ -128,6 +132,29 @@ class Server:
     access_log: bool = True
     max_body: int = 10 * 2**20
     max_header_bytes: int = 32 * 2**10
+    # peer address -> verdict. It lives on this (frozen) object, so a reload, which builds a new
+    # Server, starts with an empty cache: a cache keyed by id(config) handed a reloaded config the
+    # verdicts of an old one whose id it reused.
+    _trust_cache: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def is_trusted(self, peer: str | None) -> bool:
+        """Whether ``peer`` (the client address of the connection) is one of ``trusted_proxies``,
+        whose forwarded and geo headers the gateway believes."""
+        if not peer or not self.trusted_proxies:
+            return False
+        hit = self._trust_cache.get(peer)
+        if hit is not None:
+            return hit
+        # Parsing an address costs microseconds; hence the cache.
+        try:
+            ip = ipaddress.ip_address(peer)
+            trusted = any(ip in net for net in self.trusted_proxies)
+        except ValueError:
+            trusted = False
+        if len(self._trust_cache) >= TRUST_CACHE_MAX:
+            self._trust_cache.clear()
+        self._trust_cache[peer] = trusted
+        return trusted
 
 
 @dataclass(frozen=True, slots=True)
