@@ -103,3 +103,63 @@ def test_is_trusted(tmp_path: Path) -> None:
         assert not server.is_trusted(peer), peer
     assert server.is_trusted("10.255.0.1"), "a cached verdict must stay the same"
     assert not config(tmp_path, SITE + CATCH_ALL).server.is_trusted("127.0.0.1"), "nobody is trusted by default"
+
+
+# ---------------------------------------------------------------- host names (fault 1)
+
+
+def _hosted(host: str) -> str:
+    return SITE + f'[[routes]]\nmatch = "/admin/:path*"\nhost = "{host}"\norigin = "web"\n' + CATCH_ALL
+
+
+@pytest.mark.parametrize(("written", "normalized"), [("admin.example.com", "admin.example.com"), ("Admin.Example.COM.", "admin.example.com"), ("[::1]", "::1"), ("::1", "::1")])
+def test_a_route_host_is_normalized_at_load(tmp_path: Path, written: str, normalized: str) -> None:
+    # Compared with the request's host name, which is lower-case without port or trailing dot.
+    assert config(tmp_path, _hosted(written)).routes[0].host == normalized
+
+
+@pytest.mark.parametrize("written", ["admin.example.com:8080", "[::1]:8080", "Admin.example.com:"])
+def test_a_route_host_with_a_port_is_refused(tmp_path: Path, written: str) -> None:
+    got = problems(tmp_path, _hosted(written))
+    assert len(got) == 1 and ": routes[0].host: " in got[0] and "port" in got[0], got
+
+
+@pytest.mark.parametrize("written", ["http://admin.example.com", "admin example.com", "admin.example.com/x", ""])
+def test_a_route_host_that_is_no_host_name_is_refused(tmp_path: Path, written: str) -> None:
+    got = problems(tmp_path, _hosted(written))
+    assert len(got) == 1 and ": routes[0].host: " in got[0], got
+
+
+def test_a_host_condition_matches_the_normalized_host(tmp_path: Path) -> None:
+    cond = config(tmp_path, SITE + '[[routes]]\nmatch = "/:path*"\nhas = [{ type = "host", value = "Admin\\\\.example\\\\.com\\\\." }]\norigin = "web"\n').routes[0].has[0]
+    assert cond.value is not None and cond.value.match("admin.example.com") and not cond.value.match("admin.example.com.evil")
+    got = problems(tmp_path, SITE + '[[routes]]\nmatch = "/:path*"\nmissing = [{ type = "host", value = "admin\\\\.example\\\\.com:8080" }]\norigin = "web"\n')
+    assert len(got) == 1 and ": routes[0].missing[0].value: " in got[0] and "port" in got[0], got
+
+
+ADMIN = (
+    SITE
+    + """
+[auth.session]
+secret = "env:JWT_SECRET"
+token_from = ["cookie:auth-token"]
+on_missing = { status = 401 }
+
+[[routes]]
+match = "/admin/:path*"
+HOSTED
+auth = "session"
+origin = "web"
+"""
+    + CATCH_ALL
+)
+
+
+@pytest.mark.parametrize("how", ['host = "admin.example.com"', 'has = [{ type = "host", value = "admin\\\\.example\\\\.com" }]'])
+@pytest.mark.parametrize("host", ["admin.example.com", "admin.example.com:8080", "admin.example.com.", "ADMIN.example.com:80", "Admin.Example.Com.:443"])
+def test_a_host_scoped_route_is_not_skipped_for_a_port_case_or_trailing_dot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str, host: str) -> None:
+    # Issue 9 fault 1: these fell through to the catch-all and reached the origin without a token.
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    rules = importlib.import_module("gateway.rules")  # until the request pipeline replaces it
+    d = rules.decide(config(tmp_path, ADMIN.replace("HOSTED", how)), "GET", "/admin/users", "", [("host", host)], "203.0.113.9")
+    assert d.route is not None and d.route.index == 0 and d.status == 401, (d.route, d.status)

@@ -90,6 +90,21 @@ def peer_is_trusted(config: Config, peer: str | None) -> bool:
     return config.server.is_trusted(peer)
 
 
+def host_name(host: str | None) -> str | None:
+    """The Host header as routes compare it (as _core.Request.host_name will): lower-case, port
+    removed, one trailing dot removed, "[::1]:8080" as "::1"; None when absent or empty. Route hosts
+    are normalized the same way at load, so a port or a trailing dot cannot skip a host-scoped route."""
+    if not host:
+        return None
+    h = host.strip().lower()
+    if h.startswith("["):
+        end = h.find("]")
+        h = h[1:end] if end > 0 else h
+    elif h.count(":") == 1:
+        h = h.partition(":")[0]
+    return h.removesuffix(".") or None
+
+
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:
     for k, v in headers:
         if k == name:
@@ -123,7 +138,7 @@ def _condition_holds(cond: Any, headers: list[tuple[str, str]], query: dict[str,
 def _why_not(route: Route, method: str, headers: list[tuple[str, str]], query: dict[str, str], host: str | None) -> str | None:
     if route.methods is not None and method not in route.methods:
         return f"method {method} is not in {sorted(route.methods)}"
-    if route.host is not None and (host or "").lower() != route.host.lower():
+    if route.host is not None and host != route.host:
         return f"host {host!r} is not {route.host!r}"
     for cond in route.has:
         if not _condition_holds(cond, headers, query, host):
@@ -215,7 +230,7 @@ def decide(
     except ValueError as e:
         return d.respond(400, "bad_request", str(e))
     d.normalized_path = path
-    host = _header(headers, "host")
+    host = host_name(_header(headers, "host"))
     qdict = dict(parse_qsl(query, keep_blank_values=True)) if query and config.query_conditions else {}
 
     # The RegexSet already narrowed the routes to those whose path matches; serve only looks at

@@ -433,7 +433,7 @@ def load_routes(
                 match=match,
                 origin=origin or "",
                 methods=mset,
-                host=(c.string(rd, key, "host") or None),
+                host=_route_host(c, f"{key}.host", c.string(rd, key, "host")),
                 has=_conditions(c, f"{key}.has", rd.get("has")),
                 missing=_conditions(c, f"{key}.missing", rd.get("missing")),
                 auth=auth_name,
@@ -467,6 +467,46 @@ def _match(c: Problems, key: str, match: Any) -> list[str]:
     return match
 
 
+HOST_NAME_RE = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+NO_PORT = "expected a host name without a port: the port a client sends is never compared"
+
+
+def _route_host(c: Problems, key: str, value: str | None) -> str | None:
+    """A route's host as the request's host name is compared with it: lower-case, without one
+    trailing dot; "[::1]" as "::1". A port is refused rather than dropped, so nobody believes a route
+    is scoped to one port when it answers on every one."""
+    if value is None:
+        return None
+    name = value.lower()
+    if name.startswith("["):
+        m = re.fullmatch(r"\[([0-9a-f:.]+)\](:\d*)?", name)
+        if m is None:
+            c.bad(key, f"is {value!r}", 'expected a host name such as "admin.example.com" or an address such as "[::1]"')
+            return None
+        name, port = m.group(1), m.group(2)
+    else:
+        # One colon is HOST:PORT; more are an IPv6 address written without brackets.
+        name, colon, rest = name.partition(":") if name.count(":") == 1 else (name, "", "")
+        port = colon + rest
+    if port:
+        c.bad(key, f"is {value!r}, which has a port", NO_PORT)
+        return None
+    if name.endswith("."):
+        name = name[:-1]
+    if HOST_NAME_RE.match(name) or (":" in name and _is_ip(name)):
+        return name
+    c.bad(key, f"is {value!r}", 'expected a host name such as "admin.example.com" or an address such as "[::1]"')
+    return None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _param_names(patterns: list[str]) -> set[str]:
     out: set[str] = set()
     for p in patterns:
@@ -494,10 +534,19 @@ def _conditions(c: Problems, key: str, data: Any) -> list[Condition]:
             c.bad(f"{k}.type", f"is {typ!r}", 'expected "header", "cookie", "query" or "host"')
             continue
         pattern = None
+        flags = 0
+        if typ == "host" and value is not None:
+            # The value is matched against the request's host name (lower-case, no port, no trailing
+            # dot): so case is ignored, a trailing escaped dot is dropped, and a port can never match.
+            flags = re.IGNORECASE
+            value = value.removesuffix("\\.")
+            if re.search(r":\d+$", value):
+                c.bad(f"{k}.value", f"is {value!r}, which has a port", NO_PORT)
+                continue
         if value is not None:
             try:
                 # Anchored like Next.js: the whole value must match.
-                pattern = re.compile(f"(?:{value})\\Z")
+                pattern = re.compile(f"(?:{value})\\Z", flags)
             except re.error as e:
                 c.bad(f"{k}.value", f"is not a valid regex: {e}", "expected a Python/JS-compatible regular expression")
                 continue
