@@ -163,3 +163,41 @@ def test_a_host_scoped_route_is_not_skipped_for_a_port_case_or_trailing_dot(tmp_
     rules = importlib.import_module("gateway.rules")  # until the request pipeline replaces it
     d = rules.decide(config(tmp_path, ADMIN.replace("HOSTED", how)), "GET", "/admin/users", "", [("host", host)], "203.0.113.9")
     assert d.route is not None and d.route.index == 0 and d.status == 401, (d.route, d.status)
+
+
+# ---------------------------------------------------------------- file-backed KV
+
+
+def _kv(path: str) -> str:
+    return SITE + f'[kv.regions]\nbackend = "file"\npath = "{path}"\n' + CATCH_ALL
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(None, "No such file"), ("{not json", "not valid JSON"), ("[1, 2]", "JSON object"), ('"KRW"', "JSON object"), ("", "not valid JSON")],
+)
+def test_a_file_kv_that_cannot_be_used_is_a_problem_at_load(tmp_path: Path, content: str | None, why: str) -> None:
+    data = tmp_path / "data" / "regions.json"
+    if content is not None:
+        data.parent.mkdir()
+        data.write_text(content)
+    got = problems(tmp_path, _kv("data/regions.json"))
+    assert len(got) == 1 and ": kv.regions.path: " in got[0] and str(data) in got[0] and why in got[0], got
+
+
+def test_a_file_kv_that_is_a_directory_is_a_problem_at_load(tmp_path: Path) -> None:
+    (tmp_path / "regions.json").mkdir()
+    got = problems(tmp_path, _kv("regions.json"))
+    assert len(got) == 1 and ": kv.regions.path: " in got[0], got
+
+
+def test_a_usable_file_kv_loads(tmp_path: Path) -> None:
+    (tmp_path / "regions.json").write_text(json.dumps({"KR": {"currency": "KRW"}}))
+    kv = config(tmp_path, _kv("regions.json")).kv["regions"]
+    assert kv.backend == "file" and kv.path == tmp_path / "regions.json"
+
+
+def test_check_names_the_missing_kv_file(tmp_path: Path) -> None:
+    (tmp_path / "gateway.toml").write_text(_kv("regions.json"))
+    r = subprocess.run([sys.executable, "-m", "gateway", "check", "--config", str(tmp_path / "gateway.toml")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "kv.regions.path" in r.stdout and str(tmp_path / "regions.json") in r.stdout, r.stdout + r.stderr

@@ -15,6 +15,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from gateway import _core
 from gateway.config.model import (
     HOP_BY_HOP,
@@ -354,7 +356,9 @@ def load_kv(c: Problems, doc: Doc, base: Path) -> dict[str, KVConfig]:
             path_s = c.string(kd, key, "path", required=True)
             if path_s is not None:
                 fp = Path(path_s)
-                kv[name] = KVConfig(name, "file", path=fp if fp.is_absolute() else base / fp, cache_ttl=ttl or 0.0)
+                fp = fp if fp.is_absolute() else base / fp
+                if _kv_file_usable(c, f"{key}.path", fp):
+                    kv[name] = KVConfig(name, "file", path=fp, cache_ttl=ttl or 0.0)
         elif backend == "redis":
             url = c.string(kd, key, "url", required=True)
             if url is not None and not re.match(r"^rediss?://", url):
@@ -365,6 +369,26 @@ def load_kv(c: Problems, doc: Doc, base: Path) -> dict[str, KVConfig]:
         else:
             c.bad(f"{key}.backend", f"is {backend!r}", 'expected "file" or "redis"')
     return kv
+
+
+def _kv_file_usable(c: Problems, key: str, path: Path) -> bool:
+    """Whether a file KV can be served from. At run time a file that goes bad keeps its last values
+    (gateway.kv.FileKV), but at load there are none to keep: every lookup would quietly fall back
+    to its default, so `gateway check` and a reload say which file is wrong instead."""
+    expected = 'expected a JSON object file such as {"KR": {"currency": "KRW"}}'
+    try:
+        data = orjson.loads(path.read_bytes())
+    except OSError as e:
+        c.bad(key, f"cannot read {path}: {e.strerror}", expected)
+        return False
+    except orjson.JSONDecodeError as e:
+        c.bad(key, f"{path} is not valid JSON: {e}", expected)
+        return False
+    if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(data), "a number")
+        c.bad(key, f"{path} holds {kind}, not a JSON object", expected)
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- [[routes]]
