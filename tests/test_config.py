@@ -201,3 +201,41 @@ def test_check_names_the_missing_kv_file(tmp_path: Path) -> None:
     (tmp_path / "gateway.toml").write_text(_kv("regions.json"))
     r = subprocess.run([sys.executable, "-m", "gateway", "check", "--config", str(tmp_path / "gateway.toml")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "kv.regions.path" in r.stdout and str(tmp_path / "regions.json") in r.stdout, r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- warnings
+
+
+def test_a_locale_placeholder_on_a_route_without_locale_is_a_warning(tmp_path: Path) -> None:
+    text = (
+        SITE
+        + '[locale]\ncountry_from = "header:cf-ipcountry"\n[server]\ntrusted_proxies = ["127.0.0.1/32"]\n'
+        + '[kv.regions]\nbackend = "redis"\nurl = "redis://127.0.0.1:6379/0"\n'
+        + '[[routes]]\nmatch = "/a"\nlocale = true\nresponse_headers = { "X-Region" = "{country}" }\norigin = "web"\n'
+        + '[[routes]]\nmatch = "/b"\nrequest_headers = { "X-Region" = "{country}", "X-Cur" = "{kv.regions[{country}].currency|USD}" }\norigin = "web"\n'
+        + '[[routes]]\nmatch = "/c"\nresponse_headers = { "X-Lang" = "lang={lang|en}" }\norigin = "web"\n'
+    )
+    cfg = config(tmp_path, text)
+    f = tmp_path / "gateway.toml"
+    assert cfg.warnings == (
+        f"{f}: routes[1].request_headers.X-Region: uses {{country}} but this route has no locale = true, so it is always empty (expected locale = true on the route)",
+        f"{f}: routes[1].request_headers.X-Cur: uses {{country}} but this route has no locale = true, so it is always empty (expected locale = true on the route)",
+        f"{f}: routes[2].response_headers.X-Lang: uses {{lang}} but this route has no locale = true, so it is always empty (expected locale = true on the route)",
+    )
+
+
+def test_a_country_header_nobody_may_send_is_a_warning(tmp_path: Path) -> None:
+    text = SITE + '[locale]\ncountry_from = "header:cf-ipcountry"\n' + CATCH_ALL
+    (w,) = config(tmp_path, text).warnings
+    assert ": locale.country_from: " in w and "trusted_proxies" in w
+    assert config(tmp_path, text + '[server]\ntrusted_proxies = ["10.0.0.0/8"]\n').warnings == ()
+    assert config(tmp_path, SITE + CATCH_ALL).warnings == ()
+
+
+def test_check_prints_warnings_and_still_succeeds(tmp_path: Path) -> None:
+    (tmp_path / "gateway.toml").write_text(SITE + '[[routes]]\nmatch = "/:path*"\nresponse_headers = { "X-Region" = "{country}" }\norigin = "web"\n')
+    r = subprocess.run([sys.executable, "-m", "gateway", "check", "--config", str(tmp_path / "gateway.toml")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"warning: {tmp_path / 'gateway.toml'}: routes[0].response_headers.X-Region: uses {{country}}"), lines
+    assert "ok" in lines[-1]

@@ -45,6 +45,8 @@ def _load_or_exit(path: str) -> Any:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load_or_exit(args.config)
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     listen = args.listen or config.server.listen
     host, port = _split_listen(listen)
     os.environ["GATEWAY_CONFIG"] = str(Path(args.config).resolve())
@@ -120,6 +122,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in e.problems:
             print(line)
         return 1
+    # Warnings are worth reading but never a reason to refuse: check still exits 0.
+    for warning in config.warnings:
+        print(f"warning: {warning}")
     print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.origins)} origins, {len(config.auth)} auth policies)")
     return 0
 

@@ -32,7 +32,7 @@ from gateway.config.model import (
     Server,
 )
 from gateway.config.problems import ConfigError, Problems
-from gateway.template import Template, TemplateError
+from gateway.template import Placeholder, Template, TemplateError
 
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -63,14 +63,14 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     server = load_server(c, doc)
     origins = load_origins(c, doc)
     auth = load_auth(c, doc, base)
-    locale = load_locale(c, doc)
+    locale = load_locale(c, doc, server)
     experiments = load_experiments(c, doc)
     kv = load_kv(c, doc, base)
     routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv)
 
     if c.problems or route_set is None:
         raise ConfigError(c.problems)
-    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set)
+    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings))
 
 
 # ---------------------------------------------------------------- [server]
@@ -273,7 +273,7 @@ def _action(c: Problems, key: str, data: Any, default: AuthAction) -> AuthAction
 # ---------------------------------------------------------------- [locale]
 
 
-def load_locale(c: Problems, doc: Doc) -> Locale | None:
+def load_locale(c: Problems, doc: Doc, server: Server) -> Locale | None:
     if "locale" not in doc:
         return None
     ld = c.table(doc.get("locale"), "locale")
@@ -304,6 +304,13 @@ def load_locale(c: Problems, doc: Doc) -> Locale | None:
             c.bad(f"locale.languages.{lang}", f"is {prefix!r}", 'expected a path prefix such as "/ko"')
         else:
             languages[lang] = prefix
+    if header is not None and not server.trusted_proxies:
+        # The country header is only believed from trusted proxies (anyone else could set it).
+        c.warn(
+            "locale.country_from",
+            f"header {header} is only read from [server] trusted_proxies, which is empty, so every visitor gets default_country {dc}",
+            "expected trusted_proxies listing the proxy or CDN that sets it",
+        )
     return Locale(header, dc, countries, languages)
 
 
@@ -451,6 +458,11 @@ def load_routes(
             "experiments": set(experiments),
             "kv": set(kv),
         }
+        response_headers = _headers_map(c, f"{key}.response_headers", rd.get("response_headers"), names)
+        request_headers = _headers_map(c, f"{key}.request_headers", rd.get("request_headers"), names)
+        if not loc:
+            _warn_locale_placeholders(c, f"{key}.response_headers", response_headers)
+            _warn_locale_placeholders(c, f"{key}.request_headers", request_headers)
         routes.append(
             Route(
                 index=i,
@@ -464,8 +476,8 @@ def load_routes(
                 max_body=c.size(rd, key, "max_body", None),
                 locale=loc,
                 experiment=exp,
-                response_headers=_headers_map(c, f"{key}.response_headers", rd.get("response_headers"), names),
-                request_headers=_headers_map(c, f"{key}.request_headers", rd.get("request_headers"), names),
+                response_headers=response_headers,
+                request_headers=request_headers,
                 timeout=c.duration(rd, key, "timeout", None),
             )
         )
@@ -579,6 +591,27 @@ def _conditions(c: Problems, key: str, data: Any) -> list[Condition]:
         src = f"{typ} {name or ''}".strip() + (f" ~ {value}" if value is not None else "")
         out.append(Condition(type=typ, key=(name or "").lower() if typ == "header" else (name or ""), value=pattern, source=src))
     return out
+
+
+def _warn_locale_placeholders(c: Problems, key: str, headers: list[tuple[str, Template]]) -> None:
+    """{country} and {lang} are only set on routes with locale = true; elsewhere they are empty, and
+    a KV lookup keyed by them quietly falls back to its default."""
+    for name, tpl in headers:
+        used = _placeholder_kinds(tpl)
+        for kind in ("country", "lang"):
+            if kind in used:
+                c.warn(f"{key}.{name}", f"uses {{{kind}}} but this route has no locale = true, so it is always empty", "expected locale = true on the route")
+
+
+def _placeholder_kinds(tpl: Template) -> set[str]:
+    """Every placeholder kind a template uses, including inside KV keys ({kv.NS[{country}]})."""
+    kinds: set[str] = set()
+    for part in tpl.parts:
+        if isinstance(part, Placeholder):
+            kinds.add(part.kind)
+            if part.key is not None:
+                kinds |= _placeholder_kinds(part.key)
+    return kinds
 
 
 def _headers_map(c: Problems, key: str, data: Any, names: dict[str, set[str]]) -> list[tuple[str, Template]]:

@@ -168,6 +168,9 @@ class Config:
     kv: dict[str, KVConfig]
     routes: list[Route]
     route_set: _core.RouteSet
+    # What probably does not do what its author meant, in the problems' FILE: key: what (expected)
+    # form; printed by `gateway check` and at serve start, never a reason not to serve.
+    warnings: tuple[str, ...] = ()
     # Derived, computed once here:
     # headers that carry verified claims, so a client's own copies are removed on every route;
     forwarded_claim_headers: frozenset[str] = field(init=False, repr=False, compare=False)
