@@ -239,3 +239,45 @@ def test_check_prints_warnings_and_still_succeeds(tmp_path: Path) -> None:
     lines = r.stdout.splitlines()
     assert lines[0].startswith(f"warning: {tmp_path / 'gateway.toml'}: routes[0].response_headers.X-Region: uses {{country}}"), lines
     assert "ok" in lines[-1]
+
+
+# ---------------------------------------------------------------- every knob is in the TOML
+
+
+def test_runtime_mode_and_io_threads_are_server_keys(tmp_path: Path) -> None:
+    server = config(tmp_path, SITE + CATCH_ALL).server
+    assert server.runtime_mode == "auto" and server.io_threads == 1
+    server = config(tmp_path, '[server]\nruntime_mode = "st"\nio_threads = 4\n' + SITE + CATCH_ALL).server
+    assert server.runtime_mode == "st" and server.io_threads == 4
+    got = problems(tmp_path, '[server]\nruntime_mode = "fast"\nio_threads = 0\n' + SITE + CATCH_ALL)
+    assert len(got) == 2 and ": server.runtime_mode: is 'fast' (" in got[0] and ": server.io_threads: is 0 (" in got[1], got
+    got = problems(tmp_path, '[server]\nio_threads = "4"\n' + SITE + CATCH_ALL)
+    assert len(got) == 1 and ": server.io_threads: " in got[0], got
+
+
+def test_serve_passes_the_server_knobs_on_and_prints_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from granian.constants import RuntimeModes
+
+    from gateway import cli
+    from tests.harness import free_port
+
+    started: dict[str, object] = {}
+
+    class FakeGranian:
+        def __init__(self, target: str, **kw: object) -> None:
+            started.update(kw)
+
+        def serve(self) -> None:
+            # What a worker forked now would see: the core's I/O runtime reads its thread count here.
+            started["GATEWAY_IO_THREADS"] = cli.os.environ.get("GATEWAY_IO_THREADS")
+
+    for name in ("GATEWAY_CONFIG", "GATEWAY_CONFIG_SNAPSHOT", "GATEWAY_HTTP1_BUFFER", "GATEWAY_IO_THREADS"):
+        monkeypatch.setenv(name, "")  # restored after the test, whatever serve sets
+    monkeypatch.setattr(cli, "_server_class", lambda: FakeGranian)
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text('[server]\nruntime_mode = "st"\nio_threads = 3\n' + SITE + '[[routes]]\nmatch = "/:path*"\nresponse_headers = { "X-L" = "{lang}" }\norigin = "web"\n')
+    assert cli.cmd_serve(argparse.Namespace(config=str(cfg), listen=f"127.0.0.1:{free_port()}", workers=1)) == 0
+    assert started["runtime_mode"] == RuntimeModes.st and started["GATEWAY_IO_THREADS"] == "3", started
+    assert f"warning: {cfg}: routes[0].response_headers.X-L: uses {{lang}}" in capsys.readouterr().err

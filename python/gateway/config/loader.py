@@ -38,6 +38,8 @@ HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 LOCALE_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
+# Granian's RuntimeModes values.
+RUNTIME_MODES = ("auto", "st", "mt")
 TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes"}
 
 Doc = dict[str, Any]
@@ -78,7 +80,7 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
 
 def load_server(c: Problems, doc: Doc) -> Server:
     sd = c.table(doc.get("server"), "server")
-    c.known(sd, "server", {"listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes"})
+    c.known(sd, "server", {"listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes", "runtime_mode", "io_threads"})
     default = Server()
     listen = c.string(sd, "server", "listen", default=default.listen) or default.listen
     if not re.match(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$", listen):
@@ -94,12 +96,22 @@ def load_server(c: Problems, doc: Doc) -> Server:
             nets.append(ipaddress.ip_network(cidr, strict=False))
         except (ValueError, TypeError):
             c.bad(f"server.trusted_proxies[{i}]", f"is {cidr!r}", 'expected an IP network such as "127.0.0.1/32"')
+    runtime_mode = c.string(sd, "server", "runtime_mode", default=default.runtime_mode) or default.runtime_mode
+    if runtime_mode not in RUNTIME_MODES:
+        c.bad("server.runtime_mode", f"is {runtime_mode!r}", 'expected "auto", "st" or "mt"')
+        runtime_mode = default.runtime_mode
+    io_threads = sd.get("io_threads", default.io_threads)
+    if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 1:
+        c.bad("server.io_threads", f"is {io_threads!r}", "expected a whole number of threads, at least 1")
+        io_threads = default.io_threads
     return Server(
         listen=listen,
         trusted_proxies=tuple(nets),
         access_log=c.boolean(sd, "server", "access_log", default.access_log),
         max_body=c.size(sd, "server", "max_body", default.max_body) or default.max_body,
         max_header_bytes=c.size(sd, "server", "max_header_bytes", default.max_header_bytes) or default.max_header_bytes,
+        runtime_mode=runtime_mode,
+        io_threads=io_threads,
     )
 
 

@@ -132,6 +132,11 @@ class Server:
     access_log: bool = True
     max_body: int = 10 * 2**20
     max_header_bytes: int = 32 * 2**10
+    # Read once at start (a reload does not change them): Granian's runtime mode ("auto", "st"
+    # single-threaded or "mt" multi-threaded per worker), and the threads of the core's upstream I/O
+    # runtime in each worker.
+    runtime_mode: str = "auto"
+    io_threads: int = 1
     # peer address -> verdict. It lives on this (frozen) object, so a reload, which builds a new
     # Server, starts with an empty cache: a cache keyed by id(config) handed a reloaded config the
     # verdicts of an old one whose id it reused.
