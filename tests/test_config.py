@@ -281,3 +281,58 @@ def test_serve_passes_the_server_knobs_on_and_prints_warnings(tmp_path: Path, mo
     assert cli.cmd_serve(argparse.Namespace(config=str(cfg), listen=f"127.0.0.1:{free_port()}", workers=1)) == 0
     assert started["runtime_mode"] == RuntimeModes.st and started["GATEWAY_IO_THREADS"] == "3", started
     assert f"warning: {cfg}: routes[0].response_headers.X-L: uses {{lang}}" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- template parameter names (fault 7)
+
+
+def _params_route(match: str, value: str) -> str:
+    return SITE + f"[[routes]]\nmatch = {match}\nrequest_headers = {{ \"X-P\" = \"{value}\" }}\norigin = \"web\"\n"
+
+
+@pytest.mark.parametrize(
+    ("match", "value", "path", "rendered"),
+    [
+        ('"/(api|rpc)/:x"', "{params.0}-{params.x}", "/rpc/7", "rpc-7"),
+        ('"/a/(b)(c)/:y(\\\\d+)/(d)"', "{params.0}{params.1}{params.2}{params.y}", "/a/bc/7/d", "bcd7"),
+        ('["/a/:id", "/b/:slug*"]', "{params.id|-}{params.slug|-}", "/b/x/y", "-x/y"),
+    ],
+)
+def test_templates_accept_every_name_the_router_captures(tmp_path: Path, match: str, value: str, path: str, rendered: str) -> None:
+    cfg = config(tmp_path, _params_route(match, value))
+    params = cfg.route_set.params(0, path)
+    assert params is not None
+    assert cfg.routes[0].request_headers[0][1].render({"params": params}) == rendered
+
+
+@pytest.mark.parametrize(
+    ("match", "value"),
+    [
+        ('"/(api|rpc)/:x"', "{params.1}"),  # one unnamed group: only "0"
+        ('"/x/(foo:bar)"', "{params.bar}"),  # ":bar" inside a group's regex is no parameter
+        ('"/:id"', "{params.ID}"),
+    ],
+)
+def test_templates_refuse_names_the_router_does_not_capture(tmp_path: Path, match: str, value: str) -> None:
+    got = problems(tmp_path, _params_route(match, value))
+    assert len(got) == 1 and ": routes[0].request_headers.X-P: " in got[0] and "no parameter named" in got[0], got
+
+
+def test_the_cores_param_names_are_the_source_of_truth_when_it_has_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import _core
+
+    real = _core.RouteSet
+
+    class WithParamNames:
+        def __init__(self, routes: list[list[str]]) -> None:
+            self._real = real(routes)
+
+        def param_names(self, route: int) -> list[str]:
+            return ["from_core"]
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._real, name)
+
+    monkeypatch.setattr(_core, "RouteSet", WithParamNames)
+    assert config(tmp_path, _params_route('"/:x"', "{params.from_core}"))
+    assert "no parameter named 'x'" in problems(tmp_path, _params_route('"/:x"', "{params.x}"))[0]

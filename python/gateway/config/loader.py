@@ -439,12 +439,18 @@ def load_routes(
     declared_auth = sorted(c.table(doc.get("auth"), "auth"))
     declared_experiments = sorted(c.table(doc.get("experiments"), "experiments"))
 
+    tables = [c.table(rd, f"routes[{i}]") for i, rd in enumerate(rdata)]
+    # The patterns first: templates are checked against the parameter names the router captures.
+    before = len(c.problems)
+    matches = []
+    for i, rd in enumerate(tables):
+        c.known(rd, f"routes[{i}]", ROUTE_KEYS)
+        matches.append(_match(c, f"routes[{i}]", rd.get("match")))
+    route_set = _route_set(c, matches) if len(c.problems) == before else None
+
     routes: list[Route] = []
-    for i, rd in enumerate(rdata):
+    for i, (rd, match) in enumerate(zip(tables, matches, strict=True)):
         key = f"routes[{i}]"
-        rd = c.table(rd, key)
-        c.known(rd, key, ROUTE_KEYS)
-        match = _match(c, key, rd.get("match"))
         origin = c.string(rd, key, "origin", required=True)
         if origin is not None and origin not in origins and origin not in declared_origins:
             c.bad(f"{key}.origin", f"names unknown origin {origin!r}", f"expected one of: {', '.join(declared_origins) or '(no origins defined)'}")
@@ -466,7 +472,7 @@ def load_routes(
             c.bad(f"{key}.locale", "is true but there is no [locale] table", "expected a [locale] table")
         names = {
             "claims": {"*"} if auth_name else set(),
-            "params": _param_names(match),
+            "params": _param_names(route_set, i, match),
             "experiments": set(experiments),
             "kv": set(kv),
         }
@@ -493,9 +499,16 @@ def load_routes(
                 timeout=c.duration(rd, key, "timeout", None),
             )
         )
-    if c.problems:
-        return routes, None
-    return routes, _core.RouteSet([r.match for r in routes])
+    return routes, (None if c.problems else route_set)
+
+
+def _route_set(c: Problems, matches: list[list[str]]) -> _core.RouteSet | None:
+    try:
+        return _core.RouteSet(matches)
+    except ValueError as e:
+        # Each pattern compiled alone; together they can still be over the RegexSet's size limit.
+        c.bad("routes", str(e), "expected fewer or simpler route patterns")
+        return None
 
 
 def _match(c: Problems, key: str, match: Any) -> list[str]:
@@ -555,11 +568,32 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _param_names(patterns: list[str]) -> set[str]:
-    out: set[str] = set()
+def _param_names(route_set: _core.RouteSet | None, index: int, patterns: list[str]) -> set[str]:
+    """The parameter names the router captures for a route, named and unnamed ("/(api|rpc)/:x"
+    captures "0" and "x"): one source of truth, so `{params.0}` is accepted where it is set."""
+    param_names = getattr(route_set, "param_names", None)
+    if param_names is not None:
+        return set(param_names(index))
+    return _param_names_from_compiled_patterns(patterns)
+
+
+# Group names the core's pattern compiler (rust/src/matcher.rs `compile`) gives each parameter:
+# "p<position>_<name>", unnamed groups named by their count from "0". Inner regexes may not hold
+# named groups, so every named group is a parameter.
+_PARAM_GROUP_RE = re.compile(r"\(\?P<p\d+_([A-Za-z0-9_]+)>")
+
+
+def _param_names_from_compiled_patterns(patterns: list[str]) -> set[str]:
+    """Fallback for a core without RouteSet.param_names (being added alongside): the names read from
+    the regexes the core itself compiles the patterns to, so they cannot disagree with the router.
+    Remove once every build has param_names."""
+    names: set[str] = set()
     for p in patterns:
-        out.update(re.findall(r":([A-Za-z0-9_]+)", p))
-    return out
+        try:
+            names.update(_PARAM_GROUP_RE.findall(_core.compile_pattern(p)))
+        except ValueError:
+            pass  # reported with the route's match
+    return names
 
 
 def _conditions(c: Problems, key: str, data: Any) -> list[Condition]:
