@@ -110,6 +110,8 @@ class Route:
     match: list[str]
     origin: str
     methods: frozenset[str] | None = None
+    # Normalized at load like the request's host name (lower-case, no trailing dot, never a port),
+    # so the two compare with ==.
     host: str | None = None
     has: list[Condition] = field(default_factory=list)
     missing: list[Condition] = field(default_factory=list)
