@@ -45,6 +45,8 @@ def _load_or_exit(path: str) -> Any:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load_or_exit(args.config)
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     listen = args.listen or config.server.listen
     host, port = _split_listen(listen)
     os.environ["GATEWAY_CONFIG"] = str(Path(args.config).resolve())
@@ -61,6 +63,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # past it, before the app sees anything: size it so `max_header_bytes` is the limit that applies.
     http1_buffer = max(HTTP1Settings().max_buffer_size, config.server.max_header_bytes + 64 * 1024)
     os.environ["GATEWAY_HTTP1_BUFFER"] = str(http1_buffer)
+    # [server] io_threads reaches the core's upstream I/O runtime, built in each worker after the
+    # fork, through the environment the workers inherit (an internal channel, like the two above).
+    os.environ["GATEWAY_IO_THREADS"] = str(config.server.io_threads)
 
     print(
         f"gateway: serving {args.config} on http://{host}:{port} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
@@ -78,7 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http1_settings=HTTP1Settings(max_buffer_size=http1_buffer),
         websockets=False,
         loop=Loops.auto,
-        runtime_mode=RuntimeModes(os.environ.get("GATEWAY_RUNTIME_MODE", "auto")),
+        runtime_mode=RuntimeModes(config.server.runtime_mode),
         backlog=2048,
         respawn_interval=1.0,
         respawn_failed_workers=True,
@@ -120,6 +125,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for line in e.problems:
             print(line)
         return 1
+    # Warnings are worth reading but never a reason to refuse: check still exits 0.
+    for warning in config.warnings:
+        print(f"warning: {warning}")
     print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.origins)} origins, {len(config.auth)} auth policies)")
     return 0
 

@@ -1,0 +1,685 @@
+"""Reading and validating gateway.toml: one function per TOML table, composed by ``load()``.
+
+Each ``load_<table>`` takes the shared ``Problems`` collector and the parsed document, reports what
+is wrong with its table, and returns its part of the ``Config`` (leaving out what is unusable, so
+the tables after it can still be checked). ``load()`` raises ``ConfigError`` with every problem
+once all tables have been read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gateway import _core
+from gateway.config.model import (
+    HOP_BY_HOP,
+    AuthAction,
+    AuthPolicy,
+    Condition,
+    Config,
+    Experiment,
+    KVConfig,
+    Locale,
+    Origin,
+    Route,
+    Server,
+)
+from gateway.config.problems import ConfigError, Problems
+from gateway.template import Placeholder, Template, TemplateError
+
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+LOCALE_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
+# Granian's RuntimeModes values.
+RUNTIME_MODES = ("auto", "st", "mt")
+TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes"}
+
+Doc = dict[str, Any]
+
+
+def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
+    """Reads and validates a config file; raises ConfigError listing every problem."""
+    p = Path(path)
+    if text is None:
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError([f"{path}: (file): cannot read it: {e.strerror} (expected a readable TOML file)"]) from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{path}: (toml): {e} (expected valid TOML)"]) from None
+    # Relative file paths (secrets, KV files) are relative to the config file, not the cwd.
+    base = p.resolve().parent
+    c = Problems(str(path))
+    c.known(doc, "", TABLES)
+
+    server = load_server(c, doc)
+    origins = load_origins(c, doc)
+    auth = load_auth(c, doc, base)
+    locale = load_locale(c, doc, server)
+    experiments = load_experiments(c, doc)
+    kv = load_kv(c, doc, base)
+    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv)
+
+    if c.problems or route_set is None:
+        raise ConfigError(c.problems)
+    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings))
+
+
+# ---------------------------------------------------------------- [server]
+
+
+def load_server(c: Problems, doc: Doc) -> Server:
+    sd = c.table(doc.get("server"), "server")
+    c.known(sd, "server", {"listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes", "runtime_mode", "io_threads"})
+    default = Server()
+    listen = c.string(sd, "server", "listen", default=default.listen) or default.listen
+    if not re.match(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$", listen):
+        c.bad("server.listen", f"is {listen!r}", 'expected "HOST:PORT" such as "127.0.0.1:8080"')
+        listen = default.listen
+    nets = []
+    tp = sd.get("trusted_proxies", [])
+    if not isinstance(tp, list):
+        c.bad("server.trusted_proxies", f"is {tp!r}", 'expected a list of CIDRs such as ["10.0.0.0/8"]')
+        tp = []
+    for i, cidr in enumerate(tp):
+        try:
+            nets.append(ipaddress.ip_network(cidr, strict=False))
+        except (ValueError, TypeError):
+            c.bad(f"server.trusted_proxies[{i}]", f"is {cidr!r}", 'expected an IP network such as "127.0.0.1/32"')
+    runtime_mode = c.string(sd, "server", "runtime_mode", default=default.runtime_mode) or default.runtime_mode
+    if runtime_mode not in RUNTIME_MODES:
+        c.bad("server.runtime_mode", f"is {runtime_mode!r}", 'expected "auto", "st" or "mt"')
+        runtime_mode = default.runtime_mode
+    io_threads = sd.get("io_threads", default.io_threads)
+    if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 1:
+        c.bad("server.io_threads", f"is {io_threads!r}", "expected a whole number of threads, at least 1")
+        io_threads = default.io_threads
+    return Server(
+        listen=listen,
+        trusted_proxies=tuple(nets),
+        access_log=c.boolean(sd, "server", "access_log", default.access_log),
+        max_body=c.size(sd, "server", "max_body", default.max_body) or default.max_body,
+        max_header_bytes=c.size(sd, "server", "max_header_bytes", default.max_header_bytes) or default.max_header_bytes,
+        runtime_mode=runtime_mode,
+        io_threads=io_threads,
+    )
+
+
+# ---------------------------------------------------------------- [origins.*]
+
+
+def load_origins(c: Problems, doc: Doc) -> dict[str, Origin]:
+    origins: dict[str, Origin] = {}
+    for name, od in c.table(doc.get("origins"), "origins").items():
+        key = f"origins.{name}"
+        od = c.table(od, key)
+        c.known(od, key, {"url", "timeout"})
+        url = c.string(od, key, "url", required=True)
+        timeout = c.duration(od, key, "timeout", 30.0)
+        if url is None:
+            continue
+        if url.startswith("https://"):
+            c.bad(f"{key}.url", "is https", "expected http:// — TLS to origins is not supported yet; terminate TLS in front of the origin")
+            continue
+        m = re.match(r"^http://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?(/[^?#]*)?$", url)
+        if not m:
+            c.bad(f"{key}.url", f"is {url!r}", 'expected "http://HOST:PORT" optionally with a base path')
+            continue
+        port = int(m.group(2) or 80)
+        origins[name] = Origin(name, url.rstrip("/"), m.group(1), port, (m.group(3) or "").rstrip("/"), timeout or 30.0)
+    if not origins and "origins" in doc:
+        c.bad("origins", "defines no usable origin", "expected at least one [origins.NAME] with a url")
+    return origins
+
+
+# ---------------------------------------------------------------- [auth.*]
+
+AUTH_KEYS = {"algorithms", "secret", "token_from", "leeway", "on_missing", "on_invalid", "forward_claims", "audience", "issuer", "require", "allow_weak_key"}
+
+
+def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
+    auth: dict[str, AuthPolicy] = {}
+    for name, ad in c.table(doc.get("auth"), "auth").items():
+        key = f"auth.{name}"
+        ad = c.table(ad, key)
+        c.known(ad, key, AUTH_KEYS)
+        algs = ad.get("algorithms", ["HS256"])
+        if not isinstance(algs, list) or not all(isinstance(a, str) for a in algs):
+            c.bad(f"{key}.algorithms", f"is {algs!r}", 'expected a list such as ["HS256"]')
+            algs = ["HS256"]
+        secret = _secret(c, f"{key}.secret", ad.get("secret"), base)
+        sources = _token_sources(c, key, ad.get("token_from", ["bearer"]))
+        leeway = c.duration(ad, key, "leeway", 0.0) or 0.0
+        on_missing = _action(c, f"{key}.on_missing", ad.get("on_missing"), AuthAction(status=401))
+        on_invalid = _action(c, f"{key}.on_invalid", ad.get("on_invalid"), AuthAction(status=401))
+        forward: dict[str, str] = {}
+        for claim, header in c.table(ad.get("forward_claims"), f"{key}.forward_claims").items():
+            if not isinstance(header, str) or not HEADER_NAME_RE.match(header):
+                c.bad(f"{key}.forward_claims.{claim}", f"is {header!r}", "expected a header name such as X-User-Id")
+            else:
+                forward[claim] = header
+        allow_weak = c.boolean(ad, key, "allow_weak_key", False)
+        if secret is None:
+            continue
+        try:
+            verifier = _core.Verifier(
+                secret, algs, audience=ad.get("audience"), issuer=ad.get("issuer"), leeway=leeway, require=ad.get("require", []), allow_weak_key=allow_weak
+            )
+        except (ValueError, TypeError) as e:
+            _verifier_problem(c, key, e)
+            continue
+        auth[name] = AuthPolicy(name, verifier, tuple(sources), on_missing, on_invalid, forward)
+    return auth
+
+
+def _verifier_kind(e: Exception) -> str:
+    """Why the core refused to build a Verifier. The core says so in ``e.kind``; until every build of
+    the extension sets it, the kind is recovered from the message (remove this fallback then)."""
+    kind = getattr(e, "kind", None)
+    if isinstance(kind, str):
+        return kind
+    msg = str(e)
+    if "public key" in msg:
+        return "public_key_as_secret"
+    if "secret is" in msg and "needs at least" in msg:
+        return "weak_key"
+    return "bad_option"
+
+
+def _verifier_problem(c: Problems, key: str, e: Exception) -> None:
+    kind = _verifier_kind(e)
+    # The core's advice names a Python argument; the config key is allow_weak_key = true.
+    msg = str(e).split(". Use a longer")[0]
+    if kind == "public_key_as_secret":
+        c.bad(f"{key}.secret", msg, "a random shared secret; asymmetric algorithms are not supported yet")
+    elif kind == "weak_key":
+        c.bad(f"{key}.secret", msg, "a random secret at least that long (e.g. `openssl rand -base64 48`), or allow_weak_key = true")
+    else:
+        c.bad(key, msg, "fix the algorithms, secret, audience, issuer or require")
+
+
+def _secret(c: Problems, key: str, ref: Any, base: Path) -> bytes | None:
+    if not isinstance(ref, str):
+        c.bad(key, "is missing or not a string", 'expected "env:NAME" or "file:PATH"')
+        return None
+    if ref.startswith("env:"):
+        name = ref[4:]
+        value = os.environ.get(name)
+        if not name:
+            c.bad(key, "names no environment variable", 'expected "env:NAME"')
+            return None
+        if value is None:
+            c.bad(key, f"environment variable {name} is not set", f"export {name}=<a random secret of at least 32 bytes>")
+            return None
+        return value.encode()
+    if ref.startswith("file:"):
+        p = Path(ref[5:])
+        p = p if p.is_absolute() else base / p
+        try:
+            return p.read_bytes().rstrip(b"\r\n")
+        except OSError as e:
+            c.bad(key, f"cannot read {p}: {e.strerror}", "expected a readable file holding the secret")
+            return None
+    # Never echo what looks like a secret back into logs or terminals.
+    c.bad(key, "holds the secret itself", 'expected "env:NAME" or "file:PATH", never the secret in the config file')
+    return None
+
+
+def _token_sources(c: Problems, key: str, tf: Any) -> list[tuple[str, str]]:
+    sources: list[tuple[str, str]] = []
+    if not isinstance(tf, list) or not tf:
+        c.bad(f"{key}.token_from", f"is {tf!r}", 'expected a list such as ["cookie:auth-token", "bearer"]')
+        return sources
+    for i, src in enumerate(tf):
+        if src == "bearer":
+            sources.append(("bearer", "authorization"))
+        elif isinstance(src, str) and src.startswith("cookie:") and HEADER_NAME_RE.match(src[7:] or "-x-"):
+            sources.append(("cookie", src[7:]))
+        elif isinstance(src, str) and src.startswith("header:") and HEADER_NAME_RE.match(src[7:] or "-x-"):
+            sources.append(("header", src[7:].lower()))
+        else:
+            c.bad(f"{key}.token_from[{i}]", f"is {src!r}", '"bearer", "cookie:NAME" or "header:NAME"')
+    return sources
+
+
+def _action(c: Problems, key: str, data: Any, default: AuthAction) -> AuthAction:
+    if data is None:
+        return default
+    if not isinstance(data, dict):
+        c.bad(key, f"is {data!r}", 'expected a table such as { redirect = "/login" } or { status = 401 }')
+        return default
+    c.known(data, key, {"redirect", "status", "clear_cookie"})
+    redirect = c.string(data, key, "redirect")
+    status = data.get("status")
+    clear = c.string(data, key, "clear_cookie")
+    if redirect is not None:
+        # Only a path on this site: never //host or /\host, which browsers follow off-site.
+        if not redirect.startswith("/") or redirect.startswith("//") or redirect.startswith("/\\") or any(ch in redirect for ch in "\r\n\\"):
+            c.bad(f"{key}.redirect", f"is {redirect!r}", "expected a path on this site starting with a single /")
+            redirect = None
+    if status is not None and (not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 499):
+        c.bad(f"{key}.status", f"is {status!r}", "expected a 4xx status such as 401 or 403")
+        status = None
+    if redirect is None and status is None:
+        if "redirect" not in data and "status" not in data:
+            c.bad(key, "has neither redirect nor status", 'expected { redirect = "/login" } or { status = 401 }')
+        return default
+    if redirect is not None and status is not None:
+        c.bad(key, "has both redirect and status", "expected one of them")
+    if clear is not None and not re.match(HEADER_NAME_RE, clear):
+        c.bad(f"{key}.clear_cookie", f"is {clear!r}", "expected a cookie name")
+        clear = None
+    return AuthAction(redirect=redirect, status=status, clear_cookie=clear)
+
+
+# ---------------------------------------------------------------- [locale]
+
+
+def load_locale(c: Problems, doc: Doc, server: Server) -> Locale | None:
+    if "locale" not in doc:
+        return None
+    ld = c.table(doc.get("locale"), "locale")
+    c.known(ld, "locale", {"country_from", "default_country", "countries", "languages"})
+    cf = c.string(ld, "locale", "country_from")
+    header = None
+    if cf is not None:
+        if cf.startswith("header:") and HEADER_NAME_RE.match(cf[7:] or "-x-"):
+            header = cf[7:].lower()
+        else:
+            c.bad("locale.country_from", f"is {cf!r}", 'expected "header:NAME" such as "header:cf-ipcountry"')
+    dc = (c.string(ld, "locale", "default_country", default="US") or "US").upper()
+    if not COUNTRY_RE.match(dc):
+        c.bad("locale.default_country", f"is {dc!r}", "expected a two-letter country code")
+    countries: dict[str, str] = {}
+    for cc, prefix in c.table(ld.get("countries"), "locale.countries").items():
+        if not COUNTRY_RE.match(cc.upper()):
+            c.bad(f"locale.countries.{cc}", "is not a two-letter country code", 'expected e.g. KR = "/ko"')
+        elif not isinstance(prefix, str) or not LOCALE_PREFIX_RE.match(prefix):
+            c.bad(f"locale.countries.{cc}", f"is {prefix!r}", 'expected a path prefix such as "/ko"')
+        else:
+            countries[cc.upper()] = prefix
+    languages: dict[str, str] = {}
+    for lang, prefix in c.table(ld.get("languages"), "locale.languages").items():
+        if not re.match(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$", lang):
+            c.bad(f"locale.languages.{lang}", "is not a language tag", 'expected e.g. ko = "/ko"')
+        elif not isinstance(prefix, str) or not LOCALE_PREFIX_RE.match(prefix):
+            c.bad(f"locale.languages.{lang}", f"is {prefix!r}", 'expected a path prefix such as "/ko"')
+        else:
+            languages[lang] = prefix
+    if header is not None and not server.trusted_proxies:
+        # The country header is only believed from trusted proxies (anyone else could set it).
+        c.warn(
+            "locale.country_from",
+            f"header {header} is only read from [server] trusted_proxies, which is empty, so every visitor gets default_country {dc}",
+            "expected trusted_proxies listing the proxy or CDN that sets it",
+        )
+    return Locale(header, dc, countries, languages)
+
+
+# ---------------------------------------------------------------- [experiments.*]
+
+
+def load_experiments(c: Problems, doc: Doc) -> dict[str, Experiment]:
+    experiments: dict[str, Experiment] = {}
+    for name, ed in c.table(doc.get("experiments"), "experiments").items():
+        key = f"experiments.{name}"
+        ed = c.table(ed, key)
+        c.known(ed, key, {"cookie", "variants", "max_age", "header"})
+        cookie = c.string(ed, key, "cookie", required=True)
+        if cookie is not None and not HEADER_NAME_RE.match(cookie):
+            c.bad(f"{key}.cookie", f"is {cookie!r}", "expected a cookie name")
+            cookie = None
+        names, weights = [], []
+        for v, w in c.table(ed.get("variants"), f"{key}.variants").items():
+            if not re.match(r"^[A-Za-z0-9_.-]+$", v):
+                c.bad(f"{key}.variants.{v}", "is not a usable variant name", "expected letters, digits, _ . -")
+            elif isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+                c.bad(f"{key}.variants.{v}", f"is {w!r}", "expected a weight >= 0")
+            else:
+                names.append(v)
+                weights.append(float(w))
+        if not names or sum(weights) <= 0:
+            c.bad(f"{key}.variants", "has no variant with a positive weight", "expected e.g. { control = 50, variant = 50 }")
+        max_age = c.duration(ed, key, "max_age", 86400.0)
+        header = c.string(ed, key, "header")
+        if header is not None and not HEADER_NAME_RE.match(header):
+            c.bad(f"{key}.header", f"is {header!r}", "expected a header name")
+            header = None
+        if cookie and names and sum(weights) > 0:
+            experiments[name] = Experiment(name, cookie, tuple(names), tuple(weights), int(max_age or 0), header)
+    return experiments
+
+
+# ---------------------------------------------------------------- [kv.*]
+
+
+def load_kv(c: Problems, doc: Doc, base: Path) -> dict[str, KVConfig]:
+    kv: dict[str, KVConfig] = {}
+    for name, kd in c.table(doc.get("kv"), "kv").items():
+        key = f"kv.{name}"
+        kd = c.table(kd, key)
+        c.known(kd, key, {"backend", "path", "url", "cache_ttl", "prefix"})
+        backend = c.string(kd, key, "backend", default="file")
+        ttl = c.duration(kd, key, "cache_ttl", 5.0)
+        if backend == "file":
+            path_s = c.string(kd, key, "path", required=True)
+            if path_s is not None:
+                fp = Path(path_s)
+                fp = fp if fp.is_absolute() else base / fp
+                if _kv_file_usable(c, f"{key}.path", fp):
+                    kv[name] = KVConfig(name, "file", path=fp, cache_ttl=ttl or 0.0)
+        elif backend == "redis":
+            url = c.string(kd, key, "url", required=True)
+            if url is not None and not re.match(r"^rediss?://", url):
+                c.bad(f"{key}.url", f"is {url!r}", 'expected "redis://HOST:PORT/DB"')
+            elif url is not None:
+                prefix = c.string(kd, key, "prefix", default=f"{name}:") or ""
+                kv[name] = KVConfig(name, "redis", url=url, cache_ttl=ttl if ttl is not None else 5.0, prefix=prefix)
+        else:
+            c.bad(f"{key}.backend", f"is {backend!r}", 'expected "file" or "redis"')
+    return kv
+
+
+def _kv_file_usable(c: Problems, key: str, path: Path) -> bool:
+    """Whether a file KV can be served from. At run time a file that goes bad keeps its last values
+    (gateway.kv.FileKV), but at load there are none to keep: every lookup would quietly fall back
+    to its default, so `gateway check` and a reload say which file is wrong instead."""
+    expected = 'expected a JSON object file such as {"KR": {"currency": "KRW"}}'
+    try:
+        data = orjson.loads(path.read_bytes())
+    except OSError as e:
+        c.bad(key, f"cannot read {path}: {e.strerror}", expected)
+        return False
+    except orjson.JSONDecodeError as e:
+        c.bad(key, f"{path} is not valid JSON: {e}", expected)
+        return False
+    if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(data), "a number")
+        c.bad(key, f"{path} holds {kind}, not a JSON object", expected)
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- [[routes]]
+
+ROUTE_KEYS = {"match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout"}
+MATCH_EXPECTED = 'expected a path pattern such as "/dashboard/:path*" or a list of them'
+
+
+def load_routes(
+    c: Problems,
+    doc: Doc,
+    *,
+    origins: dict[str, Origin],
+    auth: dict[str, AuthPolicy],
+    locale: Locale | None,
+    experiments: dict[str, Experiment],
+    kv: dict[str, KVConfig],
+) -> tuple[list[Route], _core.RouteSet | None]:
+    """The routes, and the RouteSet matching them (None when a pattern is unusable)."""
+    rdata = doc.get("routes", [])
+    if not isinstance(rdata, list):
+        c.bad("routes", f"is {type(rdata).__name__}", "expected [[routes]] tables")
+        rdata = []
+    if not rdata:
+        c.bad("routes", "is empty", "expected at least one [[routes]] table")
+    # Names declared in the file, usable or not: a reference to a declared-but-broken table was
+    # reported with that table and is not reported again as unknown.
+    declared_origins = sorted(c.table(doc.get("origins"), "origins"))
+    declared_auth = sorted(c.table(doc.get("auth"), "auth"))
+    declared_experiments = sorted(c.table(doc.get("experiments"), "experiments"))
+
+    tables = [c.table(rd, f"routes[{i}]") for i, rd in enumerate(rdata)]
+    # The patterns first: templates are checked against the parameter names the router captures.
+    before = len(c.problems)
+    matches = []
+    for i, rd in enumerate(tables):
+        c.known(rd, f"routes[{i}]", ROUTE_KEYS)
+        matches.append(_match(c, f"routes[{i}]", rd.get("match")))
+    route_set = _route_set(c, matches) if len(c.problems) == before else None
+
+    routes: list[Route] = []
+    for i, (rd, match) in enumerate(zip(tables, matches, strict=True)):
+        key = f"routes[{i}]"
+        origin = c.string(rd, key, "origin", required=True)
+        if origin is not None and origin not in origins and origin not in declared_origins:
+            c.bad(f"{key}.origin", f"names unknown origin {origin!r}", f"expected one of: {', '.join(declared_origins) or '(no origins defined)'}")
+        methods = rd.get("methods")
+        mset = None
+        if methods is not None:
+            if not isinstance(methods, list) or not all(isinstance(m, str) and m.upper() in HTTP_METHODS for m in methods):
+                c.bad(f"{key}.methods", f"is {methods!r}", f"expected a list of HTTP methods from {sorted(HTTP_METHODS)}")
+            else:
+                mset = frozenset(m.upper() for m in methods)
+        auth_name = c.string(rd, key, "auth")
+        if auth_name is not None and auth_name not in auth and auth_name not in declared_auth:
+            c.bad(f"{key}.auth", f"names unknown auth policy {auth_name!r}", f"expected one of: {', '.join(declared_auth) or '(no [auth.*] defined)'}")
+        exp = c.string(rd, key, "experiment")
+        if exp is not None and exp not in experiments and exp not in declared_experiments:
+            c.bad(f"{key}.experiment", f"names unknown experiment {exp!r}", f"expected one of: {', '.join(declared_experiments) or '(no [experiments.*] defined)'}")
+        loc = c.boolean(rd, key, "locale", False)
+        if loc and locale is None:
+            c.bad(f"{key}.locale", "is true but there is no [locale] table", "expected a [locale] table")
+        names = {
+            "claims": {"*"} if auth_name else set(),
+            "params": _param_names(route_set, i, match),
+            "experiments": set(experiments),
+            "kv": set(kv),
+        }
+        response_headers = _headers_map(c, f"{key}.response_headers", rd.get("response_headers"), names)
+        request_headers = _headers_map(c, f"{key}.request_headers", rd.get("request_headers"), names)
+        if not loc:
+            _warn_locale_placeholders(c, f"{key}.response_headers", response_headers)
+            _warn_locale_placeholders(c, f"{key}.request_headers", request_headers)
+        routes.append(
+            Route(
+                index=i,
+                match=match,
+                origin=origin or "",
+                methods=mset,
+                host=_route_host(c, f"{key}.host", c.string(rd, key, "host")),
+                has=_conditions(c, f"{key}.has", rd.get("has")),
+                missing=_conditions(c, f"{key}.missing", rd.get("missing")),
+                auth=auth_name,
+                max_body=c.size(rd, key, "max_body", None),
+                locale=loc,
+                experiment=exp,
+                response_headers=response_headers,
+                request_headers=request_headers,
+                timeout=c.duration(rd, key, "timeout", None),
+            )
+        )
+    return routes, (None if c.problems else route_set)
+
+
+def _route_set(c: Problems, matches: list[list[str]]) -> _core.RouteSet | None:
+    try:
+        return _core.RouteSet(matches)
+    except ValueError as e:
+        # Each pattern compiled alone; together they can still be over the RegexSet's size limit.
+        c.bad("routes", str(e), "expected fewer or simpler route patterns")
+        return None
+
+
+def _match(c: Problems, key: str, match: Any) -> list[str]:
+    if isinstance(match, str):
+        match = [match]
+    if match is None:
+        c.bad(f"{key}.match", "is missing", MATCH_EXPECTED)
+        return []
+    if not isinstance(match, list) or not match or not all(isinstance(m, str) for m in match):
+        c.bad(f"{key}.match", f"is {match!r}", MATCH_EXPECTED)
+        return []
+    for j, m in enumerate(match):
+        try:
+            _core.compile_pattern(m)
+        except ValueError as e:
+            c.bad(f"{key}.match" + (f"[{j}]" if len(match) > 1 else ""), f"{m!r}: {e}", "expected Next.js matcher syntax: /path/:name, :name*, :name+, :name?, :name(regex)")
+    return match
+
+
+HOST_NAME_RE = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+NO_PORT = "expected a host name without a port: the port a client sends is never compared"
+
+
+def _route_host(c: Problems, key: str, value: str | None) -> str | None:
+    """A route's host as the request's host name is compared with it: lower-case, without one
+    trailing dot; "[::1]" as "::1". A port is refused rather than dropped, so nobody believes a route
+    is scoped to one port when it answers on every one."""
+    if value is None:
+        return None
+    name = value.lower()
+    if name.startswith("["):
+        m = re.fullmatch(r"\[([0-9a-f:.]+)\](:\d*)?", name)
+        if m is None:
+            c.bad(key, f"is {value!r}", 'expected a host name such as "admin.example.com" or an address such as "[::1]"')
+            return None
+        name, port = m.group(1), m.group(2)
+    else:
+        # One colon is HOST:PORT; more are an IPv6 address written without brackets.
+        name, colon, rest = name.partition(":") if name.count(":") == 1 else (name, "", "")
+        port = colon + rest
+    if port:
+        c.bad(key, f"is {value!r}, which has a port", NO_PORT)
+        return None
+    if name.endswith("."):
+        name = name[:-1]
+    if HOST_NAME_RE.match(name) or (":" in name and _is_ip(name)):
+        return name
+    c.bad(key, f"is {value!r}", 'expected a host name such as "admin.example.com" or an address such as "[::1]"')
+    return None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _param_names(route_set: _core.RouteSet | None, index: int, patterns: list[str]) -> set[str]:
+    """The parameter names the router captures for a route, named and unnamed ("/(api|rpc)/:x"
+    captures "0" and "x"): one source of truth, so `{params.0}` is accepted where it is set."""
+    param_names = getattr(route_set, "param_names", None)
+    if param_names is not None:
+        return set(param_names(index))
+    return _param_names_from_compiled_patterns(patterns)
+
+
+# Group names the core's pattern compiler (rust/src/matcher.rs `compile`) gives each parameter:
+# "p<position>_<name>", unnamed groups named by their count from "0". Inner regexes may not hold
+# named groups, so every named group is a parameter.
+_PARAM_GROUP_RE = re.compile(r"\(\?P<p\d+_([A-Za-z0-9_]+)>")
+
+
+def _param_names_from_compiled_patterns(patterns: list[str]) -> set[str]:
+    """Fallback for a core without RouteSet.param_names (being added alongside): the names read from
+    the regexes the core itself compiles the patterns to, so they cannot disagree with the router.
+    Remove once every build has param_names."""
+    names: set[str] = set()
+    for p in patterns:
+        try:
+            names.update(_PARAM_GROUP_RE.findall(_core.compile_pattern(p)))
+        except ValueError:
+            pass  # reported with the route's match
+    return names
+
+
+def _conditions(c: Problems, key: str, data: Any) -> list[Condition]:
+    out: list[Condition] = []
+    if data is None:
+        return out
+    if not isinstance(data, list):
+        c.bad(key, f"is {data!r}", 'expected a list like [{ type = "header", key = "x-beta", value = "1" }]')
+        return out
+    for i, item in enumerate(data):
+        k = f"{key}[{i}]"
+        if not isinstance(item, dict):
+            c.bad(k, f"is {item!r}", "expected a table with type, key and optional value")
+            continue
+        c.known(item, k, {"type", "key", "value"})
+        typ = c.string(item, k, "type", required=True)
+        name = c.string(item, k, "key", required=item.get("type") != "host")
+        value = c.string(item, k, "value")
+        if typ not in (None, "header", "cookie", "query", "host"):
+            c.bad(f"{k}.type", f"is {typ!r}", 'expected "header", "cookie", "query" or "host"')
+            continue
+        pattern = None
+        flags = 0
+        if typ == "host" and value is not None:
+            # The value is matched against the request's host name (lower-case, no port, no trailing
+            # dot): so case is ignored, a trailing escaped dot is dropped, and a port can never match.
+            flags = re.IGNORECASE
+            value = value.removesuffix("\\.")
+            if re.search(r":\d+$", value):
+                c.bad(f"{k}.value", f"is {value!r}, which has a port", NO_PORT)
+                continue
+        if value is not None:
+            try:
+                # Anchored like Next.js: the whole value must match.
+                pattern = re.compile(f"(?:{value})\\Z", flags)
+            except re.error as e:
+                c.bad(f"{k}.value", f"is not a valid regex: {e}", "expected a Python/JS-compatible regular expression")
+                continue
+        if typ is None:
+            continue
+        src = f"{typ} {name or ''}".strip() + (f" ~ {value}" if value is not None else "")
+        out.append(Condition(type=typ, key=(name or "").lower() if typ == "header" else (name or ""), value=pattern, source=src))
+    return out
+
+
+def _warn_locale_placeholders(c: Problems, key: str, headers: list[tuple[str, Template]]) -> None:
+    """{country} and {lang} are only set on routes with locale = true; elsewhere they are empty, and
+    a KV lookup keyed by them quietly falls back to its default."""
+    for name, tpl in headers:
+        used = _placeholder_kinds(tpl)
+        for kind in ("country", "lang"):
+            if kind in used:
+                c.warn(f"{key}.{name}", f"uses {{{kind}}} but this route has no locale = true, so it is always empty", "expected locale = true on the route")
+
+
+def _placeholder_kinds(tpl: Template) -> set[str]:
+    """Every placeholder kind a template uses, including inside KV keys ({kv.NS[{country}]})."""
+    kinds: set[str] = set()
+    for part in tpl.parts:
+        if isinstance(part, Placeholder):
+            kinds.add(part.kind)
+            if part.key is not None:
+                kinds |= _placeholder_kinds(part.key)
+    return kinds
+
+
+def _headers_map(c: Problems, key: str, data: Any, names: dict[str, set[str]]) -> list[tuple[str, Template]]:
+    out: list[tuple[str, Template]] = []
+    if data is None:
+        return out
+    if not isinstance(data, dict):
+        c.bad(key, f"is {data!r}", 'expected a table of header = "value"')
+        return out
+    for name, value in data.items():
+        k = f"{key}.{name}"
+        if not HEADER_NAME_RE.match(name):
+            c.bad(k, "is not a valid header name", "expected letters, digits and -")
+            continue
+        if name.lower() in HOP_BY_HOP or name.lower() in {"host", "content-length"}:
+            c.bad(k, "is a header the gateway manages", "expected an end-to-end header")
+            continue
+        if not isinstance(value, str):
+            c.bad(k, f"is {value!r}", "expected a string, optionally with {placeholders}")
+            continue
+        try:
+            out.append((name, Template.parse(value, names)))
+        except TemplateError as e:
+            c.bad(k, str(e), "see the README's Placeholders section")
+    return out

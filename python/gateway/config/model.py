@@ -1,0 +1,197 @@
+"""What a loaded gateway.toml is: immutable objects, built once by ``gateway.config.loader``.
+
+Everything is frozen so a config can be shared by every request (and swapped whole on reload)
+without anyone changing it underneath. Values derived from a config are computed once, when the
+object is built, and live on the object they derive from — never in a module-level cache keyed by
+``id()``, which is reused after a reload.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway import _core
+from gateway.template import Template
+
+# Headers a client may never set towards an origin, whatever the route says.
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate"}
+)
+
+# Peers remembered per Server: the same few proxies and load balancers repeat, while a flood of
+# distinct client addresses must not grow the cache without bound.
+TRUST_CACHE_MAX = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    name: str
+    url: str
+    host: str
+    port: int
+    base_path: str
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuthAction:
+    redirect: str | None = None
+    status: int | None = None
+    clear_cookie: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthPolicy:
+    name: str
+    verifier: _core.Verifier
+    token_from: tuple[tuple[str, str], ...]
+    on_missing: AuthAction
+    on_invalid: AuthAction
+    forward_claims: dict[str, str]
+    # Derived: what explain and the access log say when no source held a token.
+    missing_reason: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        reason = "no token in " + ", ".join(f"{k}:{n}" if k != "bearer" else "bearer" for k, n in self.token_from)
+        object.__setattr__(self, "missing_reason", reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Locale:
+    country_header: str | None
+    default_country: str
+    countries: dict[str, str]
+    languages: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    name: str
+    cookie: str
+    variants: tuple[str, ...]
+    weights: tuple[float, ...]
+    max_age: int
+    header: str | None
+    # Derived: for random.choices(cum_weights=...), which then skips summing the weights on every draw.
+    cum_weights: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cum_weights", tuple(itertools.accumulate(self.weights)))
+
+
+@dataclass(frozen=True, slots=True)
+class KVConfig:
+    name: str
+    backend: str
+    path: Path | None = None
+    url: str | None = None
+    cache_ttl: float = 5.0
+    prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str  # header | cookie | query | host
+    key: str
+    value: re.Pattern[str] | None
+    source: str
+
+    def describe(self) -> str:
+        return self.source
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    index: int
+    match: list[str]
+    origin: str
+    methods: frozenset[str] | None = None
+    # Normalized at load like the request's host name (lower-case, no trailing dot, never a port),
+    # so the two compare with ==.
+    host: str | None = None
+    has: list[Condition] = field(default_factory=list)
+    missing: list[Condition] = field(default_factory=list)
+    auth: str | None = None
+    max_body: int | None = None
+    locale: bool = False
+    experiment: str | None = None
+    response_headers: list[tuple[str, Template]] = field(default_factory=list)
+    request_headers: list[tuple[str, Template]] = field(default_factory=list)
+    timeout: float | None = None
+
+    def label(self) -> str:
+        return " | ".join(self.match)
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    listen: str = "127.0.0.1:8080"
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    access_log: bool = True
+    max_body: int = 10 * 2**20
+    max_header_bytes: int = 32 * 2**10
+    # Read once at start (a reload does not change them): Granian's runtime mode ("auto", "st"
+    # single-threaded or "mt" multi-threaded per worker), and the threads of the core's upstream I/O
+    # runtime in each worker.
+    runtime_mode: str = "auto"
+    io_threads: int = 1
+    # peer address -> verdict. It lives on this (frozen) object, so a reload, which builds a new
+    # Server, starts with an empty cache: a cache keyed by id(config) handed a reloaded config the
+    # verdicts of an old one whose id it reused.
+    _trust_cache: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def is_trusted(self, peer: str | None) -> bool:
+        """Whether ``peer`` (the client address of the connection) is one of ``trusted_proxies``,
+        whose forwarded and geo headers the gateway believes."""
+        if not peer or not self.trusted_proxies:
+            return False
+        hit = self._trust_cache.get(peer)
+        if hit is not None:
+            return hit
+        # Parsing an address costs microseconds; hence the cache.
+        try:
+            ip = ipaddress.ip_address(peer)
+            trusted = any(ip in net for net in self.trusted_proxies)
+        except ValueError:
+            trusted = False
+        if len(self._trust_cache) >= TRUST_CACHE_MAX:
+            self._trust_cache.clear()
+        self._trust_cache[peer] = trusted
+        return trusted
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    server: Server
+    origins: dict[str, Origin]
+    auth: dict[str, AuthPolicy]
+    locale: Locale | None
+    experiments: dict[str, Experiment]
+    kv: dict[str, KVConfig]
+    routes: list[Route]
+    route_set: _core.RouteSet
+    # What probably does not do what its author meant, in the problems' FILE: key: what (expected)
+    # form; printed by `gateway check` and at serve start, never a reason not to serve.
+    warnings: tuple[str, ...] = ()
+    # Derived, computed once here:
+    # headers that carry verified claims, so a client's own copies are removed on every route;
+    forwarded_claim_headers: frozenset[str] = field(init=False, repr=False, compare=False)
+    # the locale prefixes, longest first, so a path already under one is not prefixed again;
+    locale_prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # whether any route tests the query string: if none does, the query is never parsed.
+    query_conditions: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
+        prefixes: tuple[str, ...] = ()
+        if self.locale:
+            prefixes = tuple(sorted(set(self.locale.countries.values()) | set(self.locale.languages.values()), key=len, reverse=True))
+        query = any(cond.type == "query" for r in self.routes for cond in (*r.has, *r.missing))
+        object.__setattr__(self, "forwarded_claim_headers", forwarded)
+        object.__setattr__(self, "locale_prefixes", prefixes)
+        object.__setattr__(self, "query_conditions", query)
