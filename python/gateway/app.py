@@ -56,7 +56,9 @@ class GatewayApp:
         # One assignment each: a request in flight keeps the objects it started with.
         self.kv = KVStore(config.kv)
         self.config = config
-        log.warning("config reloaded from %s (%d routes)", self.config_path, len(config.routes))
+        log.info("config reloaded from %s (%d routes)", self.config_path, len(config.routes))
+        for line in config.warnings:
+            log.warning("%s", line)
         buffer = int(os.environ.get("GATEWAY_HTTP1_BUFFER", "0"))
         if buffer and config.server.max_header_bytes > buffer:
             log.warning(

@@ -22,6 +22,10 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate"}
 )
 
+# Never forwarded from the client: hop-by-hop headers, and the forwarding headers the gateway writes
+# itself. Expect was answered by the server already; the origin gets the body straight away.
+NEVER_FORWARDED = frozenset(HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"})
+
 # Peers remembered per Server: the same few proxies and load balancers repeat, while a flood of
 # distinct client addresses must not grow the cache without bound.
 TRUST_CACHE_MAX = 4096
@@ -183,8 +187,12 @@ class Config:
     forwarded_claim_headers: frozenset[str] = field(init=False, repr=False, compare=False)
     # the locale prefixes, longest first, so a path already under one is not prefixed again;
     locale_prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    # whether any route tests the query string: if none does, the query is never parsed.
+    # whether any route tests the query string: if none does, the query is never parsed;
     query_conditions: bool = field(init=False, repr=False, compare=False)
+    # per route index, the lower-case names of the client's request headers never forwarded on it,
+    # as (for an untrusted peer, for a trusted one): NEVER_FORWARDED, every forwarded-claim header,
+    # the headers the route sets itself, and the geo header unless the peer is trusted.
+    forward_drop: tuple[tuple[frozenset[str], frozenset[str]], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
@@ -195,3 +203,13 @@ class Config:
         object.__setattr__(self, "forwarded_claim_headers", forwarded)
         object.__setattr__(self, "locale_prefixes", prefixes)
         object.__setattr__(self, "query_conditions", query)
+        geo = frozenset({self.locale.country_header}) if self.locale and self.locale.country_header else frozenset()
+        drops = []
+        for r in self.routes:
+            sets = {name.lower() for name, _ in r.request_headers}
+            exp = self.experiments.get(r.experiment) if r.experiment else None
+            if exp is not None and exp.header:
+                sets.add(exp.header.lower())
+            trusted = NEVER_FORWARDED | forwarded | sets
+            drops.append((trusted | geo, trusted))
+        object.__setattr__(self, "forward_drop", tuple(drops))

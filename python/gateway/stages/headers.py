@@ -12,16 +12,11 @@ earlier stages set (claims, the experiment's variant) are added, as UTF-8. The r
 
 from __future__ import annotations
 
-from gateway.config import HOP_BY_HOP
 from gateway.context import RequestContext
 from gateway.respond import Answer
 from gateway.text import display_text, wire_text
 
 NAME = "headers"
-
-# Never forwarded from the client: hop-by-hop headers, and the forwarding headers the gateway writes
-# itself. Expect was answered by the server already; the origin gets the body straight away.
-ALWAYS_DROPPED = frozenset(HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"})
 
 
 async def run(ctx: RequestContext) -> Answer | None:
@@ -36,11 +31,8 @@ async def run(ctx: RequestContext) -> Answer | None:
         ctx.response_headers.append((name.lower().encode(), value.encode("utf-8")))
 
     trusted = config.server.is_trusted(req.client)
-    drop = ALWAYS_DROPPED | config.forwarded_claim_headers
-    if ctx.set_headers:
-        drop = drop | {h.lower() for h in ctx.set_headers}
-    if config.locale and config.locale.country_header and not trusted:
-        drop = drop | {config.locale.country_header}
+    # Every name this route's stages can set is in the set, so a client's copy never rides along.
+    drop = config.forward_drop[route.index][trusted]
     ctx.drop_headers = drop
     out: list[tuple[bytes | str, bytes | str]] = list(req.forward_headers(drop))
     xff = req.header_values("x-forwarded-for") if trusted else []
