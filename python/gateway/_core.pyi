@@ -69,7 +69,10 @@ class Verifier:
         *,
         max_length: int = ...,
         allow_weak_key: bool = ...,
-    ) -> Verifier: ...
+    ) -> Verifier:
+        """Construction errors (ValueError/TypeError) carry ``.kind``: ``weak_key``,
+        ``public_key_as_secret``, ``empty_key``, ``unknown_algorithm``, ``unsupported_algorithm``
+        or ``bad_option``."""
     def verify(self, token: str | bytes, now: _Time | None = ...) -> dict[str, Any]: ...
     @property
     def algorithms(self) -> list[str]: ...
@@ -122,7 +125,8 @@ def set_cookie(
 def best_language(accept_language: str, supported: Sequence[str]) -> str | None: ...
 
 def normalize_path(raw: str | bytes) -> str:
-    """Normalizes a raw request path; ValueError says why a path is refused."""
+    """Normalizes a raw request path; the ValueError's ``.kind`` (e.g. ``encoded_slash``,
+    ``control_character``) and message say why a path is refused."""
 
 def percent_encode(text: str) -> str:
     """``text`` with all but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (UTF-8), like ``quote(text, safe="")``."""
@@ -137,6 +141,8 @@ class RouteSet:
     def __new__(cls, routes: list[list[str]]) -> RouteSet: ...
     def matching_routes(self, path: str) -> list[int]: ...
     def params(self, route: int, path: str) -> dict[str, str] | None: ...
+    def param_names(self, route: int) -> list[str]:
+        """Exactly the names ``params(route, ...)`` can produce: named and unnamed ("0", ...) groups."""
 
 @final
 class Request:

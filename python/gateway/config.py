@@ -468,10 +468,12 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
         try:
             verifier = _core.Verifier(secret, algs, audience=audience, issuer=issuer, leeway=leeway, require=require, allow_weak_key=allow_weak)
         except (ValueError, TypeError) as e:
+            # The core says what is wrong by kind; its wording is for people, not for this switch.
             msg = str(e)
-            if "public key" in msg:
+            kind = getattr(e, "kind", None)
+            if kind == "public_key_as_secret":
                 c.bad(f"{key}.secret", msg, "a random shared secret; asymmetric algorithms are not supported yet")
-            elif "secret is" in msg and "needs at least" in msg:
+            elif kind == "weak_key":
                 msg = msg.split(". Use a longer")[0]
                 c.bad(f"{key}.secret", msg, "a random secret at least that long (e.g. `openssl rand -base64 48`), or allow_weak_key = true")
             else:

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::b64;
-use crate::error::{bounded, ConfigError, JwtError};
+use crate::error::{bounded, ConfigError, ErrorKind, JwtError};
 use crate::json::{self, AudClaim, ClaimsView, IssClaim, NumClaim, Registered};
 use crate::seconds::Seconds;
 
@@ -86,8 +86,9 @@ impl AlgSet {
 
     pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<AlgSet, ConfigError> {
         if names.is_empty() {
-            return Err(ConfigError(
-                "algorithms must list at least one algorithm, e.g. [\"HS256\"]".into(),
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "algorithms must list at least one algorithm, e.g. [\"HS256\"]",
             ));
         }
         let mut set = AlgSet(0);
@@ -96,15 +97,18 @@ impl AlgSet {
             match Alg::from_name(name) {
                 Some(alg) => set.0 |= alg.bit(),
                 None if name.eq_ignore_ascii_case("none") => {
-                    return Err(ConfigError("algorithm \"none\" is never accepted".into()))
+                    return Err(ConfigError::new(
+                        ErrorKind::UnknownAlgorithm,
+                        "algorithm \"none\" is never accepted",
+                    ))
                 }
                 None if KNOWN_ASYMMETRIC.contains(&name) => {
-                    return Err(ConfigError(format!(
+                    return Err(ConfigError::new(ErrorKind::UnsupportedAlgorithm, format!(
                         "algorithm {name} needs an asymmetric key, which this version does not support yet (supported: HS256, HS384, HS512)"
                     )))
                 }
                 None => {
-                    return Err(ConfigError(format!(
+                    return Err(ConfigError::new(ErrorKind::UnknownAlgorithm, format!(
                         "unknown algorithm {:?} (supported: HS256, HS384, HS512)",
                         bounded(name, 16)
                     )))
@@ -129,7 +133,10 @@ impl HmacKey {
     /// secret is the classic RS/HS algorithm-confusion attack.
     pub fn new(secret: &[u8], algs: AlgSet, allow_weak: bool) -> Result<HmacKey, ConfigError> {
         if secret.is_empty() {
-            return Err(ConfigError("the HMAC secret is empty".into()));
+            return Err(ConfigError::new(
+                ErrorKind::EmptyKey,
+                "the HMAC secret is empty",
+            ));
         }
         let text = String::from_utf8_lossy(&secret[..secret.len().min(64)]);
         let trimmed = text.trim_start();
@@ -137,13 +144,14 @@ impl HmacKey {
             || trimmed.starts_with("ssh-")
             || trimmed.starts_with("ecdsa-sha2-")
         {
-            return Err(ConfigError(
-                "the key looks like a PEM or SSH public key, which must never be used as an HMAC secret".into(),
+            return Err(ConfigError::new(
+                ErrorKind::PublicKeyAsSecret,
+                "the key looks like a PEM or SSH public key, which must never be used as an HMAC secret",
             ));
         }
         if !allow_weak {
             if let Some(alg) = algs.iter().filter(|a| secret.len() < a.mac_len()).last() {
-                return Err(ConfigError(format!(
+                return Err(ConfigError::new(ErrorKind::WeakKey, format!(
                     "the secret is {} bytes; {} needs at least {} (RFC 7518 §3.2). Use a longer random secret, or pass allow_weak_key=True to accept it",
                     secret.len(),
                     alg.name(),
@@ -242,21 +250,27 @@ impl Policy {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.leeway.is_finite() && self.leeway >= 0.0) {
-            return Err(ConfigError(
-                "leeway must be a finite number of seconds >= 0".into(),
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "leeway must be a finite number of seconds >= 0",
             ));
         }
         if self.max_length < 16 {
-            return Err(ConfigError("max_length must be at least 16 bytes".into()));
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "max_length must be at least 16 bytes",
+            ));
         }
         if matches!(&self.audience, Some(a) if a.is_empty()) {
-            return Err(ConfigError(
-                "audience must name at least one audience (or be None)".into(),
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "audience must name at least one audience (or be None)",
             ));
         }
         if matches!(&self.issuer, Some(i) if i.is_empty()) {
-            return Err(ConfigError(
-                "issuer must name at least one issuer (or be None)".into(),
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "issuer must name at least one issuer (or be None)",
             ));
         }
         Ok(())
@@ -318,7 +332,10 @@ impl Verifier {
         policy.validate()?;
         if let KeySet::ByKid(map) = &keys {
             if map.is_empty() {
-                return Err(ConfigError("the kid → key mapping is empty".into()));
+                return Err(ConfigError::new(
+                    ErrorKind::EmptyKey,
+                    "the kid → key mapping is empty",
+                ));
             }
         }
         Ok(Verifier {
@@ -780,32 +797,44 @@ mod tests {
             JwtError::NotYetValid
         );
         let cases = [
-            (r#"{"iss":"you","aud":"api"}"#, "MissingClaim"),
-            (r#"{"sub":"x","aud":"api"}"#, "MissingClaim"),
-            (r#"{"sub":"x","iss":"them","aud":"api"}"#, "InvalidIssuer"),
-            (r#"{"sub":"x","iss":["you"],"aud":"api"}"#, "InvalidIssuer"),
-            (r#"{"sub":"x","iss":"you"}"#, "MissingClaim"),
-            (r#"{"sub":"x","iss":"you","aud":"web"}"#, "InvalidAudience"),
-            (r#"{"sub":"x","iss":"you","aud":[]}"#, "InvalidAudience"),
+            (r#"{"iss":"you","aud":"api"}"#, ErrorKind::MissingClaim),
+            (r#"{"sub":"x","aud":"api"}"#, ErrorKind::MissingClaim),
+            (
+                r#"{"sub":"x","iss":"them","aud":"api"}"#,
+                ErrorKind::InvalidIssuer,
+            ),
+            (
+                r#"{"sub":"x","iss":["you"],"aud":"api"}"#,
+                ErrorKind::InvalidIssuer,
+            ),
+            (r#"{"sub":"x","iss":"you"}"#, ErrorKind::MissingClaim),
+            (
+                r#"{"sub":"x","iss":"you","aud":"web"}"#,
+                ErrorKind::InvalidAudience,
+            ),
+            (
+                r#"{"sub":"x","iss":"you","aud":[]}"#,
+                ErrorKind::InvalidAudience,
+            ),
             (
                 r#"{"sub":"x","iss":"you","aud":["api",1]}"#,
-                "InvalidAudience",
+                ErrorKind::InvalidAudience,
             ),
             (
                 r#"{"sub":"x","iss":"you","aud":"api","exp":"100"}"#,
-                "MalformedToken",
+                ErrorKind::MalformedToken,
             ),
             (
                 r#"{"sub":"x","iss":"you","aud":"api","exp":true}"#,
-                "MalformedToken",
+                ErrorKind::MalformedToken,
             ),
             (
                 r#"{"sub":"x","iss":"you","aud":"api","iat":null}"#,
-                "MalformedToken",
+                ErrorKind::MalformedToken,
             ),
             (
                 r#"{"sub":"x","iss":"you","aud":"api","exp":-1e400}"#,
-                "ExpiredToken",
+                ErrorKind::ExpiredToken,
             ),
         ];
         for (claims, kind) in cases {
@@ -821,7 +850,7 @@ mod tests {
         let t = token(Alg::HS256, h, r#"{"aud":"api"}"#);
         assert_eq!(
             plain.verify(t.as_bytes(), 0.0, &[]).unwrap_err().kind(),
-            "InvalidAudience"
+            ErrorKind::InvalidAudience
         );
     }
 

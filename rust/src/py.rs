@@ -16,7 +16,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, Py
 
 use crate::b64;
 use crate::cookie::{self, CookieAttrs, SameSite};
-use crate::error::{ConfigError, JwtError};
+use crate::error::{ConfigError, ErrorKind, JwtError};
 use crate::jwt::{self, Alg, AlgSet, HmacKey, KeySet, Policy, DEFAULT_MAX_LENGTH};
 use crate::lang;
 use crate::pyclaims;
@@ -125,9 +125,34 @@ fn jwt_exception(py: Python<'_>, e: JwtError) -> PyErr {
     }
 }
 
+/// A `ValueError` whose `.kind` says what went wrong (`weak_key`, `encoded_slash`, ...), so
+/// callers such as the config loader switch on the kind, never on the wording.
+#[cold]
+#[inline(never)]
+fn kinded_value_error(kind: ErrorKind, message: String) -> PyErr {
+    Python::attach(|py| {
+        let err = PyValueError::new_err(message);
+        // Setting an attribute on a fresh ValueError instance cannot fail short of running out
+        // of memory; the error is still raised (without a kind) if it does.
+        let _ = err.value(py).setattr(intern!(py, "kind"), kind.as_str());
+        err
+    })
+}
+
 #[cold]
 fn config_err(e: ConfigError) -> PyErr {
-    PyValueError::new_err(e.0)
+    kinded_value_error(e.kind, e.message)
+}
+
+/// Gives an error raised while building a verifier a `.kind` if it has none yet (a wrong type
+/// of argument is a `bad_option`), so every construction error can be told apart by kind.
+#[cold]
+fn with_kind(py: Python<'_>, err: PyErr) -> PyErr {
+    let value = err.value(py);
+    if !value.hasattr(intern!(py, "kind")).unwrap_or(true) {
+        let _ = value.setattr(intern!(py, "kind"), ErrorKind::BadOption.as_str());
+    }
+    err
 }
 
 /// `str` or `bytes` → bytes, borrowed.
@@ -255,11 +280,14 @@ fn build_keys(key: &Bound<'_, PyAny>, algs: AlgSet, allow_weak: bool) -> PyResul
                 .to_owned();
             let secret = bytes_of(&secret, "each secret in the key mapping")?;
             let prepared = HmacKey::new(secret, algs, allow_weak).map_err(|e| {
-                PyValueError::new_err(format!(
-                    "key for kid {:?}: {}",
-                    crate::error::bounded(&kid, 32),
-                    e.0
-                ))
+                kinded_value_error(
+                    e.kind,
+                    format!(
+                        "key for kid {:?}: {}",
+                        crate::error::bounded(&kid, 32),
+                        e.message
+                    ),
+                )
             })?;
             map.insert(kid, prepared);
         }
@@ -364,7 +392,8 @@ impl Verifier {
             require,
             max_length,
             allow_weak_key,
-        )?;
+        )
+        .map_err(|e| with_kind(key.py(), e))?;
         let interned = pyclaims::ExpectedStrings::new(key.py(), &inner.policy);
         Ok(Verifier { inner, interned })
     }
@@ -653,7 +682,6 @@ fn best_language(accept_language: &Bound<'_, PyString>, supported: Vec<String>) 
     lang::best_language(&accept_language, &supported).map(|i| supported[i].clone())
 }
 
-/// Normalizes a raw request path; raises ValueError saying why a path is refused.
 /// `text` with every character but `A-Z a-z 0-9 - . _ ~` percent-encoded as UTF-8, like
 /// `urllib.parse.quote(text, safe="")`.
 #[pyfunction]
@@ -661,9 +689,12 @@ fn percent_encode(text: &str) -> String {
     crate::path::percent_encode_component(text)
 }
 
+/// Normalizes a raw request path; raises ValueError whose `.kind` (and message) says why a path
+/// is refused.
 #[pyfunction]
 fn normalize_path(raw: &Bound<'_, PyAny>) -> PyResult<String> {
-    crate::path::normalize(bytes_of(raw, "path")?).map_err(|e| PyValueError::new_err(e.to_string()))
+    crate::path::normalize(bytes_of(raw, "path")?)
+        .map_err(|e| kinded_value_error(e.kind(), e.to_string()))
 }
 
 /// Compiles a Next.js-style path pattern to the anchored regex the router uses.
@@ -692,6 +723,13 @@ impl RouteSet {
     /// Indices of the routes whose patterns match `path`, in file order.
     fn matching_routes(&self, path: &str) -> Vec<usize> {
         self.inner.matching_routes(path)
+    }
+
+    /// The names `params(route, ...)` can produce (named and unnamed groups), in pattern order.
+    fn param_names(&self, route: usize) -> PyResult<Vec<String>> {
+        self.inner.param_names(route).ok_or_else(|| {
+            pyo3::exceptions::PyIndexError::new_err(format!("there is no route {route}"))
+        })
     }
 
     /// The named parameters of `route` for `path`, or None when it does not match.
