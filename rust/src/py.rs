@@ -349,15 +349,14 @@ fn verify_with<'py>(
     let now = unix_time(now)?;
     let checked = v.check_signature(token).map_err(raise)?;
     let (dict, reg) = b64::with_decoded(checked.payload_b64, |payload| {
-        if let Some(early) = v.expired_early(payload, now) {
+        if let Some(early) = v.early_verdict(payload, now) {
             return Err(early);
         }
-        pyclaims::claims_dict(py, payload, &v.policy, now, interned)
+        pyclaims::claims_dict(py, payload, v, interned)
     })
     .map_err(|_| raise(JwtError::malformed("the payload is not strict base64url")))?
     .map_err(raise)?;
-    v.check_claims(&reg, now, |name| dict.contains(name).unwrap_or(false))
-        .map_err(raise)?;
+    v.check_claims(&reg, now).map_err(raise)?;
     Ok(dict)
 }
 
