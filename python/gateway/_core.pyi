@@ -1,7 +1,7 @@
 """Type stubs for the Rust extension ``gateway._core``."""
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, final
 
 __version__: str
@@ -17,6 +17,7 @@ __all__ = [
     "MalformedToken",
     "MissingClaim",
     "NotYetValid",
+    "Request",
     "RouteSet",
     "Upstream",
     "UpstreamConnectError",
@@ -68,7 +69,10 @@ class Verifier:
         *,
         max_length: int = ...,
         allow_weak_key: bool = ...,
-    ) -> Verifier: ...
+    ) -> Verifier:
+        """Construction errors (ValueError/TypeError) carry ``.kind``: ``weak_key``,
+        ``public_key_as_secret``, ``empty_key``, ``unknown_algorithm``, ``unsupported_algorithm``
+        or ``bad_option``."""
     def verify(self, token: str | bytes, now: _Time | None = ...) -> dict[str, Any]: ...
     @property
     def algorithms(self) -> list[str]: ...
@@ -121,7 +125,8 @@ def set_cookie(
 def best_language(accept_language: str, supported: Sequence[str]) -> str | None: ...
 
 def normalize_path(raw: str | bytes) -> str:
-    """Normalizes a raw request path; ValueError says why a path is refused."""
+    """Normalizes a raw request path; the ValueError's ``.kind`` (e.g. ``encoded_slash``,
+    ``control_character``) and message say why a path is refused."""
 
 def percent_encode(text: str) -> str:
     """``text`` with all but ``A-Z a-z 0-9 - . _ ~`` percent-encoded (UTF-8), like ``quote(text, safe="")``."""
@@ -136,6 +141,61 @@ class RouteSet:
     def __new__(cls, routes: list[list[str]]) -> RouteSet: ...
     def matching_routes(self, path: str) -> list[int]: ...
     def params(self, route: int, path: str) -> dict[str, str] | None: ...
+    def param_names(self, route: int) -> list[str]:
+        """Exactly the names ``params(route, ...)`` can produce: named and unnamed ("0", ...) groups."""
+
+@final
+class Request:
+    """The request head, built once from the ASGI scope; raw header bytes stay in Rust.
+
+    Header text is latin-1 (one character per wire byte); header names are compared without case.
+    """
+
+    def __new__(
+        cls,
+        method: str,
+        raw_path: bytes | str,
+        query_string: bytes | str,
+        headers: Iterable[tuple[bytes | str, bytes | str]],
+        client: str | None,
+        scheme: str,
+    ) -> Request: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def raw_path(self) -> bytes: ...
+    @property
+    def query(self) -> str:
+        """The query with bytes outside 0x21..0x7E percent-encoded (%XX, upper-case)."""
+    @property
+    def client(self) -> str | None: ...
+    @property
+    def scheme(self) -> str: ...
+    @property
+    def head_size(self) -> int:
+        """len(raw_path) + len(query) + sum(len(name) + len(value) + 4)."""
+    @property
+    def host_count(self) -> int: ...
+    @property
+    def host(self) -> str | None:
+        """The first Host value as sent."""
+    @property
+    def host_name(self) -> str | None:
+        """Host for routing: lower-case, no port, one trailing dot removed, IPv6 unbracketed."""
+    @property
+    def content_length(self) -> int | None: ...
+    @property
+    def content_length_valid(self) -> bool: ...
+    @property
+    def chunked(self) -> bool:
+        """A Transfer-Encoding header is present."""
+    def header(self, name: str) -> str | None: ...
+    def header_values(self, name: str) -> list[str]: ...
+    def cookie(self, name: str) -> str | None: ...
+    def cookies(self, name: str) -> list[str]:
+        """Every cookie called ``name`` in order, at most 8."""
+    def forward_headers(self, drop: Iterable[str]) -> list[tuple[bytes, bytes]]:
+        """The raw pairs minus names in ``drop`` and names listed in any Connection header."""
 
 class UpstreamError(Exception):
     """The origin could not be reached or answered badly (502)."""
@@ -175,7 +235,7 @@ class Upstream:
         self,
         method: str,
         url: str,
-        headers: list[tuple[str, str]],
+        headers: Sequence[tuple[str | bytes, str | bytes]],
         body: bytes | None = ...,
         stream: BodySender | None = ...,
         timeout: float = ...,

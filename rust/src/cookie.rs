@@ -10,28 +10,32 @@ fn trim_ows(s: &str) -> &str {
     s.trim_matches(|c| c == ' ' || c == '\t')
 }
 
-/// The value of the first cookie called `name`, with one pair of surrounding double quotes removed.
-/// Pairs without `=` are ignored; names compare case-sensitively; nothing here can fail.
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
-    if name.is_empty() {
-        return None;
-    }
-    for pair in header.split(';').take(MAX_PAIRS) {
-        let Some((n, v)) = pair.split_once('=') else {
-            continue;
-        };
-        if trim_ows(n) != name {
-            continue;
-        }
+/// Every `name=value` pair of a Cookie header, in order: pairs without `=` are skipped, spaces
+/// and tabs around names and values are trimmed, and one pair of surrounding double quotes is
+/// removed from a value. At most [`MAX_PAIRS`] pairs are looked at. The one reading of a Cookie
+/// header: `cookie_value` and the request's cookie jar both use it, so they cannot disagree.
+pub fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header.split(';').take(MAX_PAIRS).filter_map(|pair| {
+        let (n, v) = pair.split_once('=')?;
         let v = trim_ows(v);
         let v = if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
             &v[1..v.len() - 1]
         } else {
             v
         };
-        return Some(Cow::Borrowed(v));
+        Some((trim_ows(n), v))
+    })
+}
+
+/// The value of the first cookie called `name`, with one pair of surrounding double quotes removed.
+/// Pairs without `=` are ignored; names compare case-sensitively; nothing here can fail.
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    if name.is_empty() {
+        return None;
     }
-    None
+    pairs(header)
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| Cow::Borrowed(v))
 }
 
 /// RFC 7230 `token`: what a cookie name may be.

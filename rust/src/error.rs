@@ -1,9 +1,146 @@
-//! One error type for token verification; `py` maps each variant to one Python exception class.
+//! What can go wrong, as one [`ErrorKind`] list with the HTTP status of each kind in one place
+//! (as pingora's `ErrorType`), and the detailed error values of each stage that carry a kind:
+//! [`JwtError`] (tokens), [`ConfigError`] (building a verifier), `PathError` (request paths).
+//! The bindings turn a kind into a Python exception (a class for tokens, a `.kind` attribute
+//! otherwise), so no caller ever has to read an error's wording to learn what happened.
 //!
 //! Messages are short, fixed-size sentences: they never contain the key and never more than a few
 //! characters of the token, because they end up in logs and HTTP responses.
 
 use std::fmt;
+
+/// Every kind of error the core reports. `as_str` is the stable snake_case name Python sees
+/// (`.kind`); `http_status` is the one place a kind becomes a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    // A token the gateway refuses.
+    MalformedToken,
+    InvalidSignature,
+    AlgorithmNotAllowed,
+    ExpiredToken,
+    NotYetValid,
+    InvalidIssuer,
+    InvalidAudience,
+    MissingClaim,
+    // A request path the gateway refuses.
+    NotAbsolute,
+    BadPercentEncoding,
+    EncodedSlash,
+    Backslash,
+    ControlCharacter,
+    Semicolon,
+    PathTooLong,
+    // The origin.
+    UpstreamTimeout,
+    UpstreamConnect,
+    UpstreamFailed,
+    // Configuration, found when a verifier or a route set is built (never per request).
+    WeakKey,
+    PublicKeyAsSecret,
+    EmptyKey,
+    UnknownAlgorithm,
+    UnsupportedAlgorithm,
+    BadOption,
+    BadPattern,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::MalformedToken => "malformed_token",
+            ErrorKind::InvalidSignature => "invalid_signature",
+            ErrorKind::AlgorithmNotAllowed => "algorithm_not_allowed",
+            ErrorKind::ExpiredToken => "expired_token",
+            ErrorKind::NotYetValid => "not_yet_valid",
+            ErrorKind::InvalidIssuer => "invalid_issuer",
+            ErrorKind::InvalidAudience => "invalid_audience",
+            ErrorKind::MissingClaim => "missing_claim",
+            ErrorKind::NotAbsolute => "not_absolute",
+            ErrorKind::BadPercentEncoding => "bad_percent_encoding",
+            ErrorKind::EncodedSlash => "encoded_slash",
+            ErrorKind::Backslash => "backslash",
+            ErrorKind::ControlCharacter => "control_character",
+            ErrorKind::Semicolon => "semicolon",
+            ErrorKind::PathTooLong => "path_too_long",
+            ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::UpstreamConnect => "upstream_connect",
+            ErrorKind::UpstreamFailed => "upstream_failed",
+            ErrorKind::WeakKey => "weak_key",
+            ErrorKind::PublicKeyAsSecret => "public_key_as_secret",
+            ErrorKind::EmptyKey => "empty_key",
+            ErrorKind::UnknownAlgorithm => "unknown_algorithm",
+            ErrorKind::UnsupportedAlgorithm => "unsupported_algorithm",
+            ErrorKind::BadOption => "bad_option",
+            ErrorKind::BadPattern => "bad_pattern",
+        }
+    }
+
+    /// The status the gateway answers with when a request ends with this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::MalformedToken
+            | ErrorKind::InvalidSignature
+            | ErrorKind::AlgorithmNotAllowed
+            | ErrorKind::ExpiredToken
+            | ErrorKind::NotYetValid
+            | ErrorKind::InvalidIssuer
+            | ErrorKind::InvalidAudience
+            | ErrorKind::MissingClaim => 401,
+            ErrorKind::NotAbsolute
+            | ErrorKind::BadPercentEncoding
+            | ErrorKind::EncodedSlash
+            | ErrorKind::Backslash
+            | ErrorKind::ControlCharacter
+            | ErrorKind::Semicolon => 400,
+            ErrorKind::PathTooLong => 414,
+            ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed => 502,
+            // A configuration error reaching a request is the gateway's own fault.
+            ErrorKind::WeakKey
+            | ErrorKind::PublicKeyAsSecret
+            | ErrorKind::EmptyKey
+            | ErrorKind::UnknownAlgorithm
+            | ErrorKind::UnsupportedAlgorithm
+            | ErrorKind::BadOption
+            | ErrorKind::BadPattern => 500,
+        }
+    }
+
+    /// Every kind, for tests and for the bindings' table of kinds.
+    pub const ALL: [ErrorKind; 25] = [
+        ErrorKind::MalformedToken,
+        ErrorKind::InvalidSignature,
+        ErrorKind::AlgorithmNotAllowed,
+        ErrorKind::ExpiredToken,
+        ErrorKind::NotYetValid,
+        ErrorKind::InvalidIssuer,
+        ErrorKind::InvalidAudience,
+        ErrorKind::MissingClaim,
+        ErrorKind::NotAbsolute,
+        ErrorKind::BadPercentEncoding,
+        ErrorKind::EncodedSlash,
+        ErrorKind::Backslash,
+        ErrorKind::ControlCharacter,
+        ErrorKind::Semicolon,
+        ErrorKind::PathTooLong,
+        ErrorKind::UpstreamTimeout,
+        ErrorKind::UpstreamConnect,
+        ErrorKind::UpstreamFailed,
+        ErrorKind::WeakKey,
+        ErrorKind::PublicKeyAsSecret,
+        ErrorKind::EmptyKey,
+        ErrorKind::UnknownAlgorithm,
+        ErrorKind::UnsupportedAlgorithm,
+        ErrorKind::BadOption,
+        ErrorKind::BadPattern,
+    ];
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtError {
@@ -25,17 +162,16 @@ impl JwtError {
         JwtError::Malformed(msg.to_owned())
     }
 
-    /// The exception class name this error maps to in Python.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            JwtError::Malformed(_) => "MalformedToken",
-            JwtError::InvalidSignature(_) => "InvalidSignature",
-            JwtError::AlgorithmNotAllowed(_) => "AlgorithmNotAllowed",
-            JwtError::Expired => "ExpiredToken",
-            JwtError::NotYetValid => "NotYetValid",
-            JwtError::InvalidIssuer => "InvalidIssuer",
-            JwtError::InvalidAudience(_) => "InvalidAudience",
-            JwtError::MissingClaim(_) => "MissingClaim",
+            JwtError::Malformed(_) => ErrorKind::MalformedToken,
+            JwtError::InvalidSignature(_) => ErrorKind::InvalidSignature,
+            JwtError::AlgorithmNotAllowed(_) => ErrorKind::AlgorithmNotAllowed,
+            JwtError::Expired => ErrorKind::ExpiredToken,
+            JwtError::NotYetValid => ErrorKind::NotYetValid,
+            JwtError::InvalidIssuer => ErrorKind::InvalidIssuer,
+            JwtError::InvalidAudience(_) => ErrorKind::InvalidAudience,
+            JwtError::MissingClaim(_) => ErrorKind::MissingClaim,
         }
     }
 }
@@ -72,12 +208,46 @@ pub fn bounded(text: &str, max_chars: usize) -> String {
 
 /// A configuration mistake found when a verifier is built (weak key, unknown algorithm, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+pub struct ConfigError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ConfigError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_distinct_snake_case_with_a_status() {
+        let mut names = std::collections::HashSet::new();
+        for k in ErrorKind::ALL {
+            let s = k.as_str();
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{s}"
+            );
+            assert!(names.insert(s), "{s} twice");
+            assert!((400..600).contains(&k.http_status()), "{s}");
+        }
+        assert_eq!(ErrorKind::ExpiredToken.http_status(), 401);
+        assert_eq!(ErrorKind::ControlCharacter.http_status(), 400);
+        assert_eq!(ErrorKind::UpstreamTimeout.http_status(), 504);
+    }
+}

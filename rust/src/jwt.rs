@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::b64;
-use crate::error::{bounded, ConfigError, JwtError};
+use crate::error::{bounded, ConfigError, ErrorKind, JwtError};
 use crate::json::{self, AudClaim, ClaimsView, IssClaim, NumClaim, Registered};
 use crate::seconds::Seconds;
 
@@ -86,8 +86,9 @@ impl AlgSet {
 
     pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<AlgSet, ConfigError> {
         if names.is_empty() {
-            return Err(ConfigError(
-                "algorithms must list at least one algorithm, e.g. [\"HS256\"]".into(),
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "algorithms must list at least one algorithm, e.g. [\"HS256\"]",
             ));
         }
         let mut set = AlgSet(0);
@@ -96,15 +97,18 @@ impl AlgSet {
             match Alg::from_name(name) {
                 Some(alg) => set.0 |= alg.bit(),
                 None if name.eq_ignore_ascii_case("none") => {
-                    return Err(ConfigError("algorithm \"none\" is never accepted".into()))
+                    return Err(ConfigError::new(
+                        ErrorKind::UnknownAlgorithm,
+                        "algorithm \"none\" is never accepted",
+                    ))
                 }
                 None if KNOWN_ASYMMETRIC.contains(&name) => {
-                    return Err(ConfigError(format!(
+                    return Err(ConfigError::new(ErrorKind::UnsupportedAlgorithm, format!(
                         "algorithm {name} needs an asymmetric key, which this version does not support yet (supported: HS256, HS384, HS512)"
                     )))
                 }
                 None => {
-                    return Err(ConfigError(format!(
+                    return Err(ConfigError::new(ErrorKind::UnknownAlgorithm, format!(
                         "unknown algorithm {:?} (supported: HS256, HS384, HS512)",
                         bounded(name, 16)
                     )))
@@ -129,7 +133,10 @@ impl HmacKey {
     /// secret is the classic RS/HS algorithm-confusion attack.
     pub fn new(secret: &[u8], algs: AlgSet, allow_weak: bool) -> Result<HmacKey, ConfigError> {
         if secret.is_empty() {
-            return Err(ConfigError("the HMAC secret is empty".into()));
+            return Err(ConfigError::new(
+                ErrorKind::EmptyKey,
+                "the HMAC secret is empty",
+            ));
         }
         let text = String::from_utf8_lossy(&secret[..secret.len().min(64)]);
         let trimmed = text.trim_start();
@@ -137,13 +144,14 @@ impl HmacKey {
             || trimmed.starts_with("ssh-")
             || trimmed.starts_with("ecdsa-sha2-")
         {
-            return Err(ConfigError(
-                "the key looks like a PEM or SSH public key, which must never be used as an HMAC secret".into(),
+            return Err(ConfigError::new(
+                ErrorKind::PublicKeyAsSecret,
+                "the key looks like a PEM or SSH public key, which must never be used as an HMAC secret",
             ));
         }
         if !allow_weak {
             if let Some(alg) = algs.iter().filter(|a| secret.len() < a.mac_len()).last() {
-                return Err(ConfigError(format!(
+                return Err(ConfigError::new(ErrorKind::WeakKey, format!(
                     "the secret is {} bytes; {} needs at least {} (RFC 7518 §3.2). Use a longer random secret, or pass allow_weak_key=True to accept it",
                     secret.len(),
                     alg.name(),
@@ -242,21 +250,33 @@ impl Policy {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.leeway.is_finite() && self.leeway >= 0.0) {
-            return Err(ConfigError(
-                "leeway must be a finite number of seconds >= 0".into(),
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "leeway must be a finite number of seconds >= 0",
+            ));
+        }
+        if self.require.len() > json::MAX_REQUIRED {
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                format!("require may name at most {} claims", json::MAX_REQUIRED),
             ));
         }
         if self.max_length < 16 {
-            return Err(ConfigError("max_length must be at least 16 bytes".into()));
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "max_length must be at least 16 bytes",
+            ));
         }
         if matches!(&self.audience, Some(a) if a.is_empty()) {
-            return Err(ConfigError(
-                "audience must name at least one audience (or be None)".into(),
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "audience must name at least one audience (or be None)",
             ));
         }
         if matches!(&self.issuer, Some(i) if i.is_empty()) {
-            return Err(ConfigError(
-                "issuer must name at least one issuer (or be None)".into(),
+            return Err(ConfigError::new(
+                ErrorKind::BadOption,
+                "issuer must name at least one issuer (or be None)",
             ));
         }
         Ok(())
@@ -318,7 +338,10 @@ impl Verifier {
         policy.validate()?;
         if let KeySet::ByKid(map) = &keys {
             if map.is_empty() {
-                return Err(ConfigError("the kid → key mapping is empty".into()));
+                return Err(ConfigError::new(
+                    ErrorKind::EmptyKey,
+                    "the kid → key mapping is empty",
+                ));
             }
         }
         Ok(Verifier {
@@ -462,17 +485,23 @@ impl Verifier {
         Ok(Verified { payload_b64 })
     }
 
-    /// Checks the registered claims against the policy at time `now` (seconds since the epoch).
-    /// `has_claim` answers whether a top-level claim is present, for `require`.
-    pub fn check_claims(
-        &self,
-        reg: &Registered,
-        now: Seconds,
-        has_claim: impl Fn(&str) -> bool,
-    ) -> Result<(), JwtError> {
+    /// What the claims walker checks while reading (expected issuers and audiences, required
+    /// claims), borrowed from the policy.
+    pub fn expect(&self) -> json::Expect<'_> {
+        json::Expect {
+            issuer: self.policy.issuer.as_deref(),
+            audience: self.policy.audience.as_deref(),
+            require: &self.policy.require,
+        }
+    }
+
+    /// Checks the registered claims, as [`json::walk_claims`] read them, against the policy at
+    /// time `now` (seconds since the epoch). Every path (Python dict, Rust text, early check)
+    /// ends here, so they all give the same verdict for the same claims.
+    pub fn check_claims(&self, reg: &Registered, now: Seconds) -> Result<(), JwtError> {
         let p = &self.policy;
-        for name in &p.require {
-            if !has_claim(name) {
+        for (i, name) in p.require.iter().enumerate() {
+            if reg.present & (1 << i) == 0 {
                 return Err(JwtError::MissingClaim(bounded(name, 32)));
             }
         }
@@ -499,24 +528,23 @@ impl Verifier {
         if reg.iat == NumClaim::NotANumber {
             return Err(JwtError::malformed("\"iat\" is not a number"));
         }
-        if let Some(expected) = &p.issuer {
-            match &reg.iss {
+        if p.issuer.is_some() {
+            match reg.iss {
                 IssClaim::Absent => return Err(JwtError::MissingClaim("iss".into())),
-                IssClaim::Str(iss) if expected.iter().any(|e| e == iss) => {}
                 IssClaim::Matched(true) => {}
                 _ => return Err(JwtError::InvalidIssuer),
             }
         } else if reg.iss == IssClaim::Invalid {
             return Err(JwtError::InvalidIssuer);
         }
-        match (&p.audience, &reg.aud) {
+        match (&p.audience, reg.aud) {
             (_, AudClaim::Invalid) => {
                 return Err(JwtError::InvalidAudience(
                     "\"aud\" must be a string or an array of strings",
                 ))
             }
             (None, AudClaim::Absent) => {}
-            (None, AudClaim::List(_) | AudClaim::Matched(_)) => {
+            (None, AudClaim::Matched(_)) => {
                 // RFC 7519 §4.1.3: a recipient that does not identify itself with the audience must reject.
                 return Err(JwtError::InvalidAudience(
                     "the token has an audience but none is expected",
@@ -529,46 +557,46 @@ impl Verifier {
                     "the token is not for the expected audience",
                 ))
             }
-            (Some(expected), AudClaim::List(auds)) => {
-                if !auds.iter().any(|a| expected.iter().any(|e| e == a)) {
-                    return Err(JwtError::InvalidAudience(
-                        "the token is not for the expected audience",
-                    ));
-                }
-            }
         }
         Ok(())
     }
 
-    /// `Some(Expired)` when the claims (already MAC-checked) are well-formed JSON whose top-level
-    /// `exp` has passed and whose `nbf` does not object first: the rejection the full parse would
-    /// reach, found without building anything. `None` means "parse normally" — including when the
-    /// cheap byte search for `"exp":` was fooled by a nested or quoted `exp`.
-    pub fn expired_early(&self, payload: &[u8], now: Seconds) -> Option<JwtError> {
-        let deadline = now.plus(-self.policy.leeway);
+    /// The verdict on claims whose `exp` has passed, reached without building anything:
+    /// `Some(error)` is exactly what the full parse and [`Verifier::check_claims`] would report
+    /// (the same walker reads the JSON, with a sink that builds nothing, and the same check
+    /// follows), so malformed claims are reported as malformed here too, never as expired.
+    /// `None` means "parse normally": the common case of a live token costs one SIMD byte search
+    /// for `"exp":` and a number read, and a hint fooled by a nested or quoted `exp` only costs
+    /// the cheap walk.
+    pub fn early_verdict(&self, payload: &[u8], now: Seconds) -> Option<JwtError> {
         // Built once: constructing a SIMD searcher costs more than running it on a token.
         static EXP_KEY: LazyLock<memchr::memmem::Finder<'static>> =
             LazyLock::new(|| memchr::memmem::Finder::new(b"\"exp\":"));
         let hint = json::top_level_int_hint(payload, &EXP_KEY)?;
-        if !Seconds::Int(hint).le(deadline) {
-            return None; // the common case: a live token pays one SIMD byte search
+        if !Seconds::Int(hint).le(now.plus(-self.policy.leeway)) {
+            return None;
         }
-        let (exp, nbf) = json::read_exp_nbf(payload).ok()?;
-        let expired = match exp {
-            NumClaim::Int(exp) => Seconds::Int(exp).le(deadline),
-            NumClaim::Num(exp) => Seconds::Float(exp).le(deadline),
-            _ => false,
-        };
-        let not_yet = match nbf {
-            NumClaim::Int(nbf) => Seconds::Int(nbf).gt(now.plus(self.policy.leeway)),
-            NumClaim::Num(nbf) => Seconds::Float(nbf).gt(now.plus(self.policy.leeway)),
-            _ => false,
-        };
-        (expired && !not_yet).then_some(JwtError::Expired)
+        match json::check_only(payload, &self.expect()) {
+            Err(malformed) => Some(malformed),
+            Ok(reg) => self.check_claims(&reg, now).err(),
+        }
     }
 
-    /// Full verification without Python: signature, JSON, registered claims. `wanted` names the
-    /// claims whose values the caller needs (e.g. to forward as headers).
+    /// The payload's verdict by the full walk (no early exit), keeping the text of `wanted`.
+    pub fn check_payload(
+        &self,
+        payload: &[u8],
+        now: Seconds,
+        wanted: &[&str],
+    ) -> Result<ClaimsView, JwtError> {
+        let view = json::read_claims(payload, &self.expect(), wanted)?;
+        self.check_claims(&view.registered, now)?;
+        Ok(view)
+    }
+
+    /// Full verification without Python: signature, JSON, registered claims, in the order the
+    /// Python binding follows (early verdict for an expired `exp`, then the full walk). `wanted`
+    /// names the claims whose values the caller needs (e.g. to forward as headers).
     pub fn verify(
         &self,
         token: &[u8],
@@ -579,25 +607,10 @@ impl Verifier {
         let verified = self.check_signature(token)?;
         let payload = b64::decode(verified.payload_b64)
             .map_err(|_| JwtError::malformed("the payload is not strict base64url"))?;
-        let mut names = wanted.to_vec();
-        let extra: Vec<&str> = self
-            .policy
-            .require
-            .iter()
-            .map(String::as_str)
-            .filter(|r| !wanted.contains(r))
-            .collect();
-        names.extend(extra.iter().copied());
-        let view = json::read_claims(&payload, &names)?;
-        self.check_claims(&view.registered, now, |name| {
-            names
-                .iter()
-                .position(|n| *n == name)
-                .is_some_and(|i| view.wanted[i].is_some())
-        })?;
-        let mut view = view;
-        view.wanted.truncate(wanted.len());
-        Ok(view)
+        if let Some(verdict) = self.early_verdict(&payload, now) {
+            return Err(verdict);
+        }
+        self.check_payload(&payload, now, wanted)
     }
 }
 
@@ -656,7 +669,7 @@ mod tests {
             .verify(tok, 1300819379.0, &["http://example.com/is_root"])
             .unwrap();
         assert_eq!(view.wanted[0].as_deref(), Some("true"));
-        assert_eq!(view.registered.iss, IssClaim::Str("joe".into()));
+        assert_eq!(view.registered.iss, IssClaim::Matched(false));
         assert_eq!(
             v.verify(tok, 1300819381.0, &[]).unwrap_err(),
             JwtError::Expired
@@ -780,32 +793,44 @@ mod tests {
             JwtError::NotYetValid
         );
         let cases = [
-            (r#"{"iss":"you","aud":"api"}"#, "MissingClaim"),
-            (r#"{"sub":"x","aud":"api"}"#, "MissingClaim"),
-            (r#"{"sub":"x","iss":"them","aud":"api"}"#, "InvalidIssuer"),
-            (r#"{"sub":"x","iss":["you"],"aud":"api"}"#, "InvalidIssuer"),
-            (r#"{"sub":"x","iss":"you"}"#, "MissingClaim"),
-            (r#"{"sub":"x","iss":"you","aud":"web"}"#, "InvalidAudience"),
-            (r#"{"sub":"x","iss":"you","aud":[]}"#, "InvalidAudience"),
+            (r#"{"iss":"you","aud":"api"}"#, ErrorKind::MissingClaim),
+            (r#"{"sub":"x","aud":"api"}"#, ErrorKind::MissingClaim),
+            (
+                r#"{"sub":"x","iss":"them","aud":"api"}"#,
+                ErrorKind::InvalidIssuer,
+            ),
+            (
+                r#"{"sub":"x","iss":["you"],"aud":"api"}"#,
+                ErrorKind::InvalidIssuer,
+            ),
+            (r#"{"sub":"x","iss":"you"}"#, ErrorKind::MissingClaim),
+            (
+                r#"{"sub":"x","iss":"you","aud":"web"}"#,
+                ErrorKind::InvalidAudience,
+            ),
+            (
+                r#"{"sub":"x","iss":"you","aud":[]}"#,
+                ErrorKind::InvalidAudience,
+            ),
             (
                 r#"{"sub":"x","iss":"you","aud":["api",1]}"#,
-                "InvalidAudience",
+                ErrorKind::InvalidAudience,
             ),
             (
                 r#"{"sub":"x","iss":"you","aud":"api","exp":"100"}"#,
-                "MalformedToken",
+                ErrorKind::MalformedToken,
             ),
             (
                 r#"{"sub":"x","iss":"you","aud":"api","exp":true}"#,
-                "MalformedToken",
+                ErrorKind::MalformedToken,
             ),
             (
                 r#"{"sub":"x","iss":"you","aud":"api","iat":null}"#,
-                "MalformedToken",
+                ErrorKind::MalformedToken,
             ),
             (
                 r#"{"sub":"x","iss":"you","aud":"api","exp":-1e400}"#,
-                "ExpiredToken",
+                ErrorKind::ExpiredToken,
             ),
         ];
         for (claims, kind) in cases {
@@ -821,40 +846,101 @@ mod tests {
         let t = token(Alg::HS256, h, r#"{"aud":"api"}"#);
         assert_eq!(
             plain.verify(t.as_bytes(), 0.0, &[]).unwrap_err().kind(),
-            "InvalidAudience"
+            ErrorKind::InvalidAudience
         );
     }
 
+    /// Claims nested `levels` deep (the claims object counts as one), with `exp`.
+    fn deep_claims(levels: usize, exp: i64) -> String {
+        let inner = levels - 1;
+        format!(
+            r#"{{"sub":"a","iss":"me","exp":{exp},"deep":{}{}}}"#,
+            "[".repeat(inner),
+            "]".repeat(inner)
+        )
+    }
+
     #[test]
-    fn expired_early_only_answers_what_the_full_parse_would() {
-        let v = verifier(&["HS256"]);
+    fn early_verdict_only_answers_what_the_full_parse_would() {
+        let set = AlgSet::from_names(&["HS256"]).unwrap();
+        let mut policy = Policy::new(set);
+        policy.require = vec!["sub".into()];
+        policy.issuer = Some(vec!["me".into()]);
+        let v = Verifier::new(
+            KeySet::Single(HmacKey::new(KEY, set, true).unwrap()),
+            policy,
+        )
+        .unwrap();
         let now = Seconds::Int(1_000);
-        let early = |claims: &str| v.expired_early(claims.as_bytes(), now);
-        assert_eq!(early(r#"{"sub":"a","exp":999}"#), Some(JwtError::Expired));
-        assert_eq!(
-            early(r#"{"exp":1000}"#),
-            Some(JwtError::Expired),
-            "exp == now"
-        );
-        // Live, absent or non-integer exp: parse normally.
-        assert_eq!(early(r#"{"exp":1001}"#), None);
-        assert_eq!(early(r#"{"sub":"a"}"#), None);
-        assert_eq!(early(r#"{"exp":"1"}"#), None);
-        // A nested or quoted "exp": is a false hint; the real exp decides.
-        assert_eq!(early(r#"{"x":{"exp":1},"exp":5000}"#), None);
-        assert_eq!(early(r#"{"x":"\"exp\":1","exp":5000}"#), None);
-        assert_eq!(early(r#"{"x":{"exp":1}}"#), None);
-        // Malformed claims are left to the full parse, which reports them as malformed.
-        assert_eq!(early(r#"{"exp":1,"exp":5000}"#), None, "duplicate exp");
-        assert_eq!(
-            early(r#"{"exp":1,"a":{"b":1,"b":2}}"#),
-            None,
-            "nested duplicate"
-        );
-        assert_eq!(early(r#"{"exp":1,"a":}"#), None, "bad JSON after exp");
-        assert_eq!(early(r#"{"exp":1} x"#), None, "trailing bytes");
-        // nbf in the future: the full parse decides which rejection is reported.
-        assert_eq!(early(r#"{"nbf":5000,"exp":1}"#), None);
+        let early = |claims: &str| v.early_verdict(claims.as_bytes(), now);
+        let full = |claims: &str| v.check_payload(claims.as_bytes(), now, &[]).err();
+        let cases = [
+            (
+                r#"{"sub":"a","iss":"me","exp":999}"#,
+                Some(ErrorKind::ExpiredToken),
+            ),
+            (
+                r#"{"sub":"a","iss":"me","exp":1000}"#,
+                Some(ErrorKind::ExpiredToken),
+            ),
+            // Live, absent or non-number exp: the full parse decides.
+            (r#"{"sub":"a","iss":"me","exp":1001}"#, None),
+            (r#"{"sub":"a","iss":"me"}"#, None),
+            (
+                r#"{"sub":"a","iss":"me","exp":"1"}"#,
+                Some(ErrorKind::MalformedToken),
+            ),
+            // A nested or quoted "exp": is a false hint; the real exp decides.
+            (r#"{"sub":"a","iss":"me","x":{"exp":1},"exp":5000}"#, None),
+            (r#"{"sub":"a","iss":"me","x":"\"exp\":1","exp":5000}"#, None),
+            (r#"{"sub":"a","iss":"me","x":{"exp":1}}"#, None),
+            // Malformed wins over expired, wherever the fault is.
+            (r#"{"exp":1,"exp":5000}"#, Some(ErrorKind::MalformedToken)),
+            (
+                r#"{"exp":1,"a":{"b":1,"b":2}}"#,
+                Some(ErrorKind::MalformedToken),
+            ),
+            (r#"{"exp":1,"a":}"#, Some(ErrorKind::MalformedToken)),
+            (r#"{"exp":1} x"#, Some(ErrorKind::MalformedToken)),
+            (
+                r#"{"exp":1,"iat":"x","sub":"a","iss":"me"}"#,
+                Some(ErrorKind::ExpiredToken),
+            ),
+            // The policy's own order decides between the other rejections.
+            (r#"{"exp":1}"#, Some(ErrorKind::MissingClaim)),
+            (
+                r#"{"sub":"a","iss":"me","nbf":5000,"exp":1}"#,
+                Some(ErrorKind::ExpiredToken),
+            ),
+            (
+                r#"{"sub":"a","iss":"you","exp":1}"#,
+                Some(ErrorKind::ExpiredToken),
+            ),
+        ];
+        for (claims, want) in cases {
+            let f = full(claims);
+            assert_eq!(f.as_ref().map(JwtError::kind), want, "full: {claims}");
+            if let Some(e) = early(claims) {
+                assert_eq!(Some(e), f, "early disagrees with full: {claims}");
+            }
+        }
+        // Fault 6: claims nested 64 deep are malformed whether the token is live or expired.
+        for exp in [999, 5000] {
+            let deep = deep_claims(json::MAX_DEPTH + 1, exp);
+            assert_eq!(
+                full(&deep).map(|e| e.kind()),
+                Some(ErrorKind::MalformedToken)
+            );
+            assert_eq!(
+                early(&deep).map(|e| e.kind()),
+                (exp == 999).then_some(ErrorKind::MalformedToken)
+            );
+            let ok = deep_claims(json::MAX_DEPTH, exp);
+            assert_eq!(
+                full(&ok).map(|e| e.kind()),
+                (exp == 999).then_some(ErrorKind::ExpiredToken)
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod jwt;
 pub mod lang;
 pub mod matcher;
 pub mod path;
+pub mod request;
 pub mod seconds;
 
 #[cfg(feature = "python")]

@@ -191,6 +191,24 @@ impl RouteSet {
         out
     }
 
+    /// The names `params` can produce for `route`: every pattern's named and unnamed (`"0"`,
+    /// `"1"`, ...) groups, in pattern order, each once. `None` for a route that does not exist.
+    /// Templates are checked against this list, so a name is accepted exactly when the router
+    /// can fill it.
+    pub fn param_names(&self, route: usize) -> Option<Vec<String>> {
+        let mut found = false;
+        let mut out: Vec<String> = Vec::new();
+        for c in self.patterns.iter().filter(|c| c.route == route) {
+            found = true;
+            for name in &c.names {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+        }
+        found.then_some(out)
+    }
+
     /// The parameters of the first pattern of `route` that matches `path`.
     pub fn params(&self, route: usize, path: &str) -> Option<Vec<(String, String)>> {
         for c in self.patterns.iter().filter(|c| c.route == route) {
@@ -265,6 +283,18 @@ mod tests {
             s.params(0, "/api/1").unwrap()[0],
             ("0".to_string(), "api".to_string())
         );
+        assert_eq!(s.param_names(0).unwrap(), ["0", "x"]);
+        let got: Vec<String> = s
+            .params(0, "/rpc/7")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(got, s.param_names(0).unwrap(), "one source of names");
+        assert_eq!(s.param_names(1), None);
+        let multi =
+            RouteSet::new(&[vec!["/a/:x/(b|c)".to_string(), "/d/:y/:x".to_string()]]).unwrap();
+        assert_eq!(multi.param_names(0).unwrap(), ["x", "0", "y"]);
         assert!(compile("dashboard").is_err());
         assert!(compile("/a/:").is_err());
         assert!(compile("/a/:x(").is_err());

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::error::ErrorKind;
+
 /// Why a path is refused (the gateway answers 400).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathError {
@@ -23,12 +25,28 @@ impl fmt::Display for PathError {
             PathError::BadPercentEncoding => "the path has an invalid percent-encoding",
             PathError::EncodedSlash => "the path has an encoded / or \\",
             PathError::Backslash => "the path has a backslash",
-            PathError::ControlCharacter => "the path has a NUL or control character",
+            PathError::ControlCharacter => {
+                "the path has a control character (raw or percent-encoded)"
+            }
             PathError::Semicolon => {
                 "the path has a ; (path parameters are refused: origins disagree about them)"
             }
             PathError::TooLong => "the path is too long",
         })
+    }
+}
+
+impl PathError {
+    pub fn kind(self) -> ErrorKind {
+        match self {
+            PathError::NotOriginForm => ErrorKind::NotAbsolute,
+            PathError::BadPercentEncoding => ErrorKind::BadPercentEncoding,
+            PathError::EncodedSlash => ErrorKind::EncodedSlash,
+            PathError::Backslash => ErrorKind::Backslash,
+            PathError::ControlCharacter => ErrorKind::ControlCharacter,
+            PathError::Semicolon => ErrorKind::Semicolon,
+            PathError::TooLong => ErrorKind::PathTooLong,
+        }
     }
 }
 
@@ -58,12 +76,6 @@ fn keep_raw(b: u8) -> bool {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-/// Normalizes a raw request path (the bytes of the request target before `?`).
-///
-/// Percent-escapes of unreserved characters are decoded, other escapes are kept with upper-case
-/// hex; `//` collapses; `.` and `..` segments are resolved (never above the root); a trailing
-/// slash is kept. Encoded `/`, `\` or NUL, raw backslashes, control characters, `;` and invalid
-/// escapes are refused.
 /// Percent-encodes every byte of `text`'s UTF-8 except the unreserved characters of RFC 3986
 /// (`A-Z a-z 0-9 - . _ ~`): a value that can be put into a URL component and read back exactly,
 /// and that can never look like `/`, `\\`, `?` or `#` (used for the `next` of login redirects).
@@ -82,6 +94,13 @@ pub fn percent_encode_component(text: &str) -> String {
     out
 }
 
+/// Normalizes a raw request path (the bytes of the request target before `?`).
+///
+/// Percent-escapes of unreserved characters are decoded, other escapes are kept with upper-case
+/// hex; `//` collapses; `.` and `..` segments are resolved (never above the root); a trailing
+/// slash is kept. Encoded `/` or `\\`, raw backslashes, control characters (0x00-0x1F and 0x7F,
+/// raw or percent-encoded in any case of hex: an origin that decodes `%0d%0a` could be led to
+/// split a header or a log line), `;` and invalid escapes are refused.
 pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
     if raw.len() > MAX_PATH {
         return Err(PathError::TooLong);
@@ -118,7 +137,7 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
                 let d = h << 4 | l;
                 match d {
                     b'/' | b'\\' => return Err(PathError::EncodedSlash),
-                    0 => return Err(PathError::ControlCharacter),
+                    0..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
                     _ if unreserved(d) => current.push(d as char),
                     _ => {
                         current.push('%');
@@ -213,10 +232,34 @@ mod tests {
             ("/a%2", PathError::BadPercentEncoding),
             ("/a%", PathError::BadPercentEncoding),
             ("/a\tb", PathError::ControlCharacter),
+            ("/dashboard%09", PathError::ControlCharacter),
+            ("/dashboard%0a", PathError::ControlCharacter),
+            ("/dashboard%0A", PathError::ControlCharacter),
+            ("/dashboard%0d%0a", PathError::ControlCharacter),
+            ("/dashboard%1F", PathError::ControlCharacter),
+            ("/dashboard%1f", PathError::ControlCharacter),
+            ("/dashboard%7f", PathError::ControlCharacter),
+            ("/dashboard%7F", PathError::ControlCharacter),
+            ("/a\x7fb", PathError::ControlCharacter),
+            ("/a\rb", PathError::ControlCharacter),
         ] {
             assert_eq!(n(raw), Err(err), "{raw}");
         }
         assert_eq!(normalize(&[b'/'; MAX_PATH + 1]), Err(PathError::TooLong));
+        // Every encoded and raw control character, in both cases of hex.
+        for b in (0u8..0x20).chain([0x7f]) {
+            for esc in [format!("/x%{b:02x}y"), format!("/x%{b:02X}y")] {
+                assert_eq!(n(&esc), Err(PathError::ControlCharacter), "{esc}");
+            }
+            assert_eq!(
+                normalize(&[b'/', b'x', b]),
+                Err(PathError::ControlCharacter)
+            );
+        }
+        // The neighbours are fine.
+        assert_eq!(n("/x%20y").as_deref(), Ok("/x%20y"));
+        assert_eq!(n("/x%7Ey").as_deref(), Ok("/x~y"));
+        assert_eq!(n("/x%80y").as_deref(), Ok("/x%80y"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! are plain Rust values until the single `jwt_err` mapping turns them into exceptions, so the
 //! success path never creates an exception object.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use pyo3::create_exception;
@@ -15,10 +16,11 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, Py
 
 use crate::b64;
 use crate::cookie::{self, CookieAttrs, SameSite};
-use crate::error::{ConfigError, JwtError};
+use crate::error::{ConfigError, ErrorKind, JwtError};
 use crate::jwt::{self, Alg, AlgSet, HmacKey, KeySet, Policy, DEFAULT_MAX_LENGTH};
 use crate::lang;
 use crate::pyclaims;
+use crate::request;
 use crate::seconds::Seconds;
 
 create_exception!(
@@ -123,9 +125,34 @@ fn jwt_exception(py: Python<'_>, e: JwtError) -> PyErr {
     }
 }
 
+/// A `ValueError` whose `.kind` says what went wrong (`weak_key`, `encoded_slash`, ...), so
+/// callers such as the config loader switch on the kind, never on the wording.
+#[cold]
+#[inline(never)]
+fn kinded_value_error(kind: ErrorKind, message: String) -> PyErr {
+    Python::attach(|py| {
+        let err = PyValueError::new_err(message);
+        // Setting an attribute on a fresh ValueError instance cannot fail short of running out
+        // of memory; the error is still raised (without a kind) if it does.
+        let _ = err.value(py).setattr(intern!(py, "kind"), kind.as_str());
+        err
+    })
+}
+
 #[cold]
 fn config_err(e: ConfigError) -> PyErr {
-    PyValueError::new_err(e.0)
+    kinded_value_error(e.kind, e.message)
+}
+
+/// Gives an error raised while building a verifier a `.kind` if it has none yet (a wrong type
+/// of argument is a `bad_option`), so every construction error can be told apart by kind.
+#[cold]
+fn with_kind(py: Python<'_>, err: PyErr) -> PyErr {
+    let value = err.value(py);
+    if !value.hasattr(intern!(py, "kind")).unwrap_or(true) {
+        let _ = value.setattr(intern!(py, "kind"), ErrorKind::BadOption.as_str());
+    }
+    err
 }
 
 /// `str` or `bytes` → bytes, borrowed.
@@ -253,11 +280,14 @@ fn build_keys(key: &Bound<'_, PyAny>, algs: AlgSet, allow_weak: bool) -> PyResul
                 .to_owned();
             let secret = bytes_of(&secret, "each secret in the key mapping")?;
             let prepared = HmacKey::new(secret, algs, allow_weak).map_err(|e| {
-                PyValueError::new_err(format!(
-                    "key for kid {:?}: {}",
-                    crate::error::bounded(&kid, 32),
-                    e.0
-                ))
+                kinded_value_error(
+                    e.kind,
+                    format!(
+                        "key for kid {:?}: {}",
+                        crate::error::bounded(&kid, 32),
+                        e.message
+                    ),
+                )
             })?;
             map.insert(kid, prepared);
         }
@@ -319,15 +349,14 @@ fn verify_with<'py>(
     let now = unix_time(now)?;
     let checked = v.check_signature(token).map_err(raise)?;
     let (dict, reg) = b64::with_decoded(checked.payload_b64, |payload| {
-        if let Some(early) = v.expired_early(payload, now) {
+        if let Some(early) = v.early_verdict(payload, now) {
             return Err(early);
         }
-        pyclaims::claims_dict(py, payload, &v.policy, now, interned)
+        pyclaims::claims_dict(py, payload, v, interned)
     })
     .map_err(|_| raise(JwtError::malformed("the payload is not strict base64url")))?
     .map_err(raise)?;
-    v.check_claims(&reg, now, |name| dict.contains(name).unwrap_or(false))
-        .map_err(raise)?;
+    v.check_claims(&reg, now).map_err(raise)?;
     Ok(dict)
 }
 
@@ -362,7 +391,8 @@ impl Verifier {
             require,
             max_length,
             allow_weak_key,
-        )?;
+        )
+        .map_err(|e| with_kind(key.py(), e))?;
         let interned = pyclaims::ExpectedStrings::new(key.py(), &inner.policy);
         Ok(Verifier { inner, interned })
     }
@@ -651,7 +681,6 @@ fn best_language(accept_language: &Bound<'_, PyString>, supported: Vec<String>) 
     lang::best_language(&accept_language, &supported).map(|i| supported[i].clone())
 }
 
-/// Normalizes a raw request path; raises ValueError saying why a path is refused.
 /// `text` with every character but `A-Z a-z 0-9 - . _ ~` percent-encoded as UTF-8, like
 /// `urllib.parse.quote(text, safe="")`.
 #[pyfunction]
@@ -659,9 +688,12 @@ fn percent_encode(text: &str) -> String {
     crate::path::percent_encode_component(text)
 }
 
+/// Normalizes a raw request path; raises ValueError whose `.kind` (and message) says why a path
+/// is refused.
 #[pyfunction]
 fn normalize_path(raw: &Bound<'_, PyAny>) -> PyResult<String> {
-    crate::path::normalize(bytes_of(raw, "path")?).map_err(|e| PyValueError::new_err(e.to_string()))
+    crate::path::normalize(bytes_of(raw, "path")?)
+        .map_err(|e| kinded_value_error(e.kind(), e.to_string()))
 }
 
 /// Compiles a Next.js-style path pattern to the anchored regex the router uses.
@@ -692,6 +724,13 @@ impl RouteSet {
         self.inner.matching_routes(path)
     }
 
+    /// The names `params(route, ...)` can produce (named and unnamed groups), in pattern order.
+    fn param_names(&self, route: usize) -> PyResult<Vec<String>> {
+        self.inner.param_names(route).ok_or_else(|| {
+            pyo3::exceptions::PyIndexError::new_err(format!("there is no route {route}"))
+        })
+    }
+
     /// The named parameters of `route` for `path`, or None when it does not match.
     fn params(&self, route: usize, path: &str) -> Option<HashMap<String, String>> {
         self.inner
@@ -705,7 +744,7 @@ pub mod _core {
     #[pymodule_export]
     use super::{
         b64url_decode, b64url_encode, best_language, compile_pattern, cookie_value, encode,
-        normalize_path, percent_encode, set_cookie, verify, RouteSet, Verifier,
+        normalize_path, percent_encode, set_cookie, verify, Request, RouteSet, Verifier,
     };
 
     #[pymodule_export]
@@ -725,5 +764,239 @@ pub mod _core {
         use pyo3::types::PyModuleMethods;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
+    }
+}
+
+/// A header name or value given as `bytes`, or as `str` holding latin-1 text (one character per
+/// wire byte, the way ASGI servers and this module hand header text over). Borrowed when it can be.
+pub(crate) fn wire_of<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, [u8]>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(Cow::Borrowed(b.as_bytes()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        let text = s.to_str()?;
+        if text.is_ascii() {
+            return Ok(Cow::Borrowed(text.as_bytes()));
+        }
+        return text
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)))
+            .collect::<Result<Vec<u8>, _>>()
+            .map(Cow::Owned)
+            .map_err(|_| {
+                PyValueError::new_err(format!(
+                    "{what}: a character above U+00FF; header text is latin-1, one character per byte"
+                ))
+            });
+    }
+    Err(PyTypeError::new_err(format!("{what} must be bytes or str")))
+}
+
+/// Wire bytes as latin-1 `str`: one character per byte, whatever the bytes are.
+fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    // SAFETY: latin-1 decoding cannot fail; it returns a new reference (or NULL on memory
+    // exhaustion, which `from_owned_ptr` turns into a panic rather than undefined behaviour).
+    unsafe {
+        Bound::from_owned_ptr(
+            py,
+            pyo3::ffi::PyUnicode_DecodeLatin1(
+                bytes.as_ptr().cast(),
+                bytes.len() as pyo3::ffi::Py_ssize_t,
+                std::ptr::null(),
+            ),
+        )
+        .cast_into_unchecked::<PyString>()
+    }
+}
+
+/// The request as the core sees it: built once from the ASGI scope, raw header bytes kept here,
+/// the per-request facts (size, Host, framing) worked out in one pass, cookies parsed at most
+/// once. Frozen, so every stage can read it from any thread without locks.
+#[pyclass(frozen, module = "gateway._core")]
+pub struct Request {
+    head: request::Head,
+    /// The caller's `(name, value)` tuples when each was a tuple of two `bytes`: forwarding hands
+    /// back these same objects instead of making new ones.
+    items: Option<Vec<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl Request {
+    #[new]
+    #[pyo3(signature = (method, raw_path, query_string, headers, client, scheme))]
+    fn new(
+        method: String,
+        raw_path: &Bound<'_, PyAny>,
+        query_string: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        client: Option<String>,
+        scheme: String,
+    ) -> PyResult<Self> {
+        let raw_path = wire_of(raw_path, "raw_path")?;
+        let query_string = wire_of(query_string, "query_string")?;
+        let mut pairs: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)> = Vec::new();
+        let mut items = Vec::new();
+        let mut reusable = true;
+        for item in headers.try_iter()? {
+            let item = item?;
+            let (k, v) = if let Ok(t) = item.cast::<PyTuple>() {
+                if t.len() != 2 {
+                    return Err(PyValueError::new_err(
+                        "each header must be a (name, value) pair",
+                    ));
+                }
+                (t.get_item(0)?, t.get_item(1)?)
+            } else {
+                reusable = false;
+                item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()
+                    .map_err(|_| PyTypeError::new_err("each header must be a (name, value) pair"))?
+            };
+            reusable &= k.is_instance_of::<PyBytes>() && v.is_instance_of::<PyBytes>();
+            pairs.push((k, v));
+            items.push(item.unbind());
+        }
+        let mut wire = Vec::with_capacity(pairs.len());
+        for (k, v) in &pairs {
+            wire.push((wire_of(k, "header name")?, wire_of(v, "header value")?));
+        }
+        let head = request::Head::new(
+            method,
+            &raw_path,
+            &query_string,
+            wire.iter().map(|(k, v)| (&**k, &**v)),
+            client,
+            scheme,
+        );
+        Ok(Request {
+            head,
+            items: reusable.then_some(items),
+        })
+    }
+
+    #[getter]
+    fn method(&self) -> &str {
+        &self.head.method
+    }
+
+    #[getter]
+    fn raw_path<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.head.raw_path)
+    }
+
+    /// The query with bytes outside 0x21..0x7E percent-encoded.
+    #[getter]
+    fn query(&self) -> &str {
+        &self.head.query
+    }
+
+    #[getter]
+    fn client(&self) -> Option<&str> {
+        self.head.client.as_deref()
+    }
+
+    #[getter]
+    fn scheme(&self) -> &str {
+        &self.head.scheme
+    }
+
+    #[getter]
+    fn head_size(&self) -> usize {
+        self.head.head_size
+    }
+
+    #[getter]
+    fn host_count(&self) -> usize {
+        self.head.host_count
+    }
+
+    /// The first Host value as sent (latin-1 text).
+    #[getter]
+    fn host<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyString>> {
+        self.head.host_raw().map(|h| latin1_str(py, h))
+    }
+
+    /// The Host for routing: lower-case, no port, no trailing dot, IPv6 without brackets.
+    #[getter]
+    fn host_name(&self) -> Option<&str> {
+        self.head.host_name()
+    }
+
+    #[getter]
+    fn content_length(&self) -> Option<u64> {
+        self.head.content_length
+    }
+
+    #[getter]
+    fn content_length_valid(&self) -> bool {
+        self.head.content_length_valid
+    }
+
+    #[getter]
+    fn chunked(&self) -> bool {
+        self.head.chunked
+    }
+
+    /// The first value of header `name`, as latin-1 text.
+    fn header<'py>(&self, py: Python<'py>, name: &str) -> Option<Bound<'py, PyString>> {
+        self.head.value(name.as_bytes()).map(|v| latin1_str(py, v))
+    }
+
+    /// Every value of header `name`, in order, as latin-1 text.
+    fn header_values<'py>(&self, py: Python<'py>, name: &str) -> Vec<Bound<'py, PyString>> {
+        self.head
+            .values(name.as_bytes())
+            .map(|v| latin1_str(py, v))
+            .collect()
+    }
+
+    /// The first cookie called `name` (all Cookie headers, parsed once per request).
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.head.cookie(name)
+    }
+
+    /// Every cookie called `name`, in order, at most 8.
+    fn cookies(&self, name: &str) -> Vec<&str> {
+        self.head.cookies(name)
+    }
+
+    /// The raw header pairs minus the names in `drop` (lower-case) and the names listed in any
+    /// Connection header: what may go on to the origin, byte for byte.
+    fn forward_headers<'py>(
+        &self,
+        py: Python<'py>,
+        drop: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let names: Vec<Bound<'py, PyString>> = drop
+            .try_iter()?
+            .map(|n| {
+                n?.cast_into::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("drop must hold str header names"))
+            })
+            .collect::<PyResult<_>>()?;
+        let names: Vec<&[u8]> = names
+            .iter()
+            .map(|n| n.to_str().map(str::as_bytes))
+            .collect::<PyResult<_>>()?;
+        let keep = self.head.forward_indices(&names);
+        let out = PyList::empty(py);
+        for i in keep {
+            match &self.items {
+                Some(items) => out.append(items[i].bind(py))?,
+                None => {
+                    let (k, v) = self.head.header_at(i);
+                    out.append((PyBytes::new(py, k), PyBytes::new(py, v)))?
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn __repr__(&self) -> String {
+        // Method and path only: headers carry cookies and tokens.
+        format!(
+            "Request({} {:?})",
+            crate::error::bounded(&self.head.method, 16),
+            crate::error::bounded(&String::from_utf8_lossy(&self.head.raw_path), 64)
+        )
     }
 }

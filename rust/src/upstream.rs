@@ -263,19 +263,7 @@ async fn next_chunk(body: &BodySlot, idle: Duration) -> Outcome {
 /// Header values cross between Python and the wire as latin-1 text: one character per byte, the
 /// way ASGI hands request headers over, so bytes outside ASCII pass through unchanged in both
 /// directions (the Python layer encodes the text it makes itself, e.g. claims, as UTF-8 first).
-fn wire_bytes(name: &str, value: &str) -> PyResult<Vec<u8>> {
-    value
-        .chars()
-        .map(|c| u8::try_from(u32::from(c)))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| {
-            PyValueError::new_err(format!(
-                "header {name:?}: a character above U+00FF; values are latin-1 text, one character per byte"
-            ))
-        })
-}
-
-/// The inverse of `wire_bytes`: each byte becomes the character with that code point.
+/// Each byte becomes the character with that code point.
 fn wire_text(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
@@ -371,7 +359,7 @@ impl Upstream {
         &self,
         method: &str,
         url: &str,
-        headers: Vec<(String, String)>,
+        headers: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
         body: Option<Vec<u8>>,
         stream: Option<&Bound<'_, BodySender>>,
         timeout: f64,
@@ -380,12 +368,12 @@ impl Upstream {
         let method = hyper::Method::from_bytes(method.as_bytes())
             .map_err(|_| PyValueError::new_err("invalid method"))?;
         let mut builder = hyper::Request::builder().method(method).uri(url);
+        // Names and values as bytes or latin-1 str: the request's own header bytes go on
+        // unchanged, without a bytes -> str -> bytes round trip.
         for (k, v) in &headers {
-            builder = if v.is_ascii() {
-                builder.header(k.as_str(), v.as_str())
-            } else {
-                builder.header(k.as_str(), wire_bytes(k, v)?)
-            };
+            let name = crate::py::wire_of(k, "header name")?;
+            let value = crate::py::wire_of(v, "header value")?;
+            builder = builder.header(&*name, &*value);
         }
         let req_body: ReqBody = match (body, stream) {
             (_, Some(sender)) => {

@@ -182,22 +182,9 @@ def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
     return auth
 
 
-def _verifier_kind(e: Exception) -> str:
-    """Why the core refused to build a Verifier. The core says so in ``e.kind``; until every build of
-    the extension sets it, the kind is recovered from the message (remove this fallback then)."""
-    kind = getattr(e, "kind", None)
-    if isinstance(kind, str):
-        return kind
-    msg = str(e)
-    if "public key" in msg:
-        return "public_key_as_secret"
-    if "secret is" in msg and "needs at least" in msg:
-        return "weak_key"
-    return "bad_option"
-
-
 def _verifier_problem(c: Problems, key: str, e: Exception) -> None:
-    kind = _verifier_kind(e)
+    # The core says what is wrong by kind; its wording is for people, not for this switch.
+    kind = getattr(e, "kind", "bad_option")
     # The core's advice names a Python argument; the config key is allow_weak_key = true.
     msg = str(e).split(". Use a longer")[0]
     if kind == "public_key_as_secret":
@@ -472,7 +459,7 @@ def load_routes(
             c.bad(f"{key}.locale", "is true but there is no [locale] table", "expected a [locale] table")
         names = {
             "claims": {"*"} if auth_name else set(),
-            "params": _param_names(route_set, i, match),
+            "params": _param_names(route_set, i),
             "experiments": set(experiments),
             "kv": set(kv),
         }
@@ -568,32 +555,10 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _param_names(route_set: _core.RouteSet | None, index: int, patterns: list[str]) -> set[str]:
+def _param_names(route_set: _core.RouteSet | None, index: int) -> set[str]:
     """The parameter names the router captures for a route, named and unnamed ("/(api|rpc)/:x"
     captures "0" and "x"): one source of truth, so `{params.0}` is accepted where it is set."""
-    param_names = getattr(route_set, "param_names", None)
-    if param_names is not None:
-        return set(param_names(index))
-    return _param_names_from_compiled_patterns(patterns)
-
-
-# Group names the core's pattern compiler (rust/src/matcher.rs `compile`) gives each parameter:
-# "p<position>_<name>", unnamed groups named by their count from "0". Inner regexes may not hold
-# named groups, so every named group is a parameter.
-_PARAM_GROUP_RE = re.compile(r"\(\?P<p\d+_([A-Za-z0-9_]+)>")
-
-
-def _param_names_from_compiled_patterns(patterns: list[str]) -> set[str]:
-    """Fallback for a core without RouteSet.param_names (being added alongside): the names read from
-    the regexes the core itself compiles the patterns to, so they cannot disagree with the router.
-    Remove once every build has param_names."""
-    names: set[str] = set()
-    for p in patterns:
-        try:
-            names.update(_PARAM_GROUP_RE.findall(_core.compile_pattern(p)))
-        except ValueError:
-            pass  # reported with the route's match
-    return names
+    return set(route_set.param_names(index)) if route_set is not None else set()
 
 
 def _conditions(c: Problems, key: str, data: Any) -> list[Condition]:

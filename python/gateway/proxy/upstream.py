@@ -47,7 +47,7 @@ class UpstreamClient:
         self,
         method: str,
         url: str,
-        headers: list[tuple[str, str]],
+        headers: list[tuple[bytes | str, bytes | str]],
         body: bytes | None = None,
         stream: _core.BodySender | None = None,
         timeout: float = 30.0,
@@ -55,7 +55,6 @@ class UpstreamClient:
     ) -> asyncio.Future[_core.UpstreamResponse]:
         """Starts the request now; await the result for the response head."""
         self._attach()
-        headers = [(k.decode("latin-1") if isinstance(k, bytes) else k, v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in headers]  # TEMPORARY
         return self._wait(self._core.request(method, url, headers, body, stream, timeout, max_inline))
 
     async def read(self, response: _core.UpstreamResponse) -> bytes:
