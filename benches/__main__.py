@@ -1,7 +1,8 @@
 """`python -m benches` — the benchmark entry point (run from the repository root with the venv's python).
 
     python -m benches                      # full load benchmark (installs what it needs), ~15-20 min
-    python -m benches --quick              # smoke: origin, gateway 1 worker, nginx; 2 s per scenario (< 60 s)
+    python -m benches --quick              # smoke: origin, gateway 1 worker, its floors, nginx; 2 s per scenario (< 90 s)
+    python -m benches --only gateway-1w,floors --duration 5   # the gateway against its ceilings only
     python -m benches --only gateway,haproxy --duration 5
     python -m benches --micro              # the load benchmark, then the core micro-benchmarks
     python -m benches micro [ARGS...]      # only the micro-benchmarks (benches/verify_micro.py)

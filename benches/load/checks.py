@@ -90,15 +90,18 @@ def _ab(r: Resp, want_new: bool) -> str | None:
     return None
 
 
+def _s1(r: Resp) -> str | None:
+    return _login(r, "/dashboard") or _expect(not _cleared(r), "cleared a cookie that was never sent")
+
+
+def _s3(r: Resp) -> str | None:
+    return _login(r, "/dashboard/x") or _expect(_cleared(r), f"no Set-Cookie clearing auth-token: {r.cookies()}")
+
+
 def workload_checks(tok: dict[str, str]) -> list[Check]:
     """(name, method, path, headers, verdict): verdict returns None when right, else what is wrong."""
     bearer = {"Authorization": f"Bearer {tok['valid']}"}
-
-    def s1(r: Resp) -> str | None:
-        return _login(r, "/dashboard") or _expect(not _cleared(r), "cleared a cookie that was never sent")
-
-    def s3(r: Resp) -> str | None:
-        return _login(r, "/dashboard/x") or _expect(_cleared(r), f"no Set-Cookie clearing auth-token: {r.cookies()}")
+    s1, s3 = _s1, _s3
 
     def s4(r: Resp) -> str | None:
         return (
@@ -133,9 +136,20 @@ def workload_checks(tok: dict[str, str]) -> list[Check]:
 
 
 def proxy_checks(tok: dict[str, str]) -> list[Check]:
+    """A plain proxy (no auth, no rules): S2's and S4's requests reach the origin and its answer comes back."""
     return [
         ("plain proxy: /products -> origin", "GET", "/products", {}, lambda r: _proxied(r)),
         ("plain proxy: /ko/products -> origin /ko", "GET", "/ko/products", {}, lambda r: _proxied(r, locale="ko")),
+        ("plain proxy: S2 request -> origin", "GET", "/dashboard/x", {"Authorization": f"Bearer {tok['valid']}"}, lambda r: _proxied(r)),
+        ("plain proxy: S4 request -> origin", "GET", "/products", {"cf-ipcountry": "KR"}, lambda r: _proxied(r)),
+    ]
+
+
+def redirect_checks(tok: dict[str, str]) -> list[Check]:
+    """granian-floor (no auth, a fixed answer per path): S1's and S3's requests get the gateway's answers."""
+    return [
+        ("fixed 302: S1 request -> 302 /login", "GET", "/dashboard", {}, _s1),
+        ("fixed 302: S3 request -> 302 + clear", "GET", "/dashboard/x", {"Cookie": f"auth-token={tok['forged']}"}, _s3),
     ]
 
 

@@ -14,6 +14,10 @@ TITLES = {
     "S4": "S4 KR → /ko + A/B",
 }
 GW, HAP, STAR, WRK_D = "gateway-1w", "haproxy", "starlette", "workerd"
+# The ceilings of issue 9, same run, pinning and worker count as GW: what the gateway is measured against
+# per scenario (the answers it makes itself vs the requests it proxies).
+FLOOR = {"S1": "granian-floor", "S2": "proxy-floor", "S3": "granian-floor", "S4": "proxy-floor"}
+FLOOR_GOAL = 0.85
 
 
 def median(res: dict[str, Any], system: str, sc: str, key: str = "rps") -> float | None:
@@ -52,6 +56,9 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     for sc, goal in (("S1", 0.45), ("S2", 0.75), ("S3", 0.45), ("S4", 0.60)):
         r = _ratio(median(res, GW, sc), median(res, HAP, sc))
         add(f"{sc} req/s gateway(1w) / HAProxy", r, f"≥ {goal}", None if r is None else r >= goal)
+    for sc, floor in FLOOR.items():
+        r = floor_ratio(res, sc)
+        add(f"{sc} req/s gateway(1w) / {floor}", r, f"≥ {FLOOR_GOAL}", None if r is None else r >= FLOOR_GOAL)
     r = _ratio(median(res, GW, "S2", "p99_ms"), median(res, HAP, "S2", "p99_ms"))
     add("S2 p99 gateway(1w) / HAProxy", r, "≤ 2", None if r is None else r <= 2.0)
     for peer, goal, label in ((STAR, 40.0, "Starlette"), (WRK_D, 5.0, "workerd")):
@@ -63,6 +70,25 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     m = res.get("matching") or {}
     loss = m.get("s4_loss_pct")
     add("S4 loss with 1,000 routes vs 10", loss, "≤ 10 %", None if loss is None else loss <= 10.0, unit="%")
+    return out
+
+
+def floor_ratio(res: dict[str, Any], sc: str) -> float | None:
+    """The gateway's (1 worker) req/s as a fraction of the scenario's floor, this run."""
+    return _ratio(median(res, GW, sc), median(res, FLOOR[sc], sc)) if sc in FLOOR else None
+
+
+def _ratio_rows(res: dict[str, Any], rows: list[tuple[str, str, str]]) -> list[str]:
+    """Markdown rows of req/s ratios, S1-S4: (label, numerator system, denominator system), where a
+    system named "floor" is each scenario's floor; rows with nothing measured are left out."""
+    out = []
+    for label, num, den in rows:
+        cells = []
+        for sc in ("S1", "S2", "S3", "S4"):
+            r = _ratio(median(res, FLOOR[sc] if num == "floor" else num, sc), median(res, FLOOR[sc] if den == "floor" else den, sc))
+            cells.append("–" if r is None else f"{r:.2f}x")
+        if any(c != "–" for c in cells):
+            out.append(f"| {label} | " + " | ".join(cells) + " |")
     return out
 
 
@@ -145,7 +171,26 @@ def markdown(res: dict[str, Any]) -> str:
     L.extend(errs or ["- none"])
 
     L.append("")
-    L.append("Targets (issue 4), gateway with 1 worker, ratios within this run:")
+    vs = _ratio_rows(
+        res,
+        [
+            (f"its floor (S1, S3: granian-floor; S2, S4: proxy-floor; goal ≥ {FLOOR_GOAL})", GW, "floor"),
+            ("HAProxy", GW, HAP),
+            ("nginx plain proxy", GW, "nginx"),
+            ("Starlette", GW, STAR),
+            ("workerd (goal S2, S4 ≥ 5)", GW, WRK_D),
+        ],
+    )
+    if vs:
+        L.append("")
+        L.append("Gateway (1 worker) req/s relative to each system, per scenario, this run:")
+        L.append("")
+        L.append("| gateway(1w) / | S1 | S2 | S3 | S4 |")
+        L.append("|---|---|---|---|---|")
+        L.extend(vs)
+
+    L.append("")
+    L.append("Targets (issues 4 and 9), gateway with 1 worker, ratios within this run:")
     L.append("")
     L.append("| target | measured | goal | verdict |")
     L.append("|---|---|---|---|")
@@ -153,14 +198,7 @@ def markdown(res: dict[str, Any]) -> str:
         v = "–" if t["value"] is None else (f"{t['value']:.2f}" + ("" if t["unit"] == "x" else f" {t['unit']}"))
         L.append(f"| {t['target']} | {v} | {t['goal']} | {_verdict(t['met'])} |")
 
-    sc_rows = []
-    for other, label in (("gateway-2w", "2 workers, both on core 1"), ("gateway-2w-spread", "2 workers on cores 0-1 (shared with wrk)")):
-        cells = []
-        for sc in ("S1", "S2", "S3", "S4"):
-            r = _ratio(median(res, other, sc), median(res, GW, sc))
-            cells.append("–" if r is None else f"{r:.2f}x")
-        if any(c != "–" for c in cells):
-            sc_rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    sc_rows = _ratio_rows(res, [("2 workers, both on core 1", "gateway-2w", GW), ("2 workers on cores 0-1 (shared with wrk)", "gateway-2w-spread", GW)])
     if sc_rows:
         L.append("")
         L.append("Scaling from 1 worker (req/s relative to gateway 1 worker):")
@@ -204,19 +242,21 @@ def chart(res: dict[str, Any], path: Path) -> None:
     width = 0.8 / max(1, len(systems))
     cmap = plt.get_cmap("tab10")
     for i, (name, s) in enumerate(systems):
-        xs, ys, p99 = [], [], []
+        xs, ys, p99, scs = [], [], [], []
         for j, sc in enumerate(SCENARIOS):
             md = (s.get("scenarios") or {}).get(sc, {}).get("median")
             if md:
                 xs.append(j - 0.4 + width * (i + 0.5))
                 ys.append(md["rps"])
                 p99.append(md["p99_ms"])
+                scs.append(sc)
         if not xs:
             continue
         ax.bar(xs, ys, width * 0.95, label=s["label"], color=cmap(i % 10))
         ax2.scatter(xs, p99, marker="_", s=220, linewidths=2.5, color="black", zorder=5)
-        for x, y in zip(xs, ys):
-            ax.text(x, y * 1.05, _k(y), ha="center", va="bottom", fontsize=6.5, rotation=90)
+        for x, y, sc in zip(xs, ys, scs):
+            r = floor_ratio(res, sc) if name == GW else None
+            ax.text(x, y * 1.05, _k(y) + ("" if r is None else f" ({r:.2f}x floor)"), ha="center", va="bottom", fontsize=6.5, rotation=90)
     ax.set_yscale("log")
     ax2.set_yscale("log")
     ax.set_xticks(range(len(SCENARIOS)))

@@ -1,5 +1,7 @@
 """The load benchmark of issue 4: the gateway against HAProxy, nginx, Starlette, Next.js and workerd on
-the same workload, with wrk on loopback. Entry point: `python -m benches` (see benches/__main__.py)."""
+the same workload, with wrk on loopback, and against its own ceilings of issue 9 (granian-floor for the
+answers it makes itself, proxy-floor for the requests it proxies). Entry point: `python -m benches`
+(see benches/__main__.py)."""
 
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ from benches.load.systems import (
     snapshot_gateway,
 )
 
-QUICK_SYSTEMS = ["origin", "gateway-1w", "nginx"]
+QUICK_SYSTEMS = ["origin", "gateway-1w", "granian-floor", "proxy-floor", "nginx"]
 NODE_PEERS = {"nextjs", "workerd"}
 NODE_BUDGET_S = 30 * 60
 MAX_ATTEMPTS = 4  # per timed run, when other processes keep using the machine
@@ -59,8 +61,8 @@ QUIET_PCT = 15.0  # a core busier than this with nothing under load means someon
 
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benches", description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="smoke run: origin, gateway 1 worker and nginx; 2 s, 1 run (< 60 s)")
-    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching"]) + " (gateway = all gateway variants)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: origin, gateway 1 worker, its two floors and nginx; 2 s, 1 run (< 90 s)")
+    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor)")
     ap.add_argument("--duration", type=float, default=None, help="whole seconds per timed run (default 8; --quick 2)")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per scenario, median reported (default 3; --quick 1)")
     ap.add_argument("--warmup", type=float, default=None, help="seconds of untimed load before each scenario (default 2; --quick 1; whole seconds)")
@@ -80,16 +82,19 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
     """(system names in run order, run the matching-cost check)."""
-    cat = list(catalogue())
+    systems = catalogue()
+    cat = list(systems)
     if a.only:
         want: set[str] = set()
         for w in (x.strip() for x in a.only.split(",") if x.strip()):
             if w == "gateway":
                 want |= {n for n in cat if n.startswith("gateway")}
+            elif w == "floors":
+                want |= {n for n, s in systems.items() if s.app}
             elif w in cat or w == "matching":
                 want.add(w)
             else:
-                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'matching'])}")
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching'])}")
         return [n for n in cat if n in want], "matching" in want
     if a.quick:
         return QUICK_SYSTEMS, False
@@ -192,7 +197,8 @@ def _fmt_run(r: dict[str, Any]) -> str:
 
 
 def _checks_for(kind: str, tok: dict[str, str]) -> list[checks.Check]:
-    return {"workload": checks.workload_checks, "proxy": checks.proxy_checks, "origin": checks.origin_checks}[kind](tok)
+    kinds = {"workload": checks.workload_checks, "proxy": checks.proxy_checks, "redirect": checks.redirect_checks, "origin": checks.origin_checks}
+    return kinds[kind](tok)
 
 
 def _log_problems(path: Path, workers: int) -> list[str]:
@@ -285,6 +291,7 @@ class Suite:
         res: dict[str, Any] = {"label": system.label, "kind": system.kind, "cpus": system.cpus, "note": system.note, "problems": []}
         res["background_busy_pct"] = self.settle(system.label)
         is_gw = system.name.startswith("gateway")
+        ours = system.granian  # the gateway or a floor: failing to start or dying under load fails the run
         if system.name == "origin":
             res.update(status="ok", scenarios={}, check=checks.run_checks(self.ctx.origin_port, _checks_for("origin", self.tok)))
             if not all(c["ok"] for c in res["check"]):
@@ -311,9 +318,9 @@ class Suite:
             except OSError:
                 pass
             reason = f"did not start: {e}" + (f" (log: {tail[-400:]})" if tail else "")
-            log(f"{system.label}: {'FAILED' if is_gw else 'skipped'}: {reason}")
-            res.update(status="failed" if is_gw else "skipped", reason=reason)
-            self.failed |= is_gw
+            log(f"{system.label}: {'FAILED' if ours else 'skipped'}: {reason}")
+            res.update(status="failed" if ours else "skipped", reason=reason)
+            self.failed |= ours
             return res
         try:
             res["check"] = checks.run_checks(run.port, _checks_for(system.kind, self.tok))
@@ -332,7 +339,7 @@ class Suite:
                 if run.proc.poll() is not None:
                     res["problems"].append(f"exited with status {run.proc.returncode} during {sc}")
                     break
-                if is_gw:
+                if ours:
                     now = gateway_workers(run.proc.pid)
                     if now != workers0:
                         res["problems"].append(f"worker pids changed during {sc}: {workers0} -> {now} (a worker died and was respawned)")
@@ -357,7 +364,7 @@ class Suite:
             if res["problems"]:
                 for p in res["problems"]:
                     log(f"{system.label}: PROBLEM: {p}")
-                if is_gw and any(not p.startswith("log:") for p in res["problems"]):
+                if ours and any(not p.startswith("log:") for p in res["problems"]):
                     self.failed = True
         return res
 

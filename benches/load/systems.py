@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -56,11 +57,14 @@ class Running:
 class System:
     name: str
     label: str
-    kind: str  # "workload" (does the reference workload), "proxy" (plain proxy), "origin" (S0)
+    kind: str  # "workload" (does the reference workload), "proxy" (plain proxy), "redirect" (a fixed 302), "origin" (S0)
     cpus: str = SUT_CPUS
     note: str = ""
-    workers: int = 0  # gateway only
+    workers: int = 0  # Granian workers: the gateway and the floors
     extra_routes: int = 0  # gateway only
+    app: str = ""  # a floor: the ASGI app (module:attribute) served by peers/granian_serve.py
+    ready: tuple[str, int] = ("/__gateway/health", 200)  # Granian systems: up once this path answers this status
+    core: bool = True  # Granian systems: loads the gateway's Rust core (checked to be this run's snapshot)
     scenarios: tuple[str, ...] = ("S1", "S2", "S3", "S4")
     install_note: str = ""
 
@@ -89,18 +93,22 @@ class System:
         port = free_port()
         logf = ctx.tmp / f"{self.name}.log"
         env: dict[str, str] = {"JWT_SECRET": SECRET}
-        if self.name.startswith("gateway"):
+        if self.granian:
+            # A floor is served with the Granian options `gateway serve` uses for the same config.
             cfg = ctx.tmp / f"{self.name}.toml"
-            cfg.write_text(
-                configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes))
-            )
-            cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}", "--workers", str(self.workers)]
-            if ctx.gateway_path is not None:
-                env["PYTHONPATH"] = str(ctx.gateway_path)
-            p = start(cmd, cpus=self.cpus, env=env, log_path=logf)
+            cfg.write_text(configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes)))
+            if self.app:
+                cmd = [sys.executable, "-m", "benches.load.peers.granian_serve", self.app, "--config", str(cfg), "--port", str(port), "--workers", str(self.workers)]
+                env["ORIGIN_URL"] = f"http://127.0.0.1:{ctx.origin_port}"
+            else:
+                cmd = [sys.executable, "-m", "gateway", "serve", "--config", str(cfg), "--listen", f"127.0.0.1:{port}", "--workers", str(self.workers)]
+            path = ([str(ctx.gateway_path)] if ctx.gateway_path is not None else []) + ([str(ROOT)] if self.app else [])
+            if path:
+                env["PYTHONPATH"] = os.pathsep.join(path)
+            p = start(cmd, cpus=self.cpus, env=env, cwd=ROOT if self.app else None, log_path=logf)
             run = Running(port, p, logf)
             wait_port(port, 60, p)
-            _wait_ok(port, "/__gateway/health", 30, p)
+            _wait_ok(port, *self.ready, 30, p)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 run.workers = gateway_workers(p.pid)
@@ -111,8 +119,10 @@ class System:
                 raise RuntimeError(f"{len(run.workers)} of {self.workers} workers came up")
             if ctx.gateway_path is not None:
                 maps = Path(f"/proc/{run.workers[0]}/maps").read_text()
-                if str(ctx.gateway_path) not in maps:
+                if self.core and str(ctx.gateway_path) not in maps:
                     raise RuntimeError(f"the worker did not load the gateway snapshot in {ctx.gateway_path}")
+                if not self.core and str(ctx.gateway_path) in maps:
+                    raise RuntimeError("the worker loaded the gateway's core, which this system must not use")
             return run
         if self.name == "haproxy":
             cfg = ctx.tmp / "haproxy.cfg"
@@ -149,6 +159,11 @@ class System:
         wait_port(port, 60, p)
         return Running(port, p, logf)
 
+    @property
+    def granian(self) -> bool:
+        """Served by Granian with `gateway serve`'s options: the gateway itself or one of its floors."""
+        return self.name.startswith("gateway") or bool(self.app)
+
     def stop(self, run: Running) -> None:
         stop(run.proc, grace=15.0)
 
@@ -157,7 +172,7 @@ def _tool(name: str) -> str:
     return shutil.which(name) or f"/usr/sbin/{name}"
 
 
-def _wait_ok(port: int, path: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+def _wait_ok(port: int, path: str, status: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -165,13 +180,13 @@ def _wait_ok(port: int, path: str, timeout: float, proc: subprocess.Popen[bytes]
             raise RuntimeError(f"exited with status {proc.returncode}")
         try:
             r = fetch(port, "GET", path, timeout=2)
-            if r.status == 200:
+            if r.status == status:
                 return
             last = r.status
         except OSError as e:
             last = e
         time.sleep(0.2)
-    raise RuntimeError(f"GET {path} never answered 200 (last: {last})")
+    raise RuntimeError(f"GET {path} never answered {status} (last: {last})")
 
 
 def gateway_workers(main_pid: int) -> list[int]:
@@ -195,6 +210,16 @@ def catalogue() -> dict[str, System]:
     systems = [
         System("origin", "nginx origin (S0)", "origin", cpus=ORIGIN_CPUS, scenarios=("S0",), note="the ceiling: wrk straight to the origin"),
         System("gateway-1w", "gateway 1 worker", "workload", workers=1),
+        System(
+            "granian-floor", "granian-floor (fixed 302, 1 worker)", "redirect", workers=1, scenarios=("S1", "S3"),
+            app="benches.load.peers.granian_floor:app", ready=("/dashboard", 302), core=False,
+            note="the ceiling for S1/S3: Granian ASGI with gateway serve's options answering the gateway's 302 bytes, no gateway code",
+        ),
+        System(
+            "proxy-floor", "proxy-floor (core upstream client, 1 worker)", "proxy", workers=1, scenarios=("S2", "S4"),
+            app="benches.load.peers.proxy_floor:app", ready=("/products", 200),
+            note="the ceiling for S2/S4: Granian ASGI with gateway serve's options forwarding through gateway.upstream.UpstreamClient, no rules",
+        ),
         System("gateway-2w", "gateway 2 workers", "workload", workers=2, note="both workers on the SUT core, same pinning as every peer"),
         System(
             "gateway-2w-spread", "gateway 2 workers, cores 0-1", "workload", cpus="0,1", workers=2,
