@@ -218,7 +218,7 @@ def catalogue() -> dict[str, System]:
         System(
             "proxy-floor", "proxy-floor (core upstream client, 1 worker)", "proxy", workers=1, scenarios=("S2", "S4"),
             app="benches.load.peers.proxy_floor:app", ready=("/products", 200),
-            note="the ceiling for S2/S4: Granian ASGI with gateway serve's options forwarding through gateway.upstream.UpstreamClient, no rules",
+            note="the ceiling for S2/S4: Granian ASGI with gateway serve's options forwarding through gateway.proxy.upstream.UpstreamClient, no rules",
         ),
         System("gateway-2w", "gateway 2 workers", "workload", workers=2, note="both workers on the SUT core, same pinning as every peer"),
         System(

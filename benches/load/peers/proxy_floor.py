@@ -1,5 +1,5 @@
 """proxy-floor: Granian's ASGI interface forwarding every request to one origin through the gateway's
-upstream client (gateway.upstream.UpstreamClient over the Rust core's `_core.Upstream`), with no rules
+upstream client (gateway.proxy.upstream.UpstreamClient over the Rust core's `_core.Upstream`), with no rules
 — the ceiling for the scenarios where the gateway proxies (S2 valid token, S4 locale + A/B).
 
 Only the client's public API is used (request / read), the way the gateway's app does it for small
@@ -19,7 +19,7 @@ from typing import Any
 
 from benches.load.peers.granian_serve import lifespan
 from gateway import _core
-from gateway.upstream import UpstreamClient
+from gateway.proxy.upstream import UpstreamClient
 
 ORIGIN_URL = os.environ.get("ORIGIN_URL", "http://127.0.0.1:9000").rstrip("/")
 INLINE_BODY = 65536
