@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import copy
+import errno
+import ipaddress
 import os
+import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,12 +30,81 @@ from gateway import _core
 from gateway.config import ConfigError, load, parse_duration
 
 
-def _split_listen(listen: str) -> tuple[str, int]:
+class UsageError(Exception):
+    """A wrong command line: main() prints it as one line and exits 2, as argparse does."""
+
+
+class CannotListen(Exception):
+    """The address cannot be listened on: main() prints it as one line and exits 1."""
+
+
+def _split_listen(listen: str, flag: str = "--listen") -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise SystemExit(f"gateway: --listen must be HOST:PORT, got {listen!r}")
+        raise UsageError(f"{flag} must be HOST:PORT with a port from 1 to 65535, got {listen!r}")
     return host, int(port)
+
+
+def _address_text(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# What to do about the errors a user can meet when starting the gateway, by errno.
+_LISTEN_HINTS = {
+    errno.EADDRINUSE: "is another gateway running? use {flag}",
+    errno.EACCES: "ports below 1024 need privileges; use {flag}",
+    errno.EADDRNOTAVAIL: "not an address of this machine; use {flag}",
+}
+
+
+def _cannot_listen(host: str, port: int, code: int | None, text: str, flag: str) -> CannotListen:
+    text = text[:1].lower() + text[1:]
+    hint = _LISTEN_HINTS.get(code or 0, "use {flag}").format(flag=flag)
+    return CannotListen(f"cannot listen on {_address_text(host, port)}: {text} ({hint})")
+
+
+def _check_listen(host: str, port: int, flag: str = "--listen") -> str:
+    """The IP address to hand to Granian for `host`, after making sure it can be listened on now.
+
+    Binds (and closes) a socket the way a listener would: without SO_REUSEPORT, so a port held by
+    another gateway (Granian binds with SO_REUSEPORT, and a second one would silently share the port
+    with the first) counts as busy; with SO_REUSEADDR, so a port with connections still in TIME_WAIT
+    from a gateway that just stopped does not. Raises CannotListen with the reason in words.
+    """
+    try:
+        ipaddress.ip_address(host)
+        candidates = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_NUMERICHOST)
+    except ValueError:
+        try:
+            candidates = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as e:
+            raise _cannot_listen(host, port, None, f"cannot resolve the host name ({e.strerror})", flag) from None
+    except socket.gaierror as e:
+        raise _cannot_listen(host, port, None, str(e.strerror), flag) from None
+    # Granian takes one IP address: a name that resolves to several gets its IPv4 one if it has one.
+    family, kind, proto, _, address = min(candidates, key=lambda c: c[0] != socket.AF_INET)
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+            s.listen(1)
+        except OSError as e:
+            raise _cannot_listen(host, port, e.errno, e.strerror or str(e), flag) from None
+    return str(address[0])
+
+
+def _granian_bind_error(e: BaseException, host: str, port: int) -> CannotListen | None:
+    """Granian's own bind failure (the port was taken after _check_listen looked), as one line.
+
+    Granian raises RuntimeError("Address already in use (os error 98)") with a Rust backtrace after it.
+    """
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    m = re.search(r"\(os error (\d+)\)", first)
+    if m is None:
+        return None
+    code = int(m.group(1))
+    return _cannot_listen(host, port, code, os.strerror(code), "--listen")
 
 
 def _load_or_exit(path: str) -> Any:
@@ -44,9 +118,11 @@ def _load_or_exit(path: str) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise UsageError(f"--workers must be 1 or more, got {args.workers}")
     config = _load_or_exit(args.config)
-    listen = args.listen or config.server.listen
-    host, port = _split_listen(listen)
+    host, port = _split_listen(args.listen, "--listen") if args.listen else _split_listen(config.server.listen, "server.listen")
+    bind = _check_listen(host, port)
     os.environ["GATEWAY_CONFIG"] = str(Path(args.config).resolve())
     # The last config that validated, so a bad edit + SIGHUP keeps the old rules serving.
     snapshot_dir = Path(tempfile.mkdtemp(prefix="gateway-config-"))
@@ -62,14 +138,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     http1_buffer = max(HTTP1Settings().max_buffer_size, config.server.max_header_bytes + 64 * 1024)
     os.environ["GATEWAY_HTTP1_BUFFER"] = str(http1_buffer)
 
-    print(
-        f"gateway: serving {args.config} on http://{host}:{port} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
-        file=sys.stderr,
-        flush=True,
-    )
-    _server_class()(
+    server = _server_class()(
         "gateway.app:create_app",
-        address=host,
+        address=bind,
         port=port,
         interface=Interfaces.ASGI,
         workers=args.workers,
@@ -85,7 +156,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers_kill_timeout=30,
         log_access=False,
         log_enabled=True,
-    ).serve()
+    )
+
+    # Granian runs its start-up hooks once it holds the port: say "serving" only then.
+    @server.on_startup
+    def serving() -> None:
+        print(
+            f"gateway: serving {args.config} on http://{_address_text(host, port)} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        server.serve()
+    except (RuntimeError, OSError) as e:
+        problem = _granian_bind_error(e, host, port)
+        if problem is None:
+            raise
+        raise problem from None
     return 0
 
 
@@ -277,11 +365,19 @@ def example_config_text(web_port: int, regional_port: int) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     host, port = _split_listen(args.listen)
+    web, regional = args.origin_port, args.origin_port + 1
+    if not 0 < web < 65535:
+        raise UsageError(f"--origin-port must be from 1 to 65534 (the regional origin takes the next port), got {web}")
+    if port in (web, regional):
+        raise UsageError(f"--listen port {port} is also a demo origin port ({web} and {regional}); use another --listen or --origin-port")
+    # Everything that can be in the way is checked before anything starts or is printed.
+    _check_listen(host, port)
+    for p in (web, regional):
+        _check_listen("127.0.0.1", p, "--origin-port")
     if not os.environ.get("JWT_SECRET"):
         os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
     workdir = Path(tempfile.mkdtemp(prefix="gateway-demo-"))
     atexit.register(shutil.rmtree, workdir, True)
-    web, regional = args.origin_port, args.origin_port + 1
     (workdir / "gateway.toml").write_text(example_config_text(web, regional))
     (workdir / "regions.json").write_text((resources.files("gateway") / "examples" / "regions.json").read_text())
     origins = [
@@ -301,7 +397,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             stop_origins()
             return 1
     token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user"}, 3600)
-    base = f"http://{host}:{port}"
+    base = f"http://{_address_text(host, port)}"
     print(
         f"""
 gateway demo: the example config ({workdir / 'gateway.toml'}) in front of a demo origin that echoes
@@ -318,7 +414,7 @@ Ctrl-C stops everything.
 """,
         flush=True,
     )
-    serve_args = argparse.Namespace(config=str(workdir / "gateway.toml"), listen=f"{host}:{port}", workers=1)
+    serve_args = argparse.Namespace(config=str(workdir / "gateway.toml"), listen=_address_text(host, port), workers=1)
     signal.signal(signal.SIGTERM, lambda *_: (stop_origins(), sys.exit(0)))
     try:
         return cmd_serve(serve_args)
@@ -365,4 +461,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    raise SystemExit(args.func(args))
+    try:
+        code = args.func(args)
+    except UsageError as e:
+        print(f"gateway {args.command}: {e}", file=sys.stderr)
+        code = 2
+    except CannotListen as e:
+        print(f"gateway: {e}", file=sys.stderr)
+        code = 1
+    raise SystemExit(code)
