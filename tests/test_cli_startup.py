@@ -195,3 +195,27 @@ def test_demo_whose_listen_port_is_an_origin_port(tmp_path: Path) -> None:
 def test_demo_refuses_an_origin_port_out_of_range(origin_port: str) -> None:
     r = demo("--listen", f"127.0.0.1:{free_port()}", "--origin-port", origin_port)
     assert_one_clear_line(r, 2, "--origin-port")
+
+
+# ---------------------------------------------------------------- logging
+
+
+def test_a_successful_reload_is_logged_at_info(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    gw = start_gateway(cfg)
+    try:
+        cfg.write_text(cfg.read_text().replace('default_country = "US"', 'default_country = "KR"'))
+        os.kill(gw.proc.pid, signal.SIGHUP)
+        # The reload happens in each worker at its next request.
+        assert wait_for(lambda: (gw.get("/__gateway/health"), "config reloaded" in gw.stderr.read_text())[1], 10, 0.2), gw.stderr.read_text()
+        lines = [line for line in gw.stderr.read_text().splitlines() if "config reloaded" in line]
+        assert len(lines) == 1, lines
+        assert " INFO gateway: config reloaded from " in lines[0], lines[0]
+        assert "WARNING" not in lines[0]
+        # A refused reload still says so at ERROR.
+        cfg.write_text(cfg.read_text() + "\n[bogus]\n")
+        os.kill(gw.proc.pid, signal.SIGHUP)
+        assert wait_for(lambda: (gw.get("/__gateway/health"), "config reload refused" in gw.stderr.read_text())[1], 10, 0.2)
+        assert any(" ERROR gateway: config reload refused" in line for line in gw.stderr.read_text().splitlines())
+    finally:
+        gw.stop()

@@ -85,7 +85,7 @@ class GatewayApp:
         self.kv = KVStore(config.kv)
         self.config = config
         self.access_log = config.server.access_log
-        log.warning("config reloaded from %s (%d routes)", self.config_path, len(config.routes))
+        log.info("config reloaded from %s (%d routes)", self.config_path, len(config.routes))
         buffer = int(os.environ.get("GATEWAY_HTTP1_BUFFER", "0"))
         if buffer and config.server.max_header_bytes > buffer:
             log.warning(

@@ -156,6 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers_kill_timeout=30,
         log_access=False,
         log_enabled=True,
+        log_dictconfig=_log_config(),
     )
 
     # Granian runs its start-up hooks once it holds the port: say "serving" only then.
@@ -175,6 +176,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise
         raise problem from None
     return 0
+
+
+def _log_config() -> dict[str, Any]:
+    """Granian's logging set-up (its lines on stdout, as before) plus the gateway's: the `gateway`
+    loggers at INFO and everything else at WARNING, as `TIME LEVEL NAME: message` on stderr.
+
+    Granian applies it in the main process and in every worker, before the app is built.
+    """
+    from granian.log import LOGGING_CONFIG
+
+    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg["formatters"]["gateway"] = {"()": "logging.Formatter", "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    cfg["handlers"]["gateway"] = {"formatter": "gateway", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    cfg["root"] = {"level": "WARNING", "handlers": ["gateway"]}
+    cfg["loggers"]["gateway"] = {"level": "INFO"}
+    return cfg
 
 
 def _server_class() -> Any:
