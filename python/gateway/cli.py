@@ -324,10 +324,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def mint_token(secret: str, claims: dict[str, Any], ttl: float) -> str:
+# RFC 7518 §3.2: an HMAC key at least as long as the hash. The core enforces it; this only words the
+# refusal for the command line.
+HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+
+
+def mint_token(secret: str, claims: dict[str, Any], ttl: float, *, algorithm: str = "HS256", allow_weak_key: bool = False) -> str:
     now = int(time.time())
     body = {"sub": "demo-user", "iat": now, "exp": now + int(ttl), **claims}
-    return _core.encode(body, secret)
+    return _core.encode(body, secret, algorithm, allow_weak_key=allow_weak_key)
+
+
+def _signed_duration(text: str) -> float | None:
+    """A duration such as 15m, or -1h for one in the past (an expired token)."""
+    text = text.strip()
+    sign = -1 if text.startswith("-") else 1
+    seconds = parse_duration(text[1:] if sign < 0 else text)
+    return None if seconds is None else sign * seconds
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -343,16 +356,59 @@ def cmd_token(args: argparse.Namespace) -> int:
     if not isinstance(claims, dict):
         print("gateway: --claims must be a JSON object", file=sys.stderr)
         return 1
-    ttl = parse_duration(args.ttl)
+    ttl = _signed_duration(args.ttl)
     if ttl is None:
-        print(f"gateway: --ttl must be a duration such as 15m or 1h, got {args.ttl!r}", file=sys.stderr)
+        print(f"gateway: --ttl must be a duration such as 15m or 1h (-1h for an expired token), got {args.ttl!r}", file=sys.stderr)
         return 1
+    if args.nbf is not None:
+        nbf = _signed_duration(args.nbf)
+        if nbf is None:
+            print(f"gateway: --nbf must be a duration from now such as 10m (-1m for the past), got {args.nbf!r}", file=sys.stderr)
+            return 1
+        claims["nbf"] = int(time.time() + nbf)
+    if args.aud:
+        claims["aud"] = args.aud[0] if len(args.aud) == 1 else args.aud
+    if args.iss is not None:
+        claims["iss"] = args.iss
     try:
-        print(mint_token(secret, claims, ttl))
+        print(mint_token(secret, claims, ttl, algorithm=args.alg, allow_weak_key=args.allow_weak_key))
     except ValueError as e:
-        print(f"gateway: {e}", file=sys.stderr)
+        if getattr(e, "kind", None) == "weak_key" or "allow_weak_key" in str(e):
+            need = HMAC_KEY_BYTES.get(args.alg, 32)
+            print(
+                f"gateway: the secret in {args.secret_env} is {len(secret.encode())} bytes; {args.alg} needs at least {need} (RFC 7518 §3.2). "
+                "Use a longer random secret (e.g. `openssl rand -base64 64`), or pass --allow-weak-key for a throwaway test token",
+                file=sys.stderr,
+            )
+        else:
+            print(f"gateway: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+# Options of `gateway token` whose value may start with "-" (-1h: an expired token), which argparse
+# would otherwise take for an option.
+_SIGNED_OPTIONS = ("--ttl", "--nbf")
+
+
+def _join_signed_values(argv: list[str]) -> list[str]:
+    """`token --ttl -1h` -> `token --ttl=-1h`, for the options in _SIGNED_OPTIONS only."""
+    if "token" not in argv:
+        return argv
+    out = argv[: argv.index("token") + 1]
+    rest = iter(argv[len(out) :])
+    for arg in rest:
+        if arg in _SIGNED_OPTIONS:
+            value = next(rest, None)
+            if value is not None and value.startswith("-") and not value.startswith("--"):
+                out.append(f"{arg}={value}")
+                continue
+            out.append(arg)
+            if value is not None:
+                out.append(value)
+            continue
+        out.append(arg)
+    return out
 
 
 def _wait_http(url: str, seconds: float) -> bool:
@@ -468,16 +524,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", help="http://host/path?query or /path?query")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("token", help="mint an HS256 token for testing")
+    p = sub.add_parser("token", help="mint an HS256/384/512 token for testing")
     p.add_argument("--secret-env", default="JWT_SECRET", help="environment variable holding the secret (default JWT_SECRET)")
-    p.add_argument("--claims", help="extra claims as a JSON object")
-    p.add_argument("--ttl", default="1h", help="lifetime, e.g. 15m, 1h (default 1h)")
+    p.add_argument("--claims", help="extra claims as a JSON object (sub defaults to demo-user)")
+    p.add_argument("--ttl", default="1h", help="lifetime, e.g. 15m, 1h (default 1h); negative for an expired token, e.g. -1h")
+    p.add_argument("--aud", action="append", help="audience (repeatable: several make a list)")
+    p.add_argument("--iss", help="issuer")
+    p.add_argument("--nbf", help="not valid before now plus this duration, e.g. 10m (or -1m)")
+    p.add_argument("--alg", default="HS256", type=str.upper, choices=sorted(HMAC_KEY_BYTES), help="signing algorithm (default HS256)")
+    p.add_argument("--allow-weak-key", action="store_true", help="accept a secret shorter than the algorithm needs (throwaway tokens only)")
     p.set_defaults(func=cmd_token)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_signed_values(sys.argv[1:] if argv is None else argv))
     try:
         code = args.func(args)
     except UsageError as e:
