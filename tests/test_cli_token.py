@@ -8,9 +8,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import gateway
 import jwt as pyjwt
@@ -128,3 +131,17 @@ def test_allow_weak_key_mints_with_a_short_secret() -> None:
     with pytest.raises(ValueError):
         gateway.verify(tok, "too-short")  # the library refuses short keys too, unless told
     assert gateway.verify(tok, "too-short", allow_weak_key=True)["sub"] == "demo-user"
+
+
+def test_the_readme_token_examples_run() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    lines = [m.group(1) for m in re.finditer(r"^gateway token\s+(.*?)\s*(?:#.*)?$", readme, re.M)]
+    assert len(lines) >= 7, lines
+    for line in lines:
+        args = shlex.split(line)
+        tok = minted(*args)
+        _, claims = unverified(tok)
+        # Well signed whatever its times say.
+        algs = [a for a in ("HS256", "HS384", "HS512") if a in args] or ["HS256"]
+        pyjwt.decode(tok, SECRET, algorithms=algs, options={"verify_exp": False, "verify_nbf": False, "verify_aud": False})
+        assert claims["sub"] in ("demo-user", "alice"), line
