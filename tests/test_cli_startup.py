@@ -219,3 +219,44 @@ def test_a_successful_reload_is_logged_at_info(tmp_path: Path) -> None:
         assert any(" ERROR gateway: config reload refused" in line for line in gw.stderr.read_text().splitlines())
     finally:
         gw.stop()
+
+
+# ---------------------------------------------------------------- other things in the way at start
+
+
+def test_demo_with_a_weak_jwt_secret_says_so_before_starting_anything() -> None:
+    port = free_port()
+    origin = free_port_pair(avoid=port)
+    r = subprocess.run(
+        [GATEWAY_BIN, "demo", "--listen", f"127.0.0.1:{port}", "--origin-port", str(origin)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JWT_SECRET": "too-short"},
+        timeout=30,
+        start_new_session=True,
+    )
+    assert_one_clear_line(r, 1, "JWT_SECRET", "9 bytes", "32")
+    assert "Try:" not in r.stdout
+    assert not port_is_listening(origin) and not port_is_listening(port)
+
+
+def test_serve_with_a_bad_runtime_mode_in_the_environment(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [GATEWAY_BIN, "serve", "--config", str(config(tmp_path)), "--listen", f"127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        env={**ENV, "GATEWAY_RUNTIME_MODE": "bogus"},
+        timeout=30,
+        start_new_session=True,
+    )
+    assert_one_clear_line(r, 1, "GATEWAY_RUNTIME_MODE", "'bogus'", "auto")
+
+
+def test_serve_with_a_config_that_is_not_utf8(tmp_path: Path) -> None:
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_bytes(b"\xff\xfe[server]\n")
+    r = gateway("serve", "--config", str(cfg), "--listen", f"127.0.0.1:{free_port()}")
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert f"{cfg}: " in r.stderr and "UTF-8" in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == f"gateway: 1 problem(s) in {cfg}; not serving"

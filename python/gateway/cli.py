@@ -34,8 +34,13 @@ class UsageError(Exception):
     """A wrong command line: main() prints it as one line and exits 2, as argparse does."""
 
 
-class CannotListen(Exception):
-    """The address cannot be listened on: main() prints it as one line and exits 1."""
+class StartupError(Exception):
+    """Something outside the command line stops the gateway from starting: main() prints it as one
+    line and exits 1."""
+
+
+class CannotListen(StartupError):
+    """The address cannot be listened on."""
 
 
 def _split_listen(listen: str, flag: str = "--listen") -> tuple[str, int]:
@@ -111,15 +116,24 @@ def _load_or_exit(path: str) -> Any:
     try:
         return load(path)
     except ConfigError as e:
-        for line in e.problems:
-            print(line, file=sys.stderr)
-        print(f"gateway: {len(e.problems)} problem(s) in {path}; not serving", file=sys.stderr)
-        raise SystemExit(1) from None
+        problems = e.problems
+    except UnicodeDecodeError as e:  # the loader's own check for this is the better place; until then
+        problems = [f"{path}: (file): is not UTF-8 text ({e.reason} at byte {e.start}) (expected a UTF-8 TOML file)"]
+    for line in problems:
+        print(line, file=sys.stderr)
+    print(f"gateway: {len(problems)} problem(s) in {path}; not serving", file=sys.stderr)
+    raise SystemExit(1)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {args.workers}")
+    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
+    from granian.http import HTTP1Settings
+
+    mode = os.environ.get("GATEWAY_RUNTIME_MODE", "auto")
+    if mode not in {m.value for m in RuntimeModes}:
+        raise StartupError(f"GATEWAY_RUNTIME_MODE must be one of {', '.join(m.value for m in RuntimeModes)}, got {mode!r}")
     config = _load_or_exit(args.config)
     host, port = _split_listen(args.listen, "--listen") if args.listen else _split_listen(config.server.listen, "server.listen")
     bind = _check_listen(host, port)
@@ -130,8 +144,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     snapshot = snapshot_dir / "last-good.toml"
     snapshot.write_text(Path(args.config).read_text(encoding="utf-8"), encoding="utf-8")
     os.environ["GATEWAY_CONFIG_SNAPSHOT"] = str(snapshot)
-    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
-    from granian.http import HTTP1Settings
 
     # Granian reads request heads into a buffer of its own (408 KiB by default) and answers a bare 431
     # past it, before the app sees anything: size it so `max_header_bytes` is the limit that applies.
@@ -149,7 +161,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http1_settings=HTTP1Settings(max_buffer_size=http1_buffer),
         websockets=False,
         loop=Loops.auto,
-        runtime_mode=RuntimeModes(os.environ.get("GATEWAY_RUNTIME_MODE", "auto")),
+        runtime_mode=RuntimeModes(mode),
         backlog=2048,
         respawn_interval=1.0,
         respawn_failed_workers=True,
@@ -449,6 +461,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _check_listen("127.0.0.1", p, "--origin-port")
     if not os.environ.get("JWT_SECRET"):
         os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
+    try:
+        token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user"}, 3600)
+    except ValueError:
+        raise StartupError(
+            f"JWT_SECRET is {len(os.environ['JWT_SECRET'].encode())} bytes; the demo's HS256 policies need at least {HMAC_KEY_BYTES['HS256']}"
+            " (unset it and the demo makes a random one)"
+        ) from None
     workdir = Path(tempfile.mkdtemp(prefix="gateway-demo-"))
     atexit.register(shutil.rmtree, workdir, True)
     (workdir / "gateway.toml").write_text(example_config_text(web, regional))
@@ -469,7 +488,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"gateway demo: the demo origin did not start on port {p} (is it in use? try --origin-port)", file=sys.stderr)
             stop_origins()
             return 1
-    token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user"}, 3600)
     base = f"http://{_address_text(host, port)}"
     print(
         f"""
@@ -544,7 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     except UsageError as e:
         print(f"gateway {args.command}: {e}", file=sys.stderr)
         code = 2
-    except CannotListen as e:
+    except StartupError as e:
         print(f"gateway: {e}", file=sys.stderr)
         code = 1
     raise SystemExit(code)
