@@ -36,12 +36,22 @@ from tests.harness import (
 ENV = {**os.environ, "JWT_SECRET": SECRET}
 
 
-def run(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Runs a command that should stop by itself; one that keeps serving fails the test."""
+def run(argv: list[str], timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs a command that should stop by itself; one that keeps serving fails the test, and it and
+    its children (Granian workers, demo origins: one process group) are killed."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or ENV, start_new_session=True)
     try:
-        return subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=timeout, start_new_session=True)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{argv[1:3]} kept running for {timeout}s instead of stopping:\n{e.stderr!r}")
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        pytest.fail(f"{argv[1:3]} kept running for {timeout}s instead of stopping:\n{err[-3000:]}")
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # whatever it left behind
+        except OSError:
+            pass
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 
 def gateway(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -227,28 +237,14 @@ def test_a_successful_reload_is_logged_at_info(tmp_path: Path) -> None:
 def test_demo_with_a_weak_jwt_secret_says_so_before_starting_anything() -> None:
     port = free_port()
     origin = free_port_pair(avoid=port)
-    r = subprocess.run(
-        [GATEWAY_BIN, "demo", "--listen", f"127.0.0.1:{port}", "--origin-port", str(origin)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "JWT_SECRET": "too-short"},
-        timeout=30,
-        start_new_session=True,
-    )
+    r = run([GATEWAY_BIN, "demo", "--listen", f"127.0.0.1:{port}", "--origin-port", str(origin)], env={**os.environ, "JWT_SECRET": "too-short"})
     assert_one_clear_line(r, 1, "JWT_SECRET", "9 bytes", "32")
     assert "Try:" not in r.stdout
     assert not port_is_listening(origin) and not port_is_listening(port)
 
 
 def test_serve_with_a_bad_runtime_mode_in_the_environment(tmp_path: Path) -> None:
-    r = subprocess.run(
-        [GATEWAY_BIN, "serve", "--config", str(config(tmp_path)), "--listen", f"127.0.0.1:{free_port()}"],
-        capture_output=True,
-        text=True,
-        env={**ENV, "GATEWAY_RUNTIME_MODE": "bogus"},
-        timeout=30,
-        start_new_session=True,
-    )
+    r = run([GATEWAY_BIN, "serve", "--config", str(config(tmp_path)), "--listen", f"127.0.0.1:{free_port()}"], env={**ENV, "GATEWAY_RUNTIME_MODE": "bogus"})
     assert_one_clear_line(r, 1, "GATEWAY_RUNTIME_MODE", "'bogus'", "auto")
 
 
