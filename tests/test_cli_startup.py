@@ -256,3 +256,29 @@ def test_serve_with_a_config_that_is_not_utf8(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr, r.stderr
     assert f"{cfg}: " in r.stderr and "UTF-8" in r.stderr, r.stderr
     assert r.stderr.strip().splitlines()[-1] == f"gateway: 1 problem(s) in {cfg}; not serving"
+
+
+def test_ctrl_c_while_the_demo_starts_is_quiet_and_stops_the_origins(tmp_path: Path) -> None:
+    port = free_port()
+    origin = free_port_pair(avoid=port)
+    p = subprocess.Popen(
+        [GATEWAY_BIN, "demo", "--listen", f"127.0.0.1:{port}", "--origin-port", str(origin)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,
+    )
+    try:
+        # The first origin is up: the demo is waiting for the second one, or just past it.
+        assert wait_for(lambda: port_is_listening(origin) or p.poll() is not None, 20, 0.01)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+        assert "Traceback" not in err, err[-3000:]
+        assert p.returncode in (0, 130), (p.returncode, err)
+        assert wait_for(lambda: not port_is_listening(origin) and not port_is_listening(origin + 1), 10), "a demo origin outlived the demo"
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass

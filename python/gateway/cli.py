@@ -565,4 +565,6 @@ def main(argv: list[str] | None = None) -> None:
     except StartupError as e:
         print(f"gateway: {e}", file=sys.stderr)
         code = 1
+    except KeyboardInterrupt:  # Ctrl-C before Granian took over its signals (e.g. while the demo starts)
+        code = 130
     raise SystemExit(code)
