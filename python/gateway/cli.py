@@ -171,8 +171,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_dictconfig=_log_config(),
     )
 
-    # Granian runs its start-up hooks once it holds the port: say "serving" only then.
-    @server.on_startup
     def serving() -> None:
         print(
             f"gateway: serving {args.config} on http://{_address_text(host, port)} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
@@ -180,6 +178,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    # Granian runs its start-up hooks once it holds the port: say "serving" only then.
+    server.on_startup(serving)
     try:
         server.serve()
     except (RuntimeError, OSError) as e:
@@ -198,7 +198,7 @@ def _log_config() -> dict[str, Any]:
     """
     from granian.log import LOGGING_CONFIG
 
-    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
     cfg["formatters"]["gateway"] = {"()": "logging.Formatter", "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     cfg["handlers"]["gateway"] = {"formatter": "gateway", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
     cfg["root"] = {"level": "WARNING", "handlers": ["gateway"]}
@@ -506,7 +506,11 @@ Ctrl-C stops everything.
         flush=True,
     )
     serve_args = argparse.Namespace(config=str(workdir / "gateway.toml"), listen=_address_text(host, port), workers=1)
-    signal.signal(signal.SIGTERM, lambda *_: (stop_origins(), sys.exit(0)))
+    def stop(*_: Any) -> None:
+        stop_origins()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         return cmd_serve(serve_args)
     finally:
