@@ -135,6 +135,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if mode not in {m.value for m in RuntimeModes}:
         raise StartupError(f"GATEWAY_RUNTIME_MODE must be one of {', '.join(m.value for m in RuntimeModes)}, got {mode!r}")
     config = _load_or_exit(args.config)
+    # Config.warnings (DESIGN.md): things that load but probably do not do what was meant.
+    for warning in getattr(config, "warnings", ()):
+        print(warning, file=sys.stderr)
     host, port = _split_listen(args.listen, "--listen") if args.listen else _split_listen(config.server.listen, "server.listen")
     bind = _check_listen(host, port)
     os.environ["GATEWAY_CONFIG"] = str(Path(args.config).resolve())
