@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import copy
+import errno
+import ipaddress
 import os
+import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,30 +30,111 @@ from gateway import _core
 from gateway.config import ConfigError, load, parse_duration
 
 
-def _split_listen(listen: str) -> tuple[str, int]:
+class UsageError(Exception):
+    """A wrong command line: main() prints it as one line and exits 2, as argparse does."""
+
+
+class StartupError(Exception):
+    """Something outside the command line stops the gateway from starting: main() prints it as one
+    line and exits 1."""
+
+
+class CannotListen(StartupError):
+    """The address cannot be listened on."""
+
+
+def _split_listen(listen: str, flag: str = "--listen") -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise SystemExit(f"gateway: --listen must be HOST:PORT, got {listen!r}")
+        raise UsageError(f"{flag} must be HOST:PORT with a port from 1 to 65535, got {listen!r}")
     return host, int(port)
 
 
-def _load_or_exit(path: str) -> Any:
+def _address_text(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# What to do about the errors a user can meet when starting the gateway, by errno.
+_LISTEN_HINTS = {
+    errno.EADDRINUSE: "is another gateway running? use {flag}",
+    errno.EACCES: "ports below 1024 need privileges; use {flag}",
+    errno.EADDRNOTAVAIL: "not an address of this machine; use {flag}",
+}
+
+
+def _cannot_listen(host: str, port: int, code: int | None, text: str, flag: str) -> CannotListen:
+    text = text[:1].lower() + text[1:]
+    hint = _LISTEN_HINTS.get(code or 0, "use {flag}").format(flag=flag)
+    return CannotListen(f"cannot listen on {_address_text(host, port)}: {text} ({hint})")
+
+
+def _check_listen(host: str, port: int, flag: str = "--listen") -> str:
+    """The IP address to hand to Granian for `host`, after making sure it can be listened on now.
+
+    Binds (and closes) a socket the way a listener would: without SO_REUSEPORT, so a port held by
+    another gateway (Granian binds with SO_REUSEPORT, and a second one would silently share the port
+    with the first) counts as busy; with SO_REUSEADDR, so a port with connections still in TIME_WAIT
+    from a gateway that just stopped does not. Raises CannotListen with the reason in words.
+    """
+    try:
+        ipaddress.ip_address(host)
+        candidates = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE | socket.AI_NUMERICHOST)
+    except ValueError:
+        try:
+            candidates = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as e:
+            raise _cannot_listen(host, port, None, f"cannot resolve the host name ({e.strerror})", flag) from None
+    except socket.gaierror as e:
+        raise _cannot_listen(host, port, None, str(e.strerror), flag) from None
+    # Granian takes one IP address: a name that resolves to several gets its IPv4 one if it has one.
+    family, kind, proto, _, address = min(candidates, key=lambda c: c[0] != socket.AF_INET)
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+            s.listen(1)
+        except OSError as e:
+            raise _cannot_listen(host, port, e.errno, e.strerror or str(e), flag) from None
+    return str(address[0])
+
+
+def _granian_bind_error(e: BaseException, host: str, port: int) -> CannotListen | None:
+    """Granian's own bind failure (the port was taken after _check_listen looked), as one line.
+
+    Granian raises RuntimeError("Address already in use (os error 98)") with a Rust backtrace after it.
+    """
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    m = re.search(r"\(os error (\d+)\)", first)
+    if m is None:
+        return None
+    code = int(m.group(1))
+    return _cannot_listen(host, port, code, os.strerror(code), "--listen")
+
+
+def _load_or_exit(path: str, refusing: str = "not serving") -> Any:
     try:
         return load(path)
     except ConfigError as e:
-        for line in e.problems:
-            print(line, file=sys.stderr)
-        print(f"gateway: {len(e.problems)} problem(s) in {path}; not serving", file=sys.stderr)
-        raise SystemExit(1) from None
+        problems = e.problems
+    for line in problems:
+        print(line, file=sys.stderr)
+    print(f"gateway: {len(problems)} problem(s) in {path}; {refusing}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise UsageError(f"--workers must be 1 or more, got {args.workers}")
+    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
+    from granian.http import HTTP1Settings
+
     config = _load_or_exit(args.config)
+    # Things that load but probably do not do what was meant.
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    listen = args.listen or config.server.listen
-    host, port = _split_listen(listen)
+    host, port = _split_listen(args.listen, "--listen") if args.listen else _split_listen(config.server.listen, "server.listen")
+    bind = _check_listen(host, port)
     os.environ["GATEWAY_CONFIG"] = str(Path(args.config).resolve())
     # The last config that validated, so a bad edit + SIGHUP keeps the old rules serving.
     snapshot_dir = Path(tempfile.mkdtemp(prefix="gateway-config-"))
@@ -56,8 +142,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     snapshot = snapshot_dir / "last-good.toml"
     snapshot.write_text(Path(args.config).read_text(encoding="utf-8"), encoding="utf-8")
     os.environ["GATEWAY_CONFIG_SNAPSHOT"] = str(snapshot)
-    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
-    from granian.http import HTTP1Settings
 
     # Granian reads request heads into a buffer of its own (408 KiB by default) and answers a bare 431
     # past it, before the app sees anything: size it so `max_header_bytes` is the limit that applies.
@@ -67,14 +151,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # fork, through the environment the workers inherit (an internal channel, like the two above).
     os.environ["GATEWAY_IO_THREADS"] = str(config.server.io_threads)
 
-    print(
-        f"gateway: serving {args.config} on http://{host}:{port} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
-        file=sys.stderr,
-        flush=True,
-    )
-    _server_class()(
+    server = _server_class()(
         "gateway.app:create_app",
-        address=host,
+        address=bind,
         port=port,
         interface=Interfaces.ASGI,
         workers=args.workers,
@@ -90,8 +169,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers_kill_timeout=30,
         log_access=False,
         log_enabled=True,
-    ).serve()
+        log_dictconfig=_log_config(),
+    )
+
+    def serving() -> None:
+        print(
+            f"gateway: serving {args.config} on http://{_address_text(host, port)} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    # Granian runs its start-up hooks once it holds the port: say "serving" only then.
+    server.on_startup(serving)
+    try:
+        server.serve()
+    except (RuntimeError, OSError) as e:
+        problem = _granian_bind_error(e, host, port)
+        if problem is None:
+            raise
+        raise problem from None
     return 0
+
+
+def _log_config() -> dict[str, Any]:
+    """Granian's logging set-up (its lines on stdout, as before) plus the gateway's: the `gateway`
+    loggers at INFO and everything else at WARNING, as `TIME LEVEL NAME: message` on stderr.
+
+    Granian applies it in the main process and in every worker, before the app is built.
+    """
+    from granian.log import LOGGING_CONFIG
+
+    cfg: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    cfg["formatters"]["gateway"] = {"()": "logging.Formatter", "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    cfg["handlers"]["gateway"] = {"formatter": "gateway", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    cfg["root"] = {"level": "WARNING", "handlers": ["gateway"]}
+    cfg["loggers"]["gateway"] = {"level": "INFO"}
+    return cfg
 
 
 def _server_class() -> Any:
@@ -214,7 +327,7 @@ def _print_explain(r: dict[str, Any]) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    config = _load_or_exit(args.config)
+    config = _load_or_exit(args.config, "nothing to explain")
     result = explain(config, args.method.upper(), args.url, _parse_headers(args.header), args.peer)
     if args.json:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
@@ -223,10 +336,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def mint_token(secret: str, claims: dict[str, Any], ttl: float) -> str:
+# RFC 7518 §3.2: an HMAC key at least as long as the hash. The core enforces it; this only words the
+# refusal for the command line.
+HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+
+
+def mint_token(secret: str, claims: dict[str, Any], ttl: float, *, algorithm: str = "HS256", allow_weak_key: bool = False) -> str:
     now = int(time.time())
     body = {"sub": "demo-user", "iat": now, "exp": now + int(ttl), **claims}
-    return _core.encode(body, secret)
+    return _core.encode(body, secret, algorithm, allow_weak_key=allow_weak_key)
+
+
+def _signed_duration(text: str) -> float | None:
+    """A duration such as 15m, or -1h for one in the past (an expired token)."""
+    text = text.strip()
+    sign = -1 if text.startswith("-") else 1
+    seconds = parse_duration(text[1:] if sign < 0 else text)
+    return None if seconds is None else sign * seconds
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -242,16 +368,59 @@ def cmd_token(args: argparse.Namespace) -> int:
     if not isinstance(claims, dict):
         print("gateway: --claims must be a JSON object", file=sys.stderr)
         return 1
-    ttl = parse_duration(args.ttl)
+    ttl = _signed_duration(args.ttl)
     if ttl is None:
-        print(f"gateway: --ttl must be a duration such as 15m or 1h, got {args.ttl!r}", file=sys.stderr)
+        print(f"gateway: --ttl must be a duration such as 15m or 1h (-1h for an expired token), got {args.ttl!r}", file=sys.stderr)
         return 1
+    if args.nbf is not None:
+        nbf = _signed_duration(args.nbf)
+        if nbf is None:
+            print(f"gateway: --nbf must be a duration from now such as 10m (-1m for the past), got {args.nbf!r}", file=sys.stderr)
+            return 1
+        claims["nbf"] = int(time.time() + nbf)
+    if args.aud:
+        claims["aud"] = args.aud[0] if len(args.aud) == 1 else args.aud
+    if args.iss is not None:
+        claims["iss"] = args.iss
     try:
-        print(mint_token(secret, claims, ttl))
+        print(mint_token(secret, claims, ttl, algorithm=args.alg, allow_weak_key=args.allow_weak_key))
     except ValueError as e:
-        print(f"gateway: {e}", file=sys.stderr)
+        if getattr(e, "kind", None) == "weak_key" or "allow_weak_key" in str(e):
+            need = HMAC_KEY_BYTES.get(args.alg, 32)
+            print(
+                f"gateway: the secret in {args.secret_env} is {len(secret.encode())} bytes; {args.alg} needs at least {need} (RFC 7518 §3.2). "
+                "Use a longer random secret (e.g. `openssl rand -base64 64`), or pass --allow-weak-key for a throwaway test token",
+                file=sys.stderr,
+            )
+        else:
+            print(f"gateway: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+# Options of `gateway token` whose value may start with "-" (-1h: an expired token), which argparse
+# would otherwise take for an option.
+_SIGNED_OPTIONS = ("--ttl", "--nbf")
+
+
+def _join_signed_values(argv: list[str]) -> list[str]:
+    """`token --ttl -1h` -> `token --ttl=-1h`, for the options in _SIGNED_OPTIONS only."""
+    if "token" not in argv:
+        return argv
+    out = argv[: argv.index("token") + 1]
+    rest = iter(argv[len(out) :])
+    for arg in rest:
+        if arg in _SIGNED_OPTIONS:
+            value = next(rest, None)
+            if value is not None and value.startswith("-") and not value.startswith("--"):
+                out.append(f"{arg}={value}")
+                continue
+            out.append(arg)
+            if value is not None:
+                out.append(value)
+            continue
+        out.append(arg)
+    return out
 
 
 def _wait_http(url: str, seconds: float) -> bool:
@@ -281,11 +450,26 @@ def example_config_text(web_port: int, regional_port: int) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     host, port = _split_listen(args.listen)
+    web, regional = args.origin_port, args.origin_port + 1
+    if not 0 < web < 65535:
+        raise UsageError(f"--origin-port must be from 1 to 65534 (the regional origin takes the next port), got {web}")
+    if port in (web, regional):
+        raise UsageError(f"--listen port {port} is also a demo origin port ({web} and {regional}); use another --listen or --origin-port")
+    # Everything that can be in the way is checked before anything starts or is printed.
+    _check_listen(host, port)
+    for p in (web, regional):
+        _check_listen("127.0.0.1", p, "--origin-port")
     if not os.environ.get("JWT_SECRET"):
         os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
+    try:
+        token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user"}, 3600)
+    except ValueError:
+        raise StartupError(
+            f"JWT_SECRET is {len(os.environ['JWT_SECRET'].encode())} bytes; the demo's HS256 policies need at least {HMAC_KEY_BYTES['HS256']}"
+            " (unset it and the demo makes a random one)"
+        ) from None
     workdir = Path(tempfile.mkdtemp(prefix="gateway-demo-"))
     atexit.register(shutil.rmtree, workdir, True)
-    web, regional = args.origin_port, args.origin_port + 1
     (workdir / "gateway.toml").write_text(example_config_text(web, regional))
     (workdir / "regions.json").write_text((resources.files("gateway") / "examples" / "regions.json").read_text())
     origins = [
@@ -304,8 +488,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"gateway demo: the demo origin did not start on port {p} (is it in use? try --origin-port)", file=sys.stderr)
             stop_origins()
             return 1
-    token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user"}, 3600)
-    base = f"http://{host}:{port}"
+    base = f"http://{_address_text(host, port)}"
     print(
         f"""
 gateway demo: the example config ({workdir / 'gateway.toml'}) in front of a demo origin that echoes
@@ -322,8 +505,12 @@ Ctrl-C stops everything.
 """,
         flush=True,
     )
-    serve_args = argparse.Namespace(config=str(workdir / "gateway.toml"), listen=f"{host}:{port}", workers=1)
-    signal.signal(signal.SIGTERM, lambda *_: (stop_origins(), sys.exit(0)))
+    serve_args = argparse.Namespace(config=str(workdir / "gateway.toml"), listen=_address_text(host, port), workers=1)
+    def stop(*_: Any) -> None:
+        stop_origins()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         return cmd_serve(serve_args)
     finally:
@@ -359,14 +546,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", help="http://host/path?query or /path?query")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("token", help="mint an HS256 token for testing")
+    p = sub.add_parser("token", help="mint an HS256/384/512 token for testing")
     p.add_argument("--secret-env", default="JWT_SECRET", help="environment variable holding the secret (default JWT_SECRET)")
-    p.add_argument("--claims", help="extra claims as a JSON object")
-    p.add_argument("--ttl", default="1h", help="lifetime, e.g. 15m, 1h (default 1h)")
+    p.add_argument("--claims", help="extra claims as a JSON object (sub defaults to demo-user)")
+    p.add_argument("--ttl", default="1h", help="lifetime, e.g. 15m, 1h (default 1h); negative for an expired token, e.g. -1h")
+    p.add_argument("--aud", action="append", help="audience (repeatable: several make a list)")
+    p.add_argument("--iss", help="issuer")
+    p.add_argument("--nbf", help="not valid before now plus this duration, e.g. 10m (or -1m)")
+    p.add_argument("--alg", default="HS256", type=str.upper, choices=sorted(HMAC_KEY_BYTES), help="signing algorithm (default HS256)")
+    p.add_argument("--allow-weak-key", action="store_true", help="accept a secret shorter than the algorithm needs (throwaway tokens only)")
     p.set_defaults(func=cmd_token)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    raise SystemExit(args.func(args))
+    args = build_parser().parse_args(_join_signed_values(sys.argv[1:] if argv is None else argv))
+    try:
+        code = args.func(args)
+    except UsageError as e:
+        print(f"gateway {args.command}: {e}", file=sys.stderr)
+        code = 2
+    except StartupError as e:
+        print(f"gateway: {e}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:  # Ctrl-C before Granian took over its signals (e.g. while the demo starts)
+        code = 130
+    raise SystemExit(code)

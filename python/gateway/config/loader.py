@@ -53,6 +53,8 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
             text = p.read_text(encoding="utf-8")
         except OSError as e:
             raise ConfigError([f"{path}: (file): cannot read it: {e.strerror} (expected a readable TOML file)"]) from None
+        except UnicodeDecodeError as e:
+            raise ConfigError([f"{path}: (file): is not UTF-8 text ({e.reason} at byte {e.start}) (expected a UTF-8 TOML file)"]) from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
