@@ -263,32 +263,20 @@ def test_runtime_mode_and_io_threads_are_server_keys(tmp_path: Path) -> None:
     assert len(got) == 1 and ": server.io_threads: " in got[0], got
 
 
-def test_serve_passes_the_server_knobs_on_and_prints_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import argparse
+def test_serve_passes_the_server_knobs_on_and_prints_warnings(tmp_path: Path) -> None:
+    """A real `gateway serve`: its worker runs with the configured upstream I/O threads (read by the
+    core from the worker's environment) and the warnings are printed at start."""
+    from tests.harness import gateway_serve
 
-    from granian.constants import RuntimeModes
-
-    from gateway import cli
-    from tests.harness import free_port
-
-    started: dict[str, object] = {}
-
-    class FakeGranian:
-        def __init__(self, target: str, **kw: object) -> None:
-            started.update(kw)
-
-        def serve(self) -> None:
-            # What a worker forked now would see: the core's I/O runtime reads its thread count here.
-            started["GATEWAY_IO_THREADS"] = cli.os.environ.get("GATEWAY_IO_THREADS")
-
-    for name in ("GATEWAY_CONFIG", "GATEWAY_CONFIG_SNAPSHOT", "GATEWAY_HTTP1_BUFFER", "GATEWAY_IO_THREADS"):
-        monkeypatch.setenv(name, "")  # restored after the test, whatever serve sets
-    monkeypatch.setattr(cli, "_server_class", lambda: FakeGranian)
     cfg = tmp_path / "gateway.toml"
     cfg.write_text('[server]\nruntime_mode = "st"\nio_threads = 3\n' + SITE + '[[routes]]\nmatch = "/:path*"\nresponse_headers = { "X-L" = "{lang}" }\norigin = "web"\n')
-    assert cli.cmd_serve(argparse.Namespace(config=str(cfg), listen=f"127.0.0.1:{free_port()}", workers=1)) == 0
-    assert started["runtime_mode"] == RuntimeModes.st and started["GATEWAY_IO_THREADS"] == "3", started
-    assert f"warning: {cfg}: routes[0].response_headers.X-L: uses {{lang}}" in capsys.readouterr().err
+    with gateway_serve(cfg) as gw:
+        assert gw.get("/__gateway/health").status_code == 200
+        pid = gw.get("/__gateway/health").json()["pid"]  # the worker that answered
+        gw.get("/")  # the core's upstream runtime starts with the first forward (the origin is down: 502)
+        names = [Path(t, "comm").read_text().strip() for t in Path(f"/proc/{pid}/task").iterdir()]
+        assert names.count("gateway-io") == 3, names
+        assert f"warning: {cfg}: routes[0].response_headers.X-L: uses {{lang}}" in gw.stderr.read_text()
 
 
 # ---------------------------------------------------------------- template parameter names (fault 7)
