@@ -10,6 +10,7 @@ import gc
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -274,7 +275,12 @@ def test_serve_passes_the_server_knobs_on_and_prints_warnings(tmp_path: Path) ->
         assert gw.get("/__gateway/health").status_code == 200
         pid = gw.get("/__gateway/health").json()["pid"]  # the worker that answered
         gw.get("/")  # the core's upstream runtime starts with the first forward (the origin is down: 502)
-        names = [Path(t, "comm").read_text().strip() for t in Path(f"/proc/{pid}/task").iterdir()]
+        deadline = time.monotonic() + 5  # the runtime's threads start in the background
+        while True:
+            names = [Path(t, "comm").read_text().strip() for t in Path(f"/proc/{pid}/task").iterdir()]
+            if names.count("gateway-io") == 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert names.count("gateway-io") == 3, names
         assert f"warning: {cfg}: routes[0].response_headers.X-L: uses {{lang}}" in gw.stderr.read_text()
 

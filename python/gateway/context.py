@@ -1,14 +1,19 @@
 """The per-request context every stage reads and writes (pingora's ``CTX``).
 
-One `RequestContext` is made per request by `pipeline.new_context`; the stages in
-`pipeline.STAGES` fill it in order. Nothing else carries request state: serve and explain hand the
-same object through the same stages, explain with ``dry_run`` set and a ``trace`` to write to.
+One `RequestContext` is made per request by `gateway.pipeline`; the stages in `pipeline.STAGES` fill
+it in order. Nothing else carries request state: serve and explain hand the same object through the
+same stages, explain with ``dry_run`` set and a ``trace`` to write to.
+
+Fields hold class-level defaults, so a request pays only for what its stages set (measured: making a
+context with every field assigned cost about twice as much). Defaults are immutable: a stage
+assigns a new value rather than changing a shared default in place.
 """
 
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
     from gateway._core import Request
@@ -16,90 +21,73 @@ if TYPE_CHECKING:
     from gateway.kv import KVStore
     from gateway.respond import Answer
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
 
 class RequestContext:
-    __slots__ = (
-        # what came in, and how this run behaves
-        "config",
-        "request",
-        "kv",
-        "dry_run",
-        "trace",
-        "rng",
-        "now",
-        # normalize
-        "path",
-        # match
-        "route",
-        "origin",
-        "params",
-        "skipped",
-        # auth
-        "auth_policy",
-        "auth_outcome",
-        "auth_reason",
-        "claims",
-        # locale
-        "country",
-        "lang",
-        "upstream_path",
-        # experiment
-        "variant",
-        "experiments",
-        # headers
-        "set_headers",
-        "drop_headers",
-        "response_headers",
-        "set_cookies",
-        "forward_headers",
-        # proxy
-        "upstream_url",
-        "timeout",
-        "max_body",
-        # the end: an answer the gateway made, or the origin's status
-        "answer",
-        "status",
-        "started",
-        "upstream_seconds",
-    )
+    # What came in, and how this run behaves.
+    config: Config
+    request: Request
+    kv: KVStore | None
+    dry_run: bool = False
+    # Explain's record of why each stage decided what it did: (stage, text) pairs; None in serve.
+    trace: list[tuple[str, str]] | None = None
+    rng: Any = random
+    now: float | None = None  # verify tokens at this time instead of the clock (tests, explain)
+    # normalize
+    path: str | None = None
+    # match
+    route: Route | None = None
+    origin: Origin | None = None
+    params: Mapping[str, str] = _EMPTY
+    skipped: tuple[dict[str, Any], ...] = ()  # explain: earlier routes and why each was passed over
+    # auth
+    auth_policy: str | None = None
+    auth_outcome: str = "none"  # none | missing | valid | invalid
+    auth_reason: str | None = None
+    claims: Mapping[str, Any] = _EMPTY
+    # locale
+    country: str | None = None
+    lang: str | None = None
+    upstream_path: str | None = None
+    # experiment
+    variant: str | None = None
+    experiments: Mapping[str, str] = _EMPTY
+    # headers: the request headers the gateway sets (name as configured -> text; sent as UTF-8), the
+    # lower-case names never forwarded from the client, the response headers it adds, the cookies it
+    # sets, and the whole list the origin is sent.
+    set_headers: dict[str, str]
+    drop_headers: frozenset[str] = frozenset()
+    response_headers: tuple[tuple[bytes, bytes], ...] = ()
+    set_cookies: list[str]
+    forward_headers: list[tuple[bytes | str, bytes | str]]
+    # proxy
+    upstream_url: str | None = None
+    timeout: float = 30.0
+    max_body: int = 0
+    # the end: the answer the gateway made (None when the origin answered), the status sent
+    answer: Answer | None = None
+    status: int = 0
+    started: float
+    upstream_seconds: float | None = None
 
-    def __init__(self, config: Config, request: Request, kv: KVStore | None, started: float, dry_run: bool = False, rng: random.Random | None = None, now: float | None = None):
+    def __init__(self, config: Config, request: Request, kv: KVStore | None, started: float):
         self.config = config
         self.request = request
         self.kv = kv
-        self.dry_run = dry_run
-        # Explain's record of why each stage decided what it did: (stage, text) pairs.
-        self.trace: list[tuple[str, str]] | None = [] if dry_run else None
-        self.rng = rng or random
-        self.now = now
-        self.path: str | None = None
-        self.route: Route | None = None
-        self.origin: Origin | None = None
-        self.params: dict[str, str] = {}
-        self.skipped: list[dict[str, Any]] = []  # explain: the earlier routes and why each was passed over
-        self.auth_policy: str | None = None
-        self.auth_outcome = "none"  # none | missing | valid | invalid
-        self.auth_reason: str | None = None
-        self.claims: dict[str, Any] = {}
-        self.country: str | None = None
-        self.lang: str | None = None
-        self.upstream_path: str | None = None
-        self.variant: str | None = None
-        self.experiments: dict[str, str] = {}
-        # Request headers the gateway sets (name as configured -> latin-1 wire text), and the
-        # lower-case names it removes from the client's request.
-        self.set_headers: dict[str, str] = {}
-        self.drop_headers: frozenset[str] = frozenset()
-        self.response_headers: list[tuple[bytes, bytes]] = []
-        self.set_cookies: list[str] = []
-        self.forward_headers: list[tuple[bytes | str, bytes | str]] = []
-        self.upstream_url: str | None = None
-        self.timeout = 30.0
-        self.max_body = 0
-        self.answer: Answer | None = None
-        self.status = 0
         self.started = started
-        self.upstream_seconds: float | None = None
+        self.set_headers = {}
+        self.set_cookies = []
+
+    @classmethod
+    def for_explain(cls, config: Config, request: Request, kv: KVStore | None, started: float, rng: random.Random | None = None, now: float | None = None) -> RequestContext:
+        ctx = cls(config, request, kv, started)
+        ctx.dry_run = True
+        ctx.trace = []
+        if rng is not None:
+            ctx.rng = rng
+        ctx.now = now
+        return ctx
 
     def note(self, stage: str, text: str) -> None:
         """Records a stage's reason for explain (callers test ``ctx.trace is not None`` first)."""

@@ -59,6 +59,6 @@ async def serve(config: Config, kv: KVStore, upstream: Any, request: Request, re
 
 async def explain(config: Config, request: Request, kv: KVStore | None, rng: random.Random | None = None, now: float | None = None) -> RequestContext:
     """The same stages as serve, in dry-run: nothing is sent to an origin; ``ctx.trace`` says why."""
-    ctx = RequestContext(config, request, kv, time.perf_counter(), dry_run=True, rng=rng, now=now)
+    ctx = RequestContext.for_explain(config, request, kv, time.perf_counter(), rng, now)
     await decide(ctx)
     return ctx

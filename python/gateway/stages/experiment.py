@@ -28,7 +28,7 @@ def run(ctx: RequestContext) -> Answer | None:
         ctx.set_cookies.append(_core.set_cookie(exp.cookie, variant, max_age=exp.max_age))
         drawn = True
     ctx.variant = variant
-    ctx.experiments[exp.name] = variant
+    ctx.experiments = {exp.name: variant}
     if exp.header:
         ctx.set_headers[exp.header] = variant
     if ctx.trace is not None:

@@ -26,9 +26,12 @@ async def run(ctx: RequestContext) -> Answer | None:
     req = ctx.request
     for name, tpl in route.request_headers:
         ctx.set_headers[name] = (await tpl.render_async(ctx, ctx.kv.get)) if tpl.needs_kv and ctx.kv is not None else tpl.render(ctx)
-    for name, tpl in route.response_headers:
-        value = (await tpl.render_async(ctx, ctx.kv.get)) if tpl.needs_kv and ctx.kv is not None else tpl.render(ctx)
-        ctx.response_headers.append((name.lower().encode(), value.encode("utf-8")))
+    if route.response_headers:
+        added = []
+        for name, tpl in route.response_headers:
+            value = (await tpl.render_async(ctx, ctx.kv.get)) if tpl.needs_kv and ctx.kv is not None else tpl.render(ctx)
+            added.append((name.lower().encode(), value.encode("utf-8")))
+        ctx.response_headers = tuple(added)
 
     trusted = config.server.is_trusted(req.client)
     # Every name this route's stages can set is in the set, so a client's copy never rides along.

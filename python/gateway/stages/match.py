@@ -95,8 +95,9 @@ def _note_skipped(ctx: RequestContext, route: Route | None, candidates: Any, ski
     reasons = dict(skipped)
     for r in config.routes[:last]:
         reasons.setdefault(r.index, f"path {ctx.path} does not match" if r.index not in candidate_set else "not tried")
-    for index in sorted(reasons)[-MAX_SKIPPED_IN_TRACE:]:
-        ctx.skipped.append({"index": index, "match": config.routes[index].label(), "reason": reasons[index]})
-        ctx.note(NAME, f"skipped route {index} ({config.routes[index].label()}): {reasons[index]}")
+    shown = sorted(reasons)[-MAX_SKIPPED_IN_TRACE:]
+    ctx.skipped = tuple({"index": i, "match": config.routes[i].label(), "reason": reasons[i]} for i in shown)
+    for i in shown:
+        ctx.note(NAME, f"skipped route {i} ({config.routes[i].label()}): {reasons[i]}")
     if route is None:
         ctx.note(NAME, "no route matches: 404")
