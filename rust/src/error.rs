@@ -91,8 +91,9 @@ impl ErrorKind {
             | ErrorKind::EncodedSlash
             | ErrorKind::Backslash
             | ErrorKind::ControlCharacter
-            | ErrorKind::Semicolon => 400,
-            ErrorKind::PathTooLong => 414,
+            | ErrorKind::Semicolon
+            // 400 as documented in SECURITY.md (not 414): one answer for every refused path.
+            | ErrorKind::PathTooLong => 400,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed => 502,
             // A configuration error reaching a request is the gateway's own fault.
@@ -192,6 +193,48 @@ impl fmt::Display for JwtError {
 }
 
 impl std::error::Error for JwtError {}
+
+/// Any error the core reports across a boundary (to Python, to a log): a kind, which decides the
+/// status, and a short message for people. Stage errors ([`JwtError`], [`ConfigError`], the
+/// path and pattern errors) convert into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        self.kind.http_status()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<JwtError> for Error {
+    fn from(e: JwtError) -> Self {
+        Error::new(e.kind(), e.to_string())
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::new(e.kind, e.message)
+    }
+}
 
 /// Shortens caller- or token-supplied text before it is put into a message.
 pub fn bounded(text: &str, max_chars: usize) -> String {
