@@ -1,8 +1,11 @@
 //! What can go wrong, as one [`ErrorKind`] list with the HTTP status of each kind in one place
-//! (as pingora's `ErrorType`), and the detailed error values of each stage that carry a kind:
-//! [`JwtError`] (tokens), [`ConfigError`] (building a verifier), `PathError` (request paths).
-//! The bindings turn a kind into a Python exception (a class for tokens, a `.kind` attribute
-//! otherwise), so no caller ever has to read an error's wording to learn what happened.
+//! (as pingora's `ErrorType`), and [`Error`] (a kind and a message), the one error type that
+//! crosses a boundary. Each stage keeps a detailed error value that converts into it:
+//! [`JwtError`] (tokens: fixed messages, no allocation on the hot rejection paths),
+//! [`ConfigError`] (building a verifier), `PathError`, `PatternError` and the upstream client's
+//! failures. The bindings turn a kind into a Python exception in one place (`python/errors.rs`:
+//! a class for tokens and origins, a `ValueError` with `.kind` otherwise), so no caller ever has
+//! to read an error's wording to learn what happened.
 //!
 //! Messages are short, fixed-size sentences: they never contain the key and never more than a few
 //! characters of the token, because they end up in logs and HTTP responses.

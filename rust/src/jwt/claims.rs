@@ -1,7 +1,7 @@
 //! Strict reading of JOSE header and claims JSON.
 //!
 //! `jiter` does the tokenizing. The claims have ONE walker, [`walk_claims`], generic over a
-//! [`Sink`] that builds what the caller needs: a Python `dict` in production (`pyclaims`), the
+//! [`Sink`] that builds what the caller needs: a Python `dict` in production (`python/claims.rs`), the
 //! text of a few named claims for `cargo test` and the fuzz targets ([`read_claims`]), or nothing
 //! at all for the cheap check behind an early "expired" ([`check_only`]). The rules live in the
 //! walker, so every caller gets the same verdict for the same bytes: duplicate member names are
@@ -274,13 +274,11 @@ pub fn walk_claims<S: Sink>(
             "aud" => Field::Aud,
             _ => Field::Other,
         };
-        if let Some(i) = expect
-            .require
-            .iter()
-            .take(MAX_REQUIRED)
-            .position(|r| r == k)
-        {
-            reg.present |= 1 << i;
+        // Every position naming `k` (a name required twice is present twice).
+        for (i, r) in expect.require.iter().take(MAX_REQUIRED).enumerate() {
+            if r == k {
+                reg.present |= 1 << i;
+            }
         }
         let skey = sink.key(k)?;
         let p = j.peek().map_err(syntax)?;
@@ -568,6 +566,13 @@ mod tests {
         assert_eq!(v.registered.iss, IssClaim::Matched(true));
         assert_eq!(v.registered.aud, AudClaim::Matched(true));
         assert_eq!(v.registered.present, 0b101);
+        let twice = vec!["sub".to_string(), "sub".to_string()];
+        let twice_expect = Expect {
+            require: &twice,
+            ..Expect::default()
+        };
+        let once = read_claims(br#"{"sub":"a"}"#, &twice_expect, &[]).unwrap();
+        assert_eq!(once.registered.present, 0b11, "a name required twice");
         assert_eq!(v.wanted[0].as_deref(), Some("u1"));
         assert_eq!(v.wanted[1].as_deref(), Some(r#"["x",{"y":1}]"#));
         assert_eq!(v.wanted[2].as_deref(), Some("12"));

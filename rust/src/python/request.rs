@@ -68,6 +68,21 @@ pub fn normalize_path(raw: &Bound<'_, PyAny>) -> PyResult<String> {
     path::normalize(bytes_of(raw, "path")?).map_err(|e| Error::from(e).into())
 }
 
+fn not_a_pair() -> PyErr {
+    PyTypeError::new_err("each header must be a (name, value) pair")
+}
+
+/// The two items of a header pair given as any iterable of length 2.
+fn pair_of<'py>(item: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let mut it = item.try_iter().map_err(|_| not_a_pair())?;
+    let k = it.next().ok_or_else(not_a_pair)??;
+    let v = it.next().ok_or_else(not_a_pair)??;
+    if it.next().is_some() {
+        return Err(not_a_pair());
+    }
+    Ok((k, v))
+}
+
 /// The request as the core sees it: built once from the ASGI scope, raw header bytes kept here,
 /// the per-request facts (size, Host, framing) worked out in one pass, cookies parsed at most
 /// once. Frozen, so every stage can read it from any thread without locks.
@@ -100,15 +115,14 @@ impl Request {
             let item = item?;
             let (k, v) = if let Ok(t) = item.cast::<PyTuple>() {
                 if t.len() != 2 {
-                    return Err(PyValueError::new_err(
-                        "each header must be a (name, value) pair",
-                    ));
+                    return Err(not_a_pair());
                 }
                 (t.get_item(0)?, t.get_item(1)?)
             } else {
+                // Any other pair of two (ASGI allows lists): taken, but made into new tuples when
+                // forwarded.
                 reusable = false;
-                item.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()
-                    .map_err(|_| PyTypeError::new_err("each header must be a (name, value) pair"))?
+                pair_of(&item)?
             };
             reusable &= k.is_instance_of::<PyBytes>() && v.is_instance_of::<PyBytes>();
             pairs.push((k, v));
@@ -237,17 +251,20 @@ impl Request {
             .map(|n| n.to_str().map(str::as_bytes))
             .collect::<PyResult<_>>()?;
         let keep = self.head.forward_indices(&names);
-        let out = PyList::empty(py);
-        for i in keep {
-            match &self.items {
-                Some(items) => out.append(items[i].bind(py))?,
-                None => {
-                    let (k, v) = self.head.header_at(i);
-                    out.append((PyBytes::new(py, k), PyBytes::new(py, v)))?
-                }
+        match &self.items {
+            // The caller's own tuples: no new objects at all.
+            Some(items) => PyList::new(py, keep.iter().map(|&i| items[i].bind(py))),
+            None => {
+                let pairs = keep
+                    .iter()
+                    .map(|&i| {
+                        let (k, v) = self.head.header_at(i);
+                        PyTuple::new(py, [PyBytes::new(py, k), PyBytes::new(py, v)])
+                    })
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, pairs)
             }
         }
-        Ok(out)
     }
 
     fn __repr__(&self) -> String {
