@@ -86,3 +86,8 @@ def test_required_claim_missing_is_reported_the_same_on_both_paths() -> None:
     for exp in (LIVE, EXPIRED):
         with pytest.raises(_core.MissingClaim):
             v.verify(token('{"exp":%d}' % exp))
+
+
+def test_a_claim_required_twice_is_still_present() -> None:
+    v = _core.Verifier(KEY, require=["sub", "sub"])
+    assert v.verify(token('{"sub":"a","exp":%d}' % LIVE))["sub"] == "a"

@@ -112,3 +112,36 @@ def test_param_names_cover_every_pattern_of_a_route() -> None:
     assert rs.param_names(1) == ["path"]
     with pytest.raises(IndexError):
         rs.param_names(2)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kind", "status"),
+    [
+        (_core.MalformedToken, "malformed_token", 401),
+        (_core.InvalidSignature, "invalid_signature", 401),
+        (_core.AlgorithmNotAllowed, "algorithm_not_allowed", 401),
+        (_core.ExpiredToken, "expired_token", 401),
+        (_core.NotYetValid, "not_yet_valid", 401),
+        (_core.InvalidIssuer, "invalid_issuer", 401),
+        (_core.InvalidAudience, "invalid_audience", 401),
+        (_core.MissingClaim, "missing_claim", 401),
+        (_core.UpstreamError, "upstream_failed", 502),
+        (_core.UpstreamConnectError, "upstream_connect", 502),
+        (_core.UpstreamTimeout, "upstream_timeout", 504),
+    ],
+)
+def test_every_core_exception_class_has_a_kind_with_a_status(cls: type, kind: str, status: int) -> None:
+    assert cls.kind == kind  # type: ignore[attr-defined]
+    assert _core.ERROR_STATUS[kind] == status
+
+
+def test_a_raised_token_error_answers_kind() -> None:
+    with pytest.raises(_core.JWTError) as info:
+        _core.Verifier(STRONG).verify("not.a.token")
+    assert info.value.kind == "malformed_token"  # type: ignore[attr-defined]
+
+
+def test_error_status_covers_the_value_error_kinds() -> None:
+    for kind in ("weak_key", "public_key_as_secret", "bad_option", "encoded_slash", "control_character", "path_too_long"):
+        assert kind in _core.ERROR_STATUS
+    assert _core.ERROR_STATUS["encoded_slash"] == 400

@@ -218,3 +218,14 @@ def test_upstream_takes_request_bytes_unchanged() -> None:
     assert b"\r\nx-raw: \xff\xe9 a\r\n" in origin.head
     assert b"\r\nx-str: caf\xe9\r\n" in origin.head
     assert b"\r\nx-bytes: str value\r\n" in origin.head
+
+
+def test_header_pairs_may_be_lists_as_asgi_allows() -> None:
+    r = _core.Request("GET", b"/", b"", [[b"host", b"h"], [b"x-a", b"\xe9"]], None, "http")
+    assert r.host_name == "h"
+    fwd = r.forward_headers(frozenset({"host"}))
+    assert fwd == [(b"x-a", b"\xe9")]
+    assert type(fwd[0]) is tuple
+    for bad in ([(b"x",)], [(b"x", b"y", b"z")], [[b"x"]], [b"xy"], [1]):
+        with pytest.raises(TypeError):
+            _core.Request("GET", b"/", b"", bad, None, "http")  # type: ignore[arg-type]

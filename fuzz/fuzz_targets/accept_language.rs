@@ -1,6 +1,6 @@
 #![no_main]
 //! Accept-Language negotiation never panics and only ever picks a supported entry.
-use _core::lang::best_language;
+use _core::locale::best_language;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 #![no_main]
 //! Strict base64url: decode never panics, the slice decoder agrees with the reference engine,
 //! and whatever decodes re-encodes to exactly the same text (one encoding per value).
-use _core::b64;
+use _core::jwt::b64;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

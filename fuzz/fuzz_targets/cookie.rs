@@ -1,6 +1,6 @@
 #![no_main]
 //! Cookie parsing never panics; the Set-Cookie builder never emits CR, LF or a stray ';'.
-use _core::cookie::{cookie_value, set_cookie, CookieAttrs};
+use _core::request::cookie::{cookie_value, set_cookie, CookieAttrs};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 //! The claims go through the same walker production uses (`json::walk_claims`), and the cheap
 //! early verdict never disagrees with the full parse (fault 6: malformed must always win).
 use _core::jwt::{sign, Alg, AlgSet, HmacKey, KeySet, Policy, Verifier};
-use _core::seconds::Seconds;
+use _core::jwt::seconds::Seconds;
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &[u8] = b"fuzzing-key-fuzzing-key-fuzzing-key-64-bytes-long-for-hs512-ok!!";

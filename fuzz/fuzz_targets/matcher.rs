@@ -1,6 +1,6 @@
 #![no_main]
 //! The pattern compiler never panics; a compiled pattern set matches any path without panicking.
-use _core::matcher::{compile, RouteSet};
+use _core::routing::matcher::{compile, RouteSet};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 #![no_main]
 //! Path normalization: never panics; output is canonical (idempotent), starts with '/', has no
 //! dot segments, empty segments, backslashes, raw or encoded control characters or encoded slashes.
-use _core::path::normalize;
+use _core::request::path::normalize;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,13 +2,17 @@
 
 import datetime
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 __version__: str
+
+ERROR_STATUS: dict[str, int]
+"""Every error kind the core reports -> the HTTP status the gateway answers with (rust/src/error.rs)."""
 
 __all__ = [
     "AlgorithmNotAllowed",
     "BodySender",
+    "ERROR_STATUS",
     "ExpiredToken",
     "InvalidAudience",
     "InvalidIssuer",
@@ -43,16 +47,31 @@ _Seconds = int | float | datetime.timedelta
 _Time = int | float | datetime.datetime
 
 class JWTError(ValueError):
-    """A token failed verification."""
+    """A token failed verification. Each subclass has ``kind`` (e.g. ``"expired_token"``)."""
 
-class MalformedToken(JWTError): ...
-class InvalidSignature(JWTError): ...
-class AlgorithmNotAllowed(JWTError): ...
-class ExpiredToken(JWTError): ...
-class NotYetValid(JWTError): ...
-class InvalidIssuer(JWTError): ...
-class InvalidAudience(JWTError): ...
-class MissingClaim(JWTError): ...
+class MalformedToken(JWTError):
+    kind: ClassVar[str]
+
+class InvalidSignature(JWTError):
+    kind: ClassVar[str]
+
+class AlgorithmNotAllowed(JWTError):
+    kind: ClassVar[str]
+
+class ExpiredToken(JWTError):
+    kind: ClassVar[str]
+
+class NotYetValid(JWTError):
+    kind: ClassVar[str]
+
+class InvalidIssuer(JWTError):
+    kind: ClassVar[str]
+
+class InvalidAudience(JWTError):
+    kind: ClassVar[str]
+
+class MissingClaim(JWTError):
+    kind: ClassVar[str]
 
 @final
 class Verifier:
@@ -199,6 +218,8 @@ class Request:
 
 class UpstreamError(Exception):
     """The origin could not be reached or answered badly (502)."""
+
+    kind: ClassVar[str]
 
 class UpstreamTimeout(UpstreamError):
     """The origin did not answer within the route's timeout (504)."""

@@ -1,8 +1,11 @@
 //! What can go wrong, as one [`ErrorKind`] list with the HTTP status of each kind in one place
-//! (as pingora's `ErrorType`), and the detailed error values of each stage that carry a kind:
-//! [`JwtError`] (tokens), [`ConfigError`] (building a verifier), `PathError` (request paths).
-//! The bindings turn a kind into a Python exception (a class for tokens, a `.kind` attribute
-//! otherwise), so no caller ever has to read an error's wording to learn what happened.
+//! (as pingora's `ErrorType`), and [`Error`] (a kind and a message), the one error type that
+//! crosses a boundary. Each stage keeps a detailed error value that converts into it:
+//! [`JwtError`] (tokens: fixed messages, no allocation on the hot rejection paths),
+//! [`ConfigError`] (building a verifier), `PathError`, `PatternError` and the upstream client's
+//! failures. The bindings turn a kind into a Python exception in one place (`python/errors.rs`:
+//! a class for tokens and origins, a `ValueError` with `.kind` otherwise), so no caller ever has
+//! to read an error's wording to learn what happened.
 //!
 //! Messages are short, fixed-size sentences: they never contain the key and never more than a few
 //! characters of the token, because they end up in logs and HTTP responses.
@@ -91,8 +94,9 @@ impl ErrorKind {
             | ErrorKind::EncodedSlash
             | ErrorKind::Backslash
             | ErrorKind::ControlCharacter
-            | ErrorKind::Semicolon => 400,
-            ErrorKind::PathTooLong => 414,
+            | ErrorKind::Semicolon
+            // 400 as documented in SECURITY.md (not 414): one answer for every refused path.
+            | ErrorKind::PathTooLong => 400,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed => 502,
             // A configuration error reaching a request is the gateway's own fault.
@@ -192,6 +196,48 @@ impl fmt::Display for JwtError {
 }
 
 impl std::error::Error for JwtError {}
+
+/// Any error the core reports across a boundary (to Python, to a log): a kind, which decides the
+/// status, and a short message for people. Stage errors ([`JwtError`], [`ConfigError`], the
+/// path and pattern errors) convert into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        self.kind.http_status()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<JwtError> for Error {
+    fn from(e: JwtError) -> Self {
+        Error::new(e.kind(), e.to_string())
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::new(e.kind, e.message)
+    }
+}
 
 /// Shortens caller- or token-supplied text before it is put into a message.
 pub fn bounded(text: &str, max_chars: usize) -> String {

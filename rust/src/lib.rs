@@ -1,23 +1,27 @@
-//! The per-request core of `gateway`.
+//! The per-request core of `gateway`, by stage, with the Python bindings apart.
 //!
-//! Every module here except `py` is free of PyO3, takes plain `&[u8]`/`&str` and is tested with
-//! `cargo test --no-default-features`. `py` is the one place that knows about Python: it wraps these
-//! functions and maps [`error::JwtError`] onto the exception hierarchy users see as `gateway.JWTError`.
+//! Every module but `python` is free of PyO3, takes plain `&[u8]`/`&str` and is tested with
+//! `cargo test --no-default-features --features upstream`. `python` (feature `python`) is the one
+//! place that knows about Python: module init, the exception tree and thin wrappers.
 
-pub mod b64;
-pub mod cookie;
+/// Every error kind and its HTTP status, in one place.
 pub mod error;
-pub mod json;
-pub mod jwt;
-pub mod lang;
-pub mod matcher;
-pub mod path;
+
+/// normalize: the request head, path normalization, cookies.
 pub mod request;
-pub mod seconds;
+
+/// match: route patterns.
+pub mod routing;
+
+/// auth: JWS verification and the claims walker.
+pub mod jwt;
+
+/// locale: Accept-Language negotiation.
+pub mod locale;
+
+/// proxy: the upstream HTTP client.
+#[cfg(feature = "upstream")]
+pub mod proxy;
 
 #[cfg(feature = "python")]
-mod py;
-#[cfg(feature = "python")]
-mod pyclaims;
-#[cfg(feature = "python")]
-mod upstream;
+mod python;

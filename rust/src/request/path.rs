@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::error::ErrorKind;
+use crate::error::{Error, ErrorKind};
 
 /// Why a path is refused (the gateway answers 400).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,12 @@ impl PathError {
             PathError::Semicolon => ErrorKind::Semicolon,
             PathError::TooLong => ErrorKind::PathTooLong,
         }
+    }
+}
+
+impl From<PathError> for Error {
+    fn from(e: PathError) -> Self {
+        Error::new(e.kind(), e.to_string())
     }
 }
 

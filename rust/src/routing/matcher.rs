@@ -10,8 +10,16 @@
 // route set, making a 1,000-route set match 60% slower than a 10-route one.
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
+use crate::error::{Error, ErrorKind};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternError(pub String);
+
+impl From<PatternError> for Error {
+    fn from(e: PatternError) -> Self {
+        Error::new(ErrorKind::BadPattern, e.0)
+    }
+}
 
 /// Compiles one Next.js-style pattern to an anchored regex source and its parameter names.
 pub fn compile(pattern: &str) -> Result<(String, Vec<String>), PatternError> {

@@ -1,229 +1,19 @@
 //! HMAC JWS (HS256/384/512) verification and signing.
 //!
-//! A [`Verifier`] is built once from keys and a [`Policy`]; the HMAC state of each key (the hashed
-//! inner and outer padded blocks) is prepared then, so verifying a token costs the message blocks
-//! only. The signature is checked before the claims are parsed: nothing an attacker controls beyond
+//! A [`Verifier`] is built once from keys ([`super::keys`]) and a [`Policy`]. The signature is checked before the claims are parsed: nothing an attacker controls beyond
 //! the header is interpreted until the MAC holds.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
-use sha2::{Sha256, Sha384, Sha512};
-
-use crate::b64;
+use super::b64;
+use super::claims::{self, AudClaim, ClaimsView, IssClaim, NumClaim, Registered};
+use super::keys::{Alg, AlgSet, HmacKey, KeySet};
+use super::seconds::Seconds;
 use crate::error::{bounded, ConfigError, ErrorKind, JwtError};
-use crate::json::{self, AudClaim, ClaimsView, IssClaim, NumClaim, Registered};
-use crate::seconds::Seconds;
 
 pub const DEFAULT_MAX_LENGTH: usize = 8192;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Alg {
-    HS256,
-    HS384,
-    HS512,
-}
-
-impl Alg {
-    pub const ALL: [Alg; 3] = [Alg::HS256, Alg::HS384, Alg::HS512];
-
-    pub fn from_name(name: &str) -> Option<Alg> {
-        match name {
-            "HS256" => Some(Alg::HS256),
-            "HS384" => Some(Alg::HS384),
-            "HS512" => Some(Alg::HS512),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Alg::HS256 => "HS256",
-            Alg::HS384 => "HS384",
-            Alg::HS512 => "HS512",
-        }
-    }
-
-    /// Output size of the hash, which is also the shortest secret RFC 7518 §3.2 allows.
-    pub fn mac_len(self) -> usize {
-        match self {
-            Alg::HS256 => 32,
-            Alg::HS384 => 48,
-            Alg::HS512 => 64,
-        }
-    }
-
-    fn bit(self) -> u8 {
-        match self {
-            Alg::HS256 => 1,
-            Alg::HS384 => 2,
-            Alg::HS512 => 4,
-        }
-    }
-}
-
-/// Algorithm names this build knows but cannot verify yet; refused with a clear message rather
-/// than "unknown", so that RS/ES keys can be added later without changing the API.
-const KNOWN_ASYMMETRIC: [&str; 10] = [
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-];
-
-/// A set of allowed algorithms.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AlgSet(u8);
-
-impl AlgSet {
-    pub fn contains(self, alg: Alg) -> bool {
-        self.0 & alg.bit() != 0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = Alg> {
-        Alg::ALL.into_iter().filter(move |a| self.contains(*a))
-    }
-
-    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<AlgSet, ConfigError> {
-        if names.is_empty() {
-            return Err(ConfigError::new(
-                ErrorKind::BadOption,
-                "algorithms must list at least one algorithm, e.g. [\"HS256\"]",
-            ));
-        }
-        let mut set = AlgSet(0);
-        for name in names {
-            let name = name.as_ref();
-            match Alg::from_name(name) {
-                Some(alg) => set.0 |= alg.bit(),
-                None if name.eq_ignore_ascii_case("none") => {
-                    return Err(ConfigError::new(
-                        ErrorKind::UnknownAlgorithm,
-                        "algorithm \"none\" is never accepted",
-                    ))
-                }
-                None if KNOWN_ASYMMETRIC.contains(&name) => {
-                    return Err(ConfigError::new(ErrorKind::UnsupportedAlgorithm, format!(
-                        "algorithm {name} needs an asymmetric key, which this version does not support yet (supported: HS256, HS384, HS512)"
-                    )))
-                }
-                None => {
-                    return Err(ConfigError::new(ErrorKind::UnknownAlgorithm, format!(
-                        "unknown algorithm {:?} (supported: HS256, HS384, HS512)",
-                        bounded(name, 16)
-                    )))
-                }
-            }
-        }
-        Ok(set)
-    }
-}
-
-/// An HMAC secret with its state prepared for each allowed algorithm.
-#[derive(Clone)]
-pub struct HmacKey {
-    hs256: Option<Hmac<Sha256>>,
-    hs384: Option<Hmac<Sha384>>,
-    hs512: Option<Hmac<Sha512>>,
-}
-
-impl HmacKey {
-    /// Prepares `secret` for `algs`. Refuses secrets shorter than the hash output unless
-    /// `allow_weak` (RFC 7518 §3.2), and PEM/SSH public keys: using a public key as an HMAC
-    /// secret is the classic RS/HS algorithm-confusion attack.
-    pub fn new(secret: &[u8], algs: AlgSet, allow_weak: bool) -> Result<HmacKey, ConfigError> {
-        if secret.is_empty() {
-            return Err(ConfigError::new(
-                ErrorKind::EmptyKey,
-                "the HMAC secret is empty",
-            ));
-        }
-        let text = String::from_utf8_lossy(&secret[..secret.len().min(64)]);
-        let trimmed = text.trim_start();
-        if trimmed.starts_with("-----BEGIN")
-            || trimmed.starts_with("ssh-")
-            || trimmed.starts_with("ecdsa-sha2-")
-        {
-            return Err(ConfigError::new(
-                ErrorKind::PublicKeyAsSecret,
-                "the key looks like a PEM or SSH public key, which must never be used as an HMAC secret",
-            ));
-        }
-        if !allow_weak {
-            if let Some(alg) = algs.iter().filter(|a| secret.len() < a.mac_len()).last() {
-                return Err(ConfigError::new(ErrorKind::WeakKey, format!(
-                    "the secret is {} bytes; {} needs at least {} (RFC 7518 §3.2). Use a longer random secret, or pass allow_weak_key=True to accept it",
-                    secret.len(),
-                    alg.name(),
-                    alg.mac_len()
-                )));
-            }
-        }
-        let prep = |alg: Alg| algs.contains(alg);
-        Ok(HmacKey {
-            hs256: prep(Alg::HS256)
-                .then(|| Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key size")),
-            hs384: prep(Alg::HS384)
-                .then(|| Hmac::<Sha384>::new_from_slice(secret).expect("HMAC takes any key size")),
-            hs512: prep(Alg::HS512)
-                .then(|| Hmac::<Sha512>::new_from_slice(secret).expect("HMAC takes any key size")),
-        })
-    }
-
-    /// Constant-time check of `signature` over `signing_input`.
-    fn verify(&self, alg: Alg, signing_input: &[u8], signature: &[u8]) -> Result<(), JwtError> {
-        if signature.len() != alg.mac_len() {
-            return Err(JwtError::InvalidSignature("signature has the wrong length"));
-        }
-        let ok = match alg {
-            Alg::HS256 => self.hs256.clone().map(|mut m| {
-                m.update(signing_input);
-                m.verify_slice(signature).is_ok()
-            }),
-            Alg::HS384 => self.hs384.clone().map(|mut m| {
-                m.update(signing_input);
-                m.verify_slice(signature).is_ok()
-            }),
-            Alg::HS512 => self.hs512.clone().map(|mut m| {
-                m.update(signing_input);
-                m.verify_slice(signature).is_ok()
-            }),
-        };
-        match ok {
-            Some(true) => Ok(()),
-            Some(false) => Err(JwtError::InvalidSignature("signature does not match")),
-            None => Err(JwtError::AlgorithmNotAllowed(format!(
-                "{} is not allowed for this key",
-                alg.name()
-            ))),
-        }
-    }
-
-    pub fn sign(&self, alg: Alg, signing_input: &[u8]) -> Option<Vec<u8>> {
-        macro_rules! mac {
-            ($m:expr) => {
-                $m.clone().map(|mut m| {
-                    m.update(signing_input);
-                    m.finalize().into_bytes().to_vec()
-                })
-            };
-        }
-        match alg {
-            Alg::HS256 => mac!(self.hs256),
-            Alg::HS384 => mac!(self.hs384),
-            Alg::HS512 => mac!(self.hs512),
-        }
-    }
-}
-
-/// The keys a verifier may use: one key, or a `kid` → key map for rotation.
-#[derive(Clone)]
-// The single-key case is the hot one; boxing it to even out the variants would cost a pointer chase.
-#[allow(clippy::large_enum_variant)]
-pub enum KeySet {
-    Single(HmacKey),
-    ByKid(HashMap<String, HmacKey>),
-}
 
 /// What a token must satisfy beyond its signature.
 #[derive(Debug, Clone)]
@@ -255,10 +45,10 @@ impl Policy {
                 "leeway must be a finite number of seconds >= 0",
             ));
         }
-        if self.require.len() > json::MAX_REQUIRED {
+        if self.require.len() > claims::MAX_REQUIRED {
             return Err(ConfigError::new(
                 ErrorKind::BadOption,
-                format!("require may name at most {} claims", json::MAX_REQUIRED),
+                format!("require may name at most {} claims", claims::MAX_REQUIRED),
             ));
         }
         if self.max_length < 16 {
@@ -390,7 +180,7 @@ impl Verifier {
         if header_b64.is_empty() {
             return Err(JwtError::malformed("the header part is empty"));
         }
-        let header = b64::with_decoded(header_b64, json::read_header)
+        let header = b64::with_decoded(header_b64, super::header::read_header)
             .map_err(|_| JwtError::malformed("the header is not strict base64url"))??;
         let alg_name = match (&header.alg, header.alg_is_string) {
             (None, _) => return Err(JwtError::malformed("the header has no \"alg\"")),
@@ -487,15 +277,15 @@ impl Verifier {
 
     /// What the claims walker checks while reading (expected issuers and audiences, required
     /// claims), borrowed from the policy.
-    pub fn expect(&self) -> json::Expect<'_> {
-        json::Expect {
+    pub fn expect(&self) -> claims::Expect<'_> {
+        claims::Expect {
             issuer: self.policy.issuer.as_deref(),
             audience: self.policy.audience.as_deref(),
             require: &self.policy.require,
         }
     }
 
-    /// Checks the registered claims, as [`json::walk_claims`] read them, against the policy at
+    /// Checks the registered claims, as [`claims::walk_claims`] read them, against the policy at
     /// time `now` (seconds since the epoch). Every path (Python dict, Rust text, early check)
     /// ends here, so they all give the same verdict for the same claims.
     pub fn check_claims(&self, reg: &Registered, now: Seconds) -> Result<(), JwtError> {
@@ -572,11 +362,11 @@ impl Verifier {
         // Built once: constructing a SIMD searcher costs more than running it on a token.
         static EXP_KEY: LazyLock<memchr::memmem::Finder<'static>> =
             LazyLock::new(|| memchr::memmem::Finder::new(b"\"exp\":"));
-        let hint = json::top_level_int_hint(payload, &EXP_KEY)?;
+        let hint = claims::top_level_int_hint(payload, &EXP_KEY)?;
         if !Seconds::Int(hint).le(now.plus(-self.policy.leeway)) {
             return None;
         }
-        match json::check_only(payload, &self.expect()) {
+        match claims::check_only(payload, &self.expect()) {
             Err(malformed) => Some(malformed),
             Ok(reg) => self.check_claims(&reg, now).err(),
         }
@@ -589,7 +379,7 @@ impl Verifier {
         now: Seconds,
         wanted: &[&str],
     ) -> Result<ClaimsView, JwtError> {
-        let view = json::read_claims(payload, &self.expect(), wanted)?;
+        let view = claims::read_claims(payload, &self.expect(), wanted)?;
         self.check_claims(&view.registered, now)?;
         Ok(view)
     }
@@ -632,6 +422,7 @@ pub fn sign(key: &HmacKey, alg: Alg, header_json: &[u8], claims_json: &[u8]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -926,7 +717,7 @@ mod tests {
         }
         // Fault 6: claims nested 64 deep are malformed whether the token is live or expired.
         for exp in [999, 5000] {
-            let deep = deep_claims(json::MAX_DEPTH + 1, exp);
+            let deep = deep_claims(claims::MAX_DEPTH + 1, exp);
             assert_eq!(
                 full(&deep).map(|e| e.kind()),
                 Some(ErrorKind::MalformedToken)
@@ -935,7 +726,7 @@ mod tests {
                 early(&deep).map(|e| e.kind()),
                 (exp == 999).then_some(ErrorKind::MalformedToken)
             );
-            let ok = deep_claims(json::MAX_DEPTH, exp);
+            let ok = deep_claims(claims::MAX_DEPTH, exp);
             assert_eq!(
                 full(&ok).map(|e| e.kind()),
                 (exp == 999).then_some(ErrorKind::ExpiredToken)

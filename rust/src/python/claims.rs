@@ -1,5 +1,5 @@
 //! The claims as a Python `dict`, built straight from the JSON bytes by the one claims walker
-//! ([`crate::json::walk_claims`]) through a sink that makes Python objects: the same rules as
+//! ([`crate::walker::walk_claims`]) through a sink that makes Python objects: the same rules as
 //! `cargo test` and the fuzz targets exercise, with no intermediate value tree.
 //!
 //! Numbers become Python objects exactly as `json.loads` makes them (ints of any size, floats
@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyDict, PyList, PyString};
 use pyo3::{intern, IntoPyObjectExt};
 
 use crate::error::JwtError;
-use crate::json::{self, Known, Registered, Sink};
+use crate::jwt::claims::{self as walker, Known, Registered, Sink};
 use crate::jwt::{Policy, Verifier};
 
 const WHAT: &str = "claims are not valid JSON";
@@ -85,7 +85,7 @@ fn insert_new<'py>(
     let before = dict.len();
     dict.set_item(k, v).map_err(py_err)?;
     if dict.len() == before {
-        return Err(json::duplicate());
+        return Err(walker::duplicate());
     }
     Ok(())
 }
@@ -174,6 +174,6 @@ pub fn claims_dict<'py>(
         claims,
         interned,
     };
-    let reg = json::walk_claims(data, &verifier.expect(), &mut sink)?;
+    let reg = walker::walk_claims(data, &verifier.expect(), &mut sink)?;
     Ok((sink.claims, reg))
 }

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use crate::cookie;
+use super::cookie;
 
 /// How many values `cookies(name)` returns at most: a client can send any number of same-name
 /// cookies, and each one may be tried as a session token (bounded work per request).

@@ -1,7 +1,7 @@
 //! Strict reading of JOSE header and claims JSON.
 //!
 //! `jiter` does the tokenizing. The claims have ONE walker, [`walk_claims`], generic over a
-//! [`Sink`] that builds what the caller needs: a Python `dict` in production (`pyclaims`), the
+//! [`Sink`] that builds what the caller needs: a Python `dict` in production (`python/claims.rs`), the
 //! text of a few named claims for `cargo test` and the fuzz targets ([`read_claims`]), or nothing
 //! at all for the cheap check behind an early "expired" ([`check_only`]). The rules live in the
 //! walker, so every caller gets the same verdict for the same bytes: duplicate member names are
@@ -200,7 +200,7 @@ fn value<S: Sink>(
                 return Err(bad("JSON nested too deeply"));
             }
             let mut object = sink.object()?;
-            let mut seen = (!S::CHECKS_DUPLICATES).then(KeySet::new);
+            let mut seen = (!S::CHECKS_DUPLICATES).then(NameSet::new);
             let mut key = j.known_object().map_err(syntax)?;
             while let Some(k) = key {
                 if seen.as_mut().is_some_and(|seen| !seen.insert(k)) {
@@ -260,7 +260,7 @@ pub fn walk_claims<S: Sink>(
         return Err(bad("claims are not a JSON object"));
     }
     let mut reg = Registered::default();
-    let mut seen = (!S::CHECKS_DUPLICATES).then(KeySet::new);
+    let mut seen = (!S::CHECKS_DUPLICATES).then(NameSet::new);
     let mut key = j.known_object().map_err(syntax)?;
     while let Some(k) = key {
         if seen.as_mut().is_some_and(|seen| !seen.insert(k)) {
@@ -274,13 +274,11 @@ pub fn walk_claims<S: Sink>(
             "aud" => Field::Aud,
             _ => Field::Other,
         };
-        if let Some(i) = expect
-            .require
-            .iter()
-            .take(MAX_REQUIRED)
-            .position(|r| r == k)
-        {
-            reg.present |= 1 << i;
+        // Every position naming `k` (a name required twice is present twice).
+        for (i, r) in expect.require.iter().take(MAX_REQUIRED).enumerate() {
+            if r == k {
+                reg.present |= 1 << i;
+            }
         }
         let skey = sink.key(k)?;
         let p = j.peek().map_err(syntax)?;
@@ -463,21 +461,10 @@ pub fn read_claims(
     })
 }
 
-/// The members of a JOSE header the verifier uses.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Header {
-    pub alg: Option<String>,
-    pub alg_is_string: bool,
-    pub kid: Option<String>,
-    pub kid_invalid: bool,
-    pub has_crit: bool,
-    pub has_b64: bool,
-}
-
 /// Duplicate member detection for one object, without heap allocation for ordinary objects:
 /// names are kept in a fixed stack arena and compared linearly; an object with many or long
 /// names moves to a hash set.
-pub struct KeySet {
+pub struct NameSet {
     arena: [u8; 512],
     used: usize,
     spans: [(u16, u16); 24],
@@ -485,15 +472,15 @@ pub struct KeySet {
     hashed: Option<std::collections::HashSet<Vec<u8>>>,
 }
 
-impl Default for KeySet {
+impl Default for NameSet {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl KeySet {
+impl NameSet {
     pub fn new() -> Self {
-        KeySet {
+        NameSet {
             arena: [0; 512],
             used: 0,
             spans: [(0, 0); 24],
@@ -530,47 +517,6 @@ impl KeySet {
     }
 }
 
-fn json_err(what: &'static str) -> impl Fn(jiter::JiterError) -> JwtError {
-    move |_| bad(what)
-}
-
-/// Skips one header value, checking nested objects for duplicate members (the header has its
-/// own small reader: nothing in it is handed to callers but `alg` and `kid`).
-fn skip_value(
-    jiter: &mut Jiter,
-    peek: Peek,
-    depth: usize,
-    what: &'static str,
-) -> Result<(), JwtError> {
-    if depth > MAX_DEPTH {
-        return Err(bad("JSON nested too deeply"));
-    }
-    match peek {
-        Peek::Object => {
-            let mut seen = KeySet::new();
-            let mut key = jiter.known_object().map_err(json_err(what))?;
-            while let Some(k) = key {
-                if !seen.insert(k) {
-                    return Err(bad("duplicate member name in JSON"));
-                }
-                let p = jiter.peek().map_err(json_err(what))?;
-                skip_value(jiter, p, depth + 1, what)?;
-                key = jiter.next_key().map_err(json_err(what))?;
-            }
-            Ok(())
-        }
-        Peek::Array => {
-            let mut next = jiter.known_array().map_err(json_err(what))?;
-            while let Some(p) = next {
-                skip_value(jiter, p, depth + 1, what)?;
-                next = jiter.array_step().map_err(json_err(what))?;
-            }
-            Ok(())
-        }
-        _ => jiter.known_skip(peek).map_err(json_err(what)),
-    }
-}
-
 /// The integer right after the first occurrence of `key` (e.g. `"exp":`), if it is one: a hint
 /// only, since the match may sit inside a nested object or a string. Callers confirm with a parse.
 pub fn top_level_int_hint(data: &[u8], key: &memchr::memmem::Finder<'_>) -> Option<i64> {
@@ -589,62 +535,6 @@ pub fn top_level_int_hint(data: &[u8], key: &memchr::memmem::Finder<'_>) -> Opti
             .iter()
             .fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
     )
-}
-
-/// Reads a JOSE header: a JSON object without duplicate members; picks out `alg`, `kid`, `crit`, `b64`.
-pub fn read_header(data: &[u8]) -> Result<Header, JwtError> {
-    const WHAT: &str = "header is not valid JSON";
-    let mut jiter = Jiter::new(data);
-    if jiter.peek().map_err(json_err(WHAT))? != Peek::Object {
-        return Err(bad("header is not a JSON object"));
-    }
-    let mut header = Header::default();
-    let mut seen = KeySet::new();
-    let mut key = jiter.known_object().map_err(json_err(WHAT))?;
-    while let Some(k) = key {
-        if !seen.insert(k) {
-            return Err(bad("duplicate member name in header"));
-        }
-        let field = match k {
-            "alg" => HeaderField::Alg,
-            "kid" => HeaderField::Kid,
-            "crit" => HeaderField::Crit,
-            "b64" => HeaderField::B64,
-            _ => HeaderField::Other,
-        };
-        let peek = jiter.peek().map_err(json_err(WHAT))?;
-        match (field, peek) {
-            (HeaderField::Alg, Peek::String) => {
-                header.alg = Some(jiter.known_str().map_err(json_err(WHAT))?.to_owned());
-                header.alg_is_string = true;
-            }
-            (HeaderField::Kid, Peek::String) => {
-                header.kid = Some(jiter.known_str().map_err(json_err(WHAT))?.to_owned())
-            }
-            (field, _) => {
-                match field {
-                    HeaderField::Alg => header.alg = Some(String::new()),
-                    HeaderField::Kid => header.kid_invalid = true,
-                    HeaderField::Crit => header.has_crit = true,
-                    HeaderField::B64 => header.has_b64 = true,
-                    HeaderField::Other => {}
-                }
-                skip_value(&mut jiter, peek, 1, WHAT)?;
-            }
-        }
-        key = jiter.next_key().map_err(json_err(WHAT))?;
-    }
-    jiter.finish().map_err(json_err(WHAT))?;
-    Ok(header)
-}
-
-#[derive(Clone, Copy)]
-enum HeaderField {
-    Alg,
-    Kid,
-    Crit,
-    B64,
-    Other,
 }
 
 #[cfg(test)]
@@ -676,6 +566,13 @@ mod tests {
         assert_eq!(v.registered.iss, IssClaim::Matched(true));
         assert_eq!(v.registered.aud, AudClaim::Matched(true));
         assert_eq!(v.registered.present, 0b101);
+        let twice = vec!["sub".to_string(), "sub".to_string()];
+        let twice_expect = Expect {
+            require: &twice,
+            ..Expect::default()
+        };
+        let once = read_claims(br#"{"sub":"a"}"#, &twice_expect, &[]).unwrap();
+        assert_eq!(once.registered.present, 0b11, "a name required twice");
         assert_eq!(v.wanted[0].as_deref(), Some("u1"));
         assert_eq!(v.wanted[1].as_deref(), Some(r#"["x",{"y":1}]"#));
         assert_eq!(v.wanted[2].as_deref(), Some("12"));
@@ -710,7 +607,6 @@ mod tests {
             .collect::<String>()
             + "\"k7\":0";
         assert!(read(format!("{{{many}}}").as_bytes(), &[]).is_err());
-        assert!(read_header(br#"{"alg":"HS256","alg":"none"}"#).is_err());
         let long_keys: String = (0..30)
             .map(|i| format!("\"{}{i}\":{i},", "k".repeat(40)))
             .collect::<String>();
@@ -784,16 +680,5 @@ mod tests {
         .unwrap();
         assert_eq!(v.registered.exp, NumClaim::Num(f64::INFINITY));
         assert_eq!(v.registered.nbf, NumClaim::Num(f64::NEG_INFINITY));
-    }
-
-    #[test]
-    fn header_fields() {
-        let h = read_header(br#"{"alg":"HS256","kid":"k1","typ":"JWT","crit":["exp"]}"#).unwrap();
-        assert_eq!(h.alg.as_deref(), Some("HS256"));
-        assert_eq!(h.kid.as_deref(), Some("k1"));
-        assert!(h.has_crit);
-        let h = read_header(br#"{"alg":256,"kid":7}"#).unwrap();
-        assert!(!h.alg_is_string);
-        assert!(h.kid_invalid);
     }
 }

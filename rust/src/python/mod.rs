@@ -1,0 +1,48 @@
+//! The Python boundary: `gateway._core`. Every PyO3 line of the crate is in this folder:
+//! module init here, the exception tree in [`errors`], and one thin wrapper module per stage of
+//! the core ([`request`], [`routing`], [`jwt`] with [`claims`], [`locale`], [`upstream`]).
+
+mod claims;
+mod convert;
+mod errors;
+mod jwt;
+mod locale;
+mod request;
+mod routing;
+mod upstream;
+
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = false)]
+pub mod _core {
+    #[pymodule_export]
+    use super::jwt::{b64url_decode, b64url_encode, encode, verify, Verifier};
+
+    #[pymodule_export]
+    use super::request::{cookie_value, normalize_path, percent_encode, set_cookie, Request};
+
+    #[pymodule_export]
+    use super::routing::{compile_pattern, RouteSet};
+
+    #[pymodule_export]
+    use super::locale::best_language;
+
+    #[pymodule_export]
+    use super::errors::{
+        AlgorithmNotAllowed, ExpiredToken, InvalidAudience, InvalidIssuer, InvalidSignature,
+        JWTError, MalformedToken, MissingClaim, NotYetValid,
+    };
+
+    #[pymodule_export]
+    use super::errors::{UpstreamConnectError, UpstreamError, UpstreamTimeout};
+
+    #[pymodule_export]
+    use super::upstream::{BodySender, Upstream, UpstreamResponse};
+
+    #[pymodule_init]
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        use pyo3::types::PyModuleMethods;
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        super::errors::init(m)
+    }
+}
