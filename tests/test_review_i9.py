@@ -15,14 +15,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
 import pytest
 
-from tests.harness import SECRET, Gateway, wait_for
+from tests.harness import SECRET, Gateway, wait_for, write_config
 from tests.recording_origin import RecordingOrigin, site
 
 TABLES = """
@@ -259,3 +261,41 @@ def test_every_refused_request_gets_one_access_log_line(gw: tuple[Gateway, Recor
     assert r.status == 400
     assert _reached(origin, mark) == []
     assert wait_for(lambda: len(g.log_entries()) == before + 1, 2), "a request refused with 400 left no access-log line"
+
+
+# ----------------------------------------------------------------------------------------------
+# 9. forward_claims may name headers the gateway manages (request_headers may not)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["Host", "Transfer-Encoding", "Content-Length", "Connection"])
+def test_check_refuses_a_forwarded_claim_in_a_managed_header(tmp_path, header: str) -> None:  # type: ignore[no-untyped-def]
+    """`request_headers` refuses Host, Content-Length and hop-by-hop names ("is a header the gateway
+    manages"); `forward_claims` accepts them. Since every forwarded-claim header is also removed from
+    every request on every route, `forward_claims = { sub = "Cookie" }` silently strips every
+    visitor's cookies everywhere, `"Host"` strips Host everywhere and replaces it with the subject on
+    protected routes, and `"Transfer-Encoding"` lets a claim write the framing header. `gateway check`
+    says ok to all of them."""
+    cfg = write_config(
+        tmp_path,
+        f"""
+[origins.web]
+url = "http://127.0.0.1:9"
+
+[auth.s]
+algorithms = ["HS256"]
+secret = "env:JWT_SECRET"
+token_from = ["bearer"]
+on_missing = {{ status = 401 }}
+on_invalid = {{ status = 401 }}
+forward_claims = {{ sub = "{header}" }}
+
+[[routes]]
+match = "/:path*"
+auth = "s"
+origin = "web"
+""",
+    )
+    r = subprocess.run([sys.executable, "-m", "gateway", "check", "--config", str(cfg)], capture_output=True, text=True, env={**os.environ, "JWT_SECRET": SECRET}, timeout=60)
+    assert r.returncode == 1, f"gateway check accepted forward_claims into {header}:\n{r.stdout}{r.stderr}"
+    assert "forward_claims" in r.stdout + r.stderr
