@@ -299,3 +299,51 @@ origin = "web"
     r = subprocess.run([sys.executable, "-m", "gateway", "check", "--config", str(cfg)], capture_output=True, text=True, env={**os.environ, "JWT_SECRET": SECRET}, timeout=60)
     assert r.returncode == 1, f"gateway check accepted forward_claims into {header}:\n{r.stdout}{r.stderr}"
     assert "forward_claims" in r.stdout + r.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# 10. Listening on [::], an IPv4 trusted proxy is never trusted (it arrives as ::ffff:a.b.c.d)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_ipv4_trusted_proxy_is_trusted_on_a_dual_stack_listener(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`trusted_proxies = ["127.0.0.1/32"]` and `gateway serve --listen [::]:PORT` (the usual way to
+    listen on every address): a connection from 127.0.0.1 reaches the app as `::ffff:127.0.0.1`, which
+    `Server.is_trusted` compares as an IPv6 address, so the proxy is not trusted: its cf-ipcountry is
+    ignored (everyone gets default_country) and X-Forwarded-For is replaced by `::ffff:127.0.0.1`."""
+    from tests.harness import GATEWAY_BIN, echo_origin, free_port, gateway_env, spawn, wait_http
+
+    with echo_origin(tmp_path, "web") as web:
+        cfg = write_config(
+            tmp_path,
+            f"""
+[server]
+trusted_proxies = ["127.0.0.1/32"]
+
+[origins.web]
+url = "http://127.0.0.1:{web}"
+
+[locale]
+country_from = "header:cf-ipcountry"
+default_country = "US"
+countries = {{ KR = "/ko" }}
+
+[[routes]]
+match = "/:path*"
+locale = true
+origin = "web"
+""",
+        )
+        port = free_port()
+        proc = spawn("gateway-v6", [GATEWAY_BIN, "serve", "--config", str(cfg), "--listen", f"[::]:{port}"], tmp_path / "logs", env=gateway_env())
+        try:
+            wait_http(f"http://127.0.0.1:{port}/__gateway/health", proc)
+            import httpx
+
+            r = httpx.get(f"http://127.0.0.1:{port}/products", headers={"cf-ipcountry": "KR", "X-Forwarded-For": "203.0.113.7"}, timeout=10)
+            seen = r.json()
+            xff = [v for k, v in seen["headers"] if k == "x-forwarded-for"]
+            assert seen["path"] == "/ko/products", f"the trusted proxy's cf-ipcountry was ignored: origin got {seen['path']}"
+            assert len(xff) == 1 and xff[0].startswith("203.0.113.7, "), f"X-Forwarded-For from the trusted proxy was replaced: {xff}"
+        finally:
+            proc.stop()
