@@ -347,3 +347,54 @@ origin = "web"
             assert len(xff) == 1 and xff[0].startswith("203.0.113.7, "), f"X-Forwarded-For from the trusted proxy was replaced: {xff}"
         finally:
             proc.stop()
+
+
+# ----------------------------------------------------------------------------------------------
+# 11. Route conditions believe the headers the gateway says it does not believe
+# ----------------------------------------------------------------------------------------------
+
+UNTRUSTED_ROUTES = """
+[[routes]]
+match = "/kr-only/:path*"
+has = [{ type = "header", key = "cf-ipcountry", value = "KR" }]
+origin = "regional"
+
+[[routes]]
+match = "/intranet/:path*"
+has = [{ type = "header", key = "x-forwarded-for", value = "10\\\\..*" }]
+origin = "regional"
+"""
+
+
+@pytest.fixture(scope="module")
+def untrusted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, RecordingOrigin]]:
+    """The example config with trusted_proxies = [] (the test client is not a trusted proxy)."""
+    with ExitStack() as stack:
+        yield site(tmp_path_factory.mktemp("review-i9-untrusted"), stack, trusted="[]", before_catch_all=UNTRUSTED_ROUTES)
+
+
+@pytest.mark.parametrize(
+    ("target", "spoof"),
+    [("/kr-only/x", "cf-ipcountry: KR"), ("/intranet/x", "X-Forwarded-For: 10.0.0.1")],
+)
+def test_route_conditions_do_not_believe_spoofed_geo_or_forwarded_headers(untrusted: tuple[Gateway, RecordingOrigin], target: str, spoof: str) -> None:
+    """SECURITY.md: "The geo header (cf-ipcountry) and X-Forwarded-*/Forwarded are only believed from
+    trusted_proxies; from anyone else they are dropped and replaced." The locale stage and the
+    forwarded headers keep that promise, but `has`/`missing` conditions read the client's raw header:
+    from an untrusted peer, `cf-ipcountry: KR` selects a KR-only route and `X-Forwarded-For: 10.0.0.1`
+    selects an "intranet" route. The condition should see what the gateway believes (the header as
+    absent / the peer's own address), so the request falls through to the catch-all ("web")."""
+    g, origin = untrusted
+    mark = origin.mark()
+    status, _ = _get(g, target, [spoof])
+    assert status == 200
+    assert len(_reached(origin, mark)) == 1, f"an untrusted client's {spoof!r} selected the route behind it (the request went to 'regional')"
+
+
+def test_guard_without_the_spoofed_header_the_catch_all_answers(untrusted: tuple[Gateway, RecordingOrigin]) -> None:
+    """Guard (passes today): without the header the condition fails and "web" answers."""
+    g, origin = untrusted
+    for target in ("/kr-only/x", "/intranet/x"):
+        mark = origin.mark()
+        assert _get(g, target, [])[0] == 200
+        assert len(_reached(origin, mark)) == 1, target
