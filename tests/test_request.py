@@ -132,9 +132,10 @@ def test_several_cookie_headers_are_one_jar() -> None:
 
 
 def test_same_name_cookies_are_bounded() -> None:
-    jar = "; ".join(f"t={i}" for i in range(50)).encode()
+    # RFC 6265 §6.1: a browser keeps at least 50 cookies per domain; the core hands over that many.
+    jar = "; ".join(f"t={i}" for i in range(80)).encode()
     r = req([(b"cookie", jar)])
-    assert r.cookies("t") == [str(i) for i in range(8)]
+    assert r.cookies("t") == [str(i) for i in range(50)]
 
 
 def test_cookie_values_are_latin1_text() -> None:

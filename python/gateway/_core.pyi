@@ -14,6 +14,7 @@ __all__ = [
     "BodySender",
     "ERROR_STATUS",
     "ExpiredToken",
+    "HeaderNames",
     "InvalidAudience",
     "InvalidIssuer",
     "InvalidSignature",
@@ -164,6 +165,17 @@ class RouteSet:
         """Exactly the names ``params(route, ...)`` can produce: named and unnamed ("0", ...) groups."""
 
 @final
+class HeaderNames:
+    """Header names, lower-cased once (per route, when the config loads), for
+    `Request.forward_headers`: no conversion per request."""
+
+    def __new__(cls, names: Iterable[str]) -> HeaderNames: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: str, /) -> bool: ...
+    def names(self) -> list[str]:
+        """The names, lower-case and sorted."""
+
+@final
 class Request:
     """The request head, built once from the ASGI scope; raw header bytes stay in Rust.
 
@@ -212,9 +224,11 @@ class Request:
     def header_values(self, name: str) -> list[str]: ...
     def cookie(self, name: str) -> str | None: ...
     def cookies(self, name: str) -> list[str]:
-        """Every cookie called ``name`` in order, at most 8."""
-    def forward_headers(self, drop: Iterable[str]) -> list[tuple[bytes, bytes]]:
-        """The raw pairs minus names in ``drop`` and names listed in any Connection header."""
+        """Every cookie called ``name`` in order, at most 50 (RFC 6265 §6.1)."""
+    def forward_headers(self, drop: HeaderNames | Iterable[str]) -> list[tuple[bytes, bytes]]:
+        """The raw pairs minus the names in ``drop`` (compared without case, ``_`` read as ``-``:
+        origins behind CGI/WSGI/Rack see ``X_User_Id`` as ``X-User-Id``) and names listed in any
+        Connection header (except Host, which a client cannot make hop-by-hop)."""
 
 class UpstreamError(Exception):
     """The origin could not be reached or answered badly (502)."""

@@ -204,6 +204,9 @@ def _log_config() -> dict[str, Any]:
     cfg["handlers"]["gateway"] = {"formatter": "gateway", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
     cfg["root"] = {"level": "WARNING", "handlers": ["gateway"]}
     cfg["loggers"]["gateway"] = {"level": "INFO"}
+    # A response the origin broke off is cut by raising; the gateway logs it, rate-limited.
+    cfg.setdefault("filters", {})["quiet_origin_broke_off"] = {"()": "gateway.proxy.http.QuietOriginBrokeOff"}
+    cfg["handlers"]["console"]["filters"] = ["quiet_origin_broke_off"]
     return cfg
 
 
@@ -289,7 +292,7 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "origin": ctx.origin.name if ctx.origin else None,
         "upstream_url": ctx.upstream_url if answer is None else None,
         "request_headers": dict(ctx.set_headers) if answer is None else {},
-        "removed_headers": sorted(ctx.drop_headers),
+        "removed_headers": ctx.drop_headers.names() if ctx.drop_headers else [],
         "response_headers": {},
         "set_cookies": ctx.set_cookies,
         "context": {"country": ctx.country, "lang": ctx.lang, "variant": ctx.variant, "params": dict(ctx.params)},

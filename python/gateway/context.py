@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
-    from gateway._core import Request
+    from gateway._core import HeaderNames, Request
     from gateway.config import Config, Origin, Route
     from gateway.kv import KVStore
     from gateway.respond import Answer
@@ -57,7 +57,7 @@ class RequestContext:
     # lower-case names never forwarded from the client, the response headers it adds, the cookies it
     # sets, and the whole list the origin is sent.
     set_headers: dict[str, str]
-    drop_headers: frozenset[str] = frozenset()
+    drop_headers: HeaderNames | None = None
     response_headers: tuple[tuple[bytes, bytes], ...] = ()
     set_cookies: list[str]
     forward_headers: list[tuple[bytes | str, bytes | str]]

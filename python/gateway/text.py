@@ -8,6 +8,7 @@ gateway makes itself goes out as UTF-8.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -35,8 +36,9 @@ def header_text(value: Any) -> str | None:
 
     Strings as they are, booleans as ``true``/``false``, numbers in their JSON spelling, arrays and
     objects as compact JSON. ``None`` (and JSON null) gives ``None``; so does a text holding a control
-    character (tab, CR, LF, DEL, ...) or longer than 4096 characters: such a value is treated as
-    absent, never trimmed into something the token did not say.
+    character (tab, CR, LF, DEL, ...) or longer than 4096 characters, a number JSON cannot spell
+    (infinity) and an array or object JSON cannot write (an integer past 64 bits inside it): such a
+    value is treated as absent, never trimmed or rewritten into something the token did not say.
     """
     if value is None:
         return None
@@ -44,10 +46,17 @@ def header_text(value: Any) -> str | None:
         text = value
     elif isinstance(value, bool):
         text = "true" if value else "false"
-    elif isinstance(value, (int, float)):
+    elif isinstance(value, int):
         text = str(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):  # 1e400 in a token parses as inf, which JSON cannot spell
+            return None
+        text = repr(value)
     else:
-        text = orjson.dumps(value).decode()
+        try:
+            text = orjson.dumps(value).decode()
+        except (TypeError, orjson.JSONEncodeError):  # e.g. an integer past 64 bits inside an array
+            return None
     if len(text) > MAX_HEADER_VALUE or _CONTROL.search(text):
         return None
     return text

@@ -19,7 +19,7 @@ import orjson
 
 from gateway import _core
 from gateway.config.model import (
-    HOP_BY_HOP,
+    MANAGED_HEADERS,
     AuthAction,
     AuthPolicy,
     Condition,
@@ -168,6 +168,9 @@ def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
         for claim, header in c.table(ad.get("forward_claims"), f"{key}.forward_claims").items():
             if not isinstance(header, str) or not HEADER_NAME_RE.match(header):
                 c.bad(f"{key}.forward_claims.{claim}", f"is {header!r}", "expected a header name such as X-User-Id")
+            elif header.lower() in MANAGED_HEADERS:
+                # A forwarded-claim header is removed from every request on every route.
+                c.bad(f"{key}.forward_claims.{claim}", f"is {header!r}, a header the gateway manages", "expected a header of your own such as X-User-Id")
             else:
                 forward[claim] = header
         allow_weak = c.boolean(ad, key, "allow_weak_key", False)
@@ -639,8 +642,8 @@ def _headers_map(c: Problems, key: str, data: Any, names: dict[str, set[str]]) -
         if not HEADER_NAME_RE.match(name):
             c.bad(k, "is not a valid header name", "expected letters, digits and -")
             continue
-        if name.lower() in HOP_BY_HOP or name.lower() in {"host", "content-length"}:
-            c.bad(k, "is a header the gateway manages", "expected an end-to-end header")
+        if name.lower() in MANAGED_HEADERS:
+            c.bad(k, "is a header the gateway manages", "expected a header of your own")
             continue
         if not isinstance(value, str):
             c.bad(k, f"is {value!r}", "expected a string, optionally with {placeholders}")

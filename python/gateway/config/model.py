@@ -24,7 +24,13 @@ HOP_BY_HOP = frozenset(
 
 # Never forwarded from the client: hop-by-hop headers, and the forwarding headers the gateway writes
 # itself. Expect was answered by the server already; the origin gets the body straight away.
-NEVER_FORWARDED = frozenset(HOP_BY_HOP | {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect"})
+FORWARDING_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip"})
+NEVER_FORWARDED = frozenset(HOP_BY_HOP | FORWARDING_HEADERS | {"expect"})
+
+# Headers the gateway manages itself: a route's request_headers and an auth policy's forward_claims
+# may not name them (forwarded-claim headers are removed from every request, so `sub = "Cookie"`
+# would strip every visitor's cookies everywhere).
+MANAGED_HEADERS = frozenset(NEVER_FORWARDED | {"host", "content-length", "cookie", "authorization"})
 
 # Peers remembered per Server: the same few proxies and load balancers repeat, while a flood of
 # distinct client addresses must not grow the cache without bound.
@@ -159,6 +165,9 @@ class Server:
         # Parsing an address costs microseconds; hence the cache.
         try:
             ip = ipaddress.ip_address(peer)
+            # On a dual-stack listener ([::]) an IPv4 proxy arrives as ::ffff:a.b.c.d.
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
             trusted = any(ip in net for net in self.trusted_proxies)
         except ValueError:
             trusted = False
@@ -192,7 +201,10 @@ class Config:
     # per route index, the lower-case names of the client's request headers never forwarded on it,
     # as (for an untrusted peer, for a trusted one): NEVER_FORWARDED, every forwarded-claim header,
     # the headers the route sets itself, and the geo header unless the peer is trusted.
-    forward_drop: tuple[tuple[frozenset[str], frozenset[str]], ...] = field(init=False, repr=False, compare=False)
+    forward_drop: tuple[tuple[_core.HeaderNames, _core.HeaderNames], ...] = field(init=False, repr=False, compare=False)
+    # request headers whose client value a route condition may only believe from a trusted peer
+    # (the forwarding headers, the geo header) or never (the forwarded-claim headers).
+    spoofable_headers: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
@@ -211,5 +223,6 @@ class Config:
             if exp is not None and exp.header:
                 sets.add(exp.header.lower())
             trusted = NEVER_FORWARDED | forwarded | sets
-            drops.append((trusted | geo, trusted))
+            drops.append((_core.HeaderNames(trusted | geo), _core.HeaderNames(trusted)))
         object.__setattr__(self, "forward_drop", tuple(drops))
+        object.__setattr__(self, "spoofable_headers", FORWARDING_HEADERS | geo | forwarded)

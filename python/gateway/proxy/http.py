@@ -46,6 +46,24 @@ class _RateLimitedLog:
 origin_log = _RateLimitedLog()
 
 
+class OriginBrokeOff(Exception):
+    """The origin broke off a response whose head the client has already received. Raised to make
+    the HTTP server cut the client's connection (ASGI has no other way to abort a response); the
+    gateway has logged it already, rate-limited, so `QuietOriginBrokeOff` keeps the server from
+    printing a traceback for it on every such request."""
+
+
+class QuietOriginBrokeOff(logging.Filter):
+    """A logging filter for the HTTP server's own logger (see cli._log_config)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Granian formats the traceback into the message; its last line names the exception.
+        if not record.name.startswith("_granian"):
+            return True
+        message = record.getMessage()
+        return not (message.startswith("Application callable raised") and message.rstrip().rsplit("\n", 1)[-1].startswith("OriginBrokeOff"))
+
+
 class BodyBroken(Exception):
     """The client's request body ended badly: malformed chunked framing, or the client went away."""
 
@@ -177,6 +195,7 @@ async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send
                 break
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except _core.UpstreamError as e:
-        origin_log.warning(ctx.origin.name if ctx.origin else "?", "origin %s broke off a response: %s", ctx.origin.name if ctx.origin else "?", e)
-        raise
+        name = ctx.origin.name if ctx.origin else "?"
+        origin_log.warning(name, "origin %s broke off a response: %s", name, e)
+        raise OriginBrokeOff(name) from None
     await send({"type": "http.response.body", "body": b"", "more_body": False})

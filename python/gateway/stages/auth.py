@@ -4,7 +4,8 @@ Where the token comes from is the policy's ``token_from``, in order; the first s
 token is used. A cookie source may hold several cookies of the same name — browsers send a cookie
 set for a longer path first, so anyone who can set a cookie for the domain (a sibling subdomain, an
 injected script) can plant ``auth-token`` at ``Path=/dashboard`` ahead of the real one. So every
-same-name cookie is a candidate, at most `MAX_CANDIDATES` of them, in the order sent: the first that
+same-name cookie is a candidate, at most `MAX_CANDIDATES` (50, what a browser keeps per domain at
+least) of them, in the order sent: the first that
 verifies wins, and a planted cookie can neither lock the user out nor get anything through itself.
 When none verifies, the policy's ``on_invalid`` applies — but its ``clear_cookie`` is sent only when
 every candidate was tried, so a failure can never delete a valid cookie that was not looked at.
@@ -20,7 +21,7 @@ from gateway.respond import Answer
 from gateway.text import header_text
 
 NAME = "auth"
-MAX_CANDIDATES = 8
+MAX_CANDIDATES = 50  # as many as the core hands over: RFC 6265 §6.1's 50 cookies per domain
 CLEAR_COOKIE_ATTRS = "; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax; Secure"
 _MISSING = [(b"www-authenticate", b'Bearer realm="gateway"')]
 _INVALID = [(b"www-authenticate", b'Bearer realm="gateway", error="invalid_token"')]

@@ -5,6 +5,8 @@ The core's RegexSet narrows the routes to those whose pattern matches the normal
 cost does not grow with the number of routes; only those are checked further. Host names compare
 as the core normalizes them (lower-case, no port, no trailing dot) against the route's host, which
 the config loader normalizes the same way: ``Host: ADMIN.example.com.:8080`` is ``admin.example.com``.
+Header conditions believe what the rest of the gateway believes: ``X-Forwarded-*``, ``Forwarded``,
+``X-Real-IP`` and the geo header only from a trusted peer, forwarded-claim headers never.
 Explain also lists why each earlier route was passed over.
 """
 
@@ -25,6 +27,11 @@ MAX_SKIPPED_IN_TRACE = 50
 def _value(cond: Condition, ctx: RequestContext, query: dict[str, str]) -> str | None:
     req = ctx.request
     if cond.type == "header":
+        config = ctx.config
+        # A condition believes what the rest of the gateway believes: a forwarding or geo header only
+        # from a trusted peer, a forwarded-claim header never (only the gateway may set it).
+        if cond.key in config.spoofable_headers and (cond.key in config.forwarded_claim_headers or not config.server.is_trusted(req.client)):
+            return None
         return req.header(cond.key)
     if cond.type == "cookie":
         return req.cookie(cond.key)

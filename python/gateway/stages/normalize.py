@@ -5,7 +5,8 @@ in it is parsed; two Host headers are refused because the router could not know 
 downstream server would use; a body whose length cannot be trusted is refused with the connection
 closed. The path is normalized once, by the core (percent-decoding of unreserved characters, dot
 segments, ``//``), and refused with its reason when it cannot be made safe (encoded ``/`` or ``\\``,
-control characters, escapes above the root).
+control characters, escapes above the root). The Host must be a host name (or an IP literal) with an
+optional port; routing compares it lower-case, without port and trailing dot.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def run(ctx: RequestContext) -> Answer | None:
         if ctx.trace is not None:
             ctx.note(NAME, "the gateway's own health endpoint")
         return respond.health({"status": "ok", "routes": len(ctx.config.routes), "version": _core.__version__, "pid": os.getpid()})
+    if req.host_name is None:
+        # RFC 9112 §3.2: a request without a Host, or whose Host is not a host name (x@h, h/, a..b,
+        # h:1:2), gets 400: an origin could read it as another host than the one routing saw.
+        why = "a Host header is required" if req.host is None else "the Host header is not a valid host name"
+        if ctx.trace is not None:
+            ctx.note(NAME, why)
+        return respond.error("bad_request", why)
     try:
         ctx.path = _core.normalize_path(req.raw_path)
     except ValueError as e:

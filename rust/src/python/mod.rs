@@ -19,7 +19,9 @@ pub mod _core {
     use super::jwt::{b64url_decode, b64url_encode, encode, verify, Verifier};
 
     #[pymodule_export]
-    use super::request::{cookie_value, normalize_path, percent_encode, set_cookie, Request};
+    use super::request::{
+        cookie_value, normalize_path, percent_encode, set_cookie, HeaderNames, Request,
+    };
 
     #[pymodule_export]
     use super::routing::{compile_pattern, RouteSet};

@@ -239,17 +239,23 @@ impl Request {
         py: Python<'py>,
         drop: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let names: Vec<Bound<'py, PyString>> = drop
-            .try_iter()?
-            .map(|n| {
-                n?.cast_into::<PyString>()
-                    .map_err(|_| PyTypeError::new_err("drop must hold str header names"))
-            })
-            .collect::<PyResult<_>>()?;
-        let names: Vec<&[u8]> = names
-            .iter()
-            .map(|n| n.to_str().map(str::as_bytes))
-            .collect::<PyResult<_>>()?;
+        // A prebuilt HeaderNames (the config makes one per route) costs no conversion per request.
+        let owned: Vec<Bound<'py, PyString>>;
+        let names: Vec<&[u8]> = if let Ok(set) = drop.cast::<HeaderNames>() {
+            set.get().names.iter().map(Vec::as_slice).collect()
+        } else {
+            owned = drop
+                .try_iter()?
+                .map(|n| {
+                    n?.cast_into::<PyString>()
+                        .map_err(|_| PyTypeError::new_err("drop must hold str header names"))
+                })
+                .collect::<PyResult<_>>()?;
+            owned
+                .iter()
+                .map(|n| n.to_str().map(str::as_bytes))
+                .collect::<PyResult<_>>()?
+        };
         let keep = self.head.forward_indices(&names);
         match &self.items {
             // The caller's own tuples: no new objects at all.
@@ -274,5 +280,53 @@ impl Request {
             crate::error::bounded(&self.head.method, 16),
             crate::error::bounded(&String::from_utf8_lossy(&self.head.raw_path), 64)
         )
+    }
+}
+
+/// Header names, lower-cased once: the names a route never forwards from the client, built when
+/// the config is loaded so that `Request.forward_headers` converts nothing per request.
+#[pyclass(frozen, module = "gateway._core")]
+pub struct HeaderNames {
+    names: Vec<Vec<u8>>,
+}
+
+#[pymethods]
+impl HeaderNames {
+    #[new]
+    fn new(names: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for n in names.try_iter()? {
+            let n = n?;
+            let n = n
+                .cast::<PyString>()
+                .map_err(|_| PyTypeError::new_err("header names must be str"))?;
+            let lower = n.to_str()?.to_ascii_lowercase().into_bytes();
+            if !out.contains(&lower) {
+                out.push(lower);
+            }
+        }
+        out.sort();
+        Ok(HeaderNames { names: out })
+    }
+
+    fn __len__(&self) -> usize {
+        self.names.len()
+    }
+
+    fn __contains__(&self, name: &str) -> bool {
+        let name = name.as_bytes();
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The names, lower-case and sorted.
+    fn names(&self) -> Vec<String> {
+        self.names
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("HeaderNames({:?})", self.names())
     }
 }

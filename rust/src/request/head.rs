@@ -12,7 +12,9 @@ use super::cookie;
 
 /// How many values `cookies(name)` returns at most: a client can send any number of same-name
 /// cookies, and each one may be tried as a session token (bounded work per request).
-pub const MAX_SAME_NAME_COOKIES: usize = 8;
+// RFC 6265 §6.1: a browser keeps at least 50 cookies per domain, so a site that can plant cookies
+// can put that many ahead of the real one; each candidate costs one verification, so it is bounded.
+pub const MAX_SAME_NAME_COOKIES: usize = 50;
 
 /// A header's place in [`Head::buf`]: name at `name.0..name.1`, value at `value.0..value.1`.
 #[derive(Debug, Clone, Copy)]
@@ -85,28 +87,73 @@ fn trim_ows(v: &[u8]) -> &[u8] {
 }
 
 /// The Host for routing: ASCII lower-case, without port and without one trailing dot;
-/// `[::1]:8080` gives `::1`. `None` when nothing is left. Every spelling a browser or resolver
-/// treats as the same host must compare equal here, or a host-scoped route (with its auth) can be
-/// skipped by writing the host differently.
+/// `[::1]:8080` gives `::1`. Every spelling a browser or resolver treats as the same host must
+/// compare equal here, or a host-scoped route (with its auth) can be skipped by writing the host
+/// differently. `None` when the value is not a host (RFC 9110 §7.2, RFC 3986 §3.2.2): a name of
+/// letters, digits, `-`, `_`, `~` and non-empty dot-separated labels, or a bracketed IPv6 literal, then
+/// an optional `:port` of digits. Anything else (`x@host`, `host,other`, `host/`, `a..b`, `h:1:2`)
+/// could be read as another host by the origin, so the normalize stage refuses it.
 pub fn host_name(raw: &[u8]) -> Option<String> {
     let v = trim_ows(raw);
-    let name: &[u8] = if let Some(rest) = v.strip_prefix(b"[") {
-        // An IPv6 literal: the address is what is inside the brackets; a port may follow.
-        match memchr::memchr(b']', rest) {
-            Some(end) => &rest[..end],
-            None => rest,
+    let (name, port): (&[u8], &[u8]) = if let Some(rest) = v.strip_prefix(b"[") {
+        let end = memchr::memchr(b']', rest)?;
+        let (addr, after) = (&rest[..end], &rest[end + 1..]);
+        if addr.is_empty()
+            || !addr
+                .iter()
+                .all(|b| b.is_ascii_hexdigit() || *b == b':' || *b == b'.')
+        {
+            return None;
+        }
+        match after {
+            [] => (addr, &[][..]),
+            [b':', port @ ..] => (addr, port),
+            _ => return None,
         }
     } else {
-        match memchr::memrchr(b':', v) {
-            Some(colon) => &v[..colon],
-            None => v,
+        match memchr::memchr(b':', v) {
+            Some(colon) => {
+                let name = &v[..colon];
+                let labels = name.strip_suffix(b".").unwrap_or(name);
+                if labels.is_empty()
+                    || labels.split(|&b| b == b'.').any(|l| l.is_empty())
+                    || !labels.iter().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'.')
+                    })
+                {
+                    return None;
+                }
+                (labels, &v[colon + 1..])
+            }
+            None => {
+                let labels = v.strip_suffix(b".").unwrap_or(v);
+                if labels.is_empty()
+                    || labels.split(|&b| b == b'.').any(|l| l.is_empty())
+                    || !labels.iter().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'.')
+                    })
+                {
+                    return None;
+                }
+                (labels, &[][..])
+            }
         }
     };
-    let name = name.strip_suffix(b".").unwrap_or(name);
-    if name.is_empty() {
+    if port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
         return None;
     }
     Some(latin1(&name.to_ascii_lowercase()))
+}
+
+/// Whether header `name` is `dropped` for an origin: equal without case, and with `_` read as `-`,
+/// because CGI, WSGI, PHP and Rack origins see `X_User_Id` and `X-User-Id` as one variable
+/// (`HTTP_X_USER_ID`), so a client's underscore spelling of a header the gateway owns must go too.
+pub fn same_field_name(name: &[u8], dropped: &[u8]) -> bool {
+    name.len() == dropped.len()
+        && name
+            .iter()
+            .zip(dropped)
+            .all(|(&a, &b)| a.eq_ignore_ascii_case(&b) || (a == b'_' && b == b'-'))
 }
 
 /// The value of one Content-Length field: all digits (after the field's surrounding spaces),
@@ -295,13 +342,18 @@ impl Head {
     /// Indices of the headers to forward: all but those named in `drop` (lower-case names) or in
     /// a Connection header.
     pub fn forward_indices(&self, drop: &[&[u8]]) -> Vec<usize> {
-        let listed = self.connection_tokens();
+        // A client may not make Host hop-by-hop: the origin must see the Host the gateway routed on.
+        let listed: Vec<Vec<u8>> = self
+            .connection_tokens()
+            .into_iter()
+            .filter(|t| t != b"host")
+            .collect();
         self.spans
             .iter()
             .enumerate()
             .filter(|(_, s)| {
                 let n = self.name_at(s);
-                !drop.iter().any(|d| n.eq_ignore_ascii_case(d))
+                !drop.iter().any(|d| same_field_name(n, d))
                     && !listed.iter().any(|d| n.eq_ignore_ascii_case(d))
             })
             .map(|(i, _)| i)
@@ -406,12 +458,63 @@ mod tests {
         assert_eq!(h.cookies("t"), ["planted", "real"]);
         assert_eq!(h.cookie("b"), Some("q"));
         assert_eq!(h.cookie("zz"), None);
-        let many = (0..20)
+        let many = (0..MAX_SAME_NAME_COOKIES + 12)
             .map(|i| format!("t={i}"))
             .collect::<Vec<_>>()
             .join("; ");
         let h = head(&[("cookie", many.as_bytes())]);
         assert_eq!(h.cookies("t").len(), MAX_SAME_NAME_COOKIES);
+    }
+
+    #[test]
+    fn host_names_that_could_be_read_as_another_host_are_none() {
+        for ok in [
+            "a.example.com",
+            "A.Example.com.:8080",
+            "[::1]:80",
+            "x_y.local",
+            "h:",
+        ] {
+            assert!(host_name(ok.as_bytes()).is_some(), "{ok}");
+        }
+        assert_eq!(
+            host_name(b"ADMIN.example.com.:80").as_deref(),
+            Some("admin.example.com")
+        );
+        assert_eq!(host_name(b"[::1]:8080").as_deref(), Some("::1"));
+        for bad in [
+            "x@a.com",
+            "a.com..",
+            "a.com,b.com",
+            "a.com/",
+            "a.com:80:80",
+            "[::1]x",
+            "[zz]",
+            "",
+            ".",
+            "a..b",
+            "a.com:123456",
+        ] {
+            assert_eq!(host_name(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_underscore_spelling_of_a_dropped_name_is_dropped_and_host_stays() {
+        let h = head(&[
+            ("host", b"a"),
+            ("x_user_id", b"spoof"),
+            ("X-User_Id", b"spoof"),
+            ("connection", b"host, x-keep"),
+            ("x-keep", b"1"),
+            ("x-other", b"2"),
+        ]);
+        let kept: Vec<&[u8]> = h
+            .forward_indices(&[b"x-user-id", b"connection"])
+            .into_iter()
+            .map(|i| h.header_at(i).0)
+            .collect();
+        assert_eq!(kept, [&b"host"[..], b"x-other"]);
     }
 
     #[test]

@@ -143,6 +143,8 @@ pub fn normalize(raw: &[u8]) -> Result<String, PathError> {
                 let d = h << 4 | l;
                 match d {
                     b'/' | b'\\' => return Err(PathError::EncodedSlash),
+                    // Decoded once more by an origin, `%3B` is the `;` refused below.
+                    b';' => return Err(PathError::Semicolon),
                     0..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
                     _ if unreserved(d) => current.push(d as char),
                     _ => {
