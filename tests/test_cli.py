@@ -221,3 +221,11 @@ def test_explain_records_why_each_stage_decided() -> None:
     e = explain(EXAMPLE, "http://localhost/dashboard")
     assert [s["stage"] for s in e["stages"]][-1] == "auth"
     assert "missing" in e["stages"][-1]["why"] and "cookie:auth-token" in e["stages"][-1]["why"]
+
+
+def test_explain_does_not_prefix_a_path_already_under_a_locale_in_other_case() -> None:
+    # Route literals match without case, so /KO/x is under /ko already: not /ko/KO/x.
+    e = explain(EXAMPLE, "-H", "cf-ipcountry: KR", "http://localhost/KO/x")
+    assert e["upstream_url"] == "http://127.0.0.1:9000/KO/x", e["upstream_url"]
+    e = explain(EXAMPLE, "-H", "cf-ipcountry: KR", "http://localhost/x")
+    assert e["upstream_url"] == "http://127.0.0.1:9000/ko/x"

@@ -330,3 +330,23 @@ def test_the_names_templates_may_use_are_the_names_the_router_captures(match: st
     params = routes.params(0, path)
     assert params is not None
     assert sorted(routes.param_names(0)) == sorted(params), (routes.param_names(0), params)
+
+
+# ---------------------------------------------------------------- messages in the user's terms
+
+
+def test_a_bad_condition_regex_is_reported_in_the_users_terms(tmp_path: Path) -> None:
+    got = problems(tmp_path, SITE + '[[routes]]\nmatch = "/:path*"\nhas = [{ type = "header", key = "x-a", value = "[" }]\norigin = "web"\n')
+    assert len(got) == 1 and "routes[0].has[0].value: is not a valid regex" in got[0] and "\\Z" not in got[0], got
+
+
+def test_an_https_origin_is_one_problem_not_two(tmp_path: Path) -> None:
+    got = problems(tmp_path, '[origins.web]\nurl = "https://fn.example.com"\n' + CATCH_ALL)
+    assert len(got) == 1 and "origins.web.url" in got[0], got
+
+
+def test_forward_claims_may_not_name_a_header_the_gateway_manages(tmp_path: Path) -> None:
+    policy = '[auth.s]\nsecret = "env:JWT_SECRET"\nforward_claims = {{ sub = "{h}" }}\n'
+    for header in ("Cookie", "Host", "authorization", "X-Forwarded-For", "Transfer-Encoding"):
+        got = problems(tmp_path, SITE + policy.format(h=header) + CATCH_ALL)
+        assert any(f"auth.s.forward_claims.sub: is '{header}', a header the gateway manages" in p for p in got), got

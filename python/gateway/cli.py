@@ -318,7 +318,10 @@ def _print_explain(r: dict[str, Any]) -> None:
     print(f"{r['method']} {r['raw_path']}")
     for s in r["stages"]:
         print(f"  {s['stage']:<11}: {s['why']}")
-    print(f"  {'result':<11}: {r['action']} {r['status']}" + (f" -> {r['location']}" if r["location"] else "") + (f" ({r['error']['detail']})" if r.get("error") else ""))
+    if r["action"] == "proxy":
+        print(f"  {'result':<11}: forwarded; the origin's answer is sent on")
+    else:
+        print(f"  {'result':<11}: {r['action']} {r['status']}" + (f" -> {r['location']}" if r["location"] else "") + (f" ({r['error']['detail']})" if r.get("error") else ""))
     if r["upstream_url"]:
         print(f"  {'origin':<11}: {r['origin']} -> {r['upstream_url']}")
         for k, v in r["forwarded_headers"]:

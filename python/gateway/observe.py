@@ -14,6 +14,15 @@ import orjson
 from gateway.context import RequestContext
 
 
+def _unrouted_path(ctx: RequestContext) -> str:
+    """What the log says for a request that never got a normalized path: the health endpoint's own
+    path, or why the request was refused (a raw path may hold anything, tokens included)."""
+    answer = ctx.answer
+    if answer is not None and answer.kind == "health":
+        return ctx.request.raw_path.decode("latin-1")
+    return f"(refused: {answer.detail})" if answer is not None else "(refused)"
+
+
 def request_done(ctx: RequestContext) -> None:
     if not ctx.config.server.access_log:
         return
@@ -22,7 +31,7 @@ def request_done(ctx: RequestContext) -> None:
     line = {
         "ts": round(time.time(), 3),
         "method": ctx.request.method,
-        "path": ctx.path if ctx.path is not None else f"(refused: {answer.kind})" if answer is not None else "(refused)",
+        "path": ctx.path if ctx.path is not None else _unrouted_path(ctx),
         "route": route.index if route is not None else None,
         "match": route.label() if route is not None else None,
         "status": ctx.status,

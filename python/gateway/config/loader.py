@@ -139,7 +139,8 @@ def load_origins(c: Problems, doc: Doc) -> dict[str, Origin]:
             continue
         port = int(m.group(2) or 80)
         origins[name] = Origin(name, url.rstrip("/"), m.group(1), port, (m.group(3) or "").rstrip("/"), timeout or 30.0)
-    if not origins and "origins" in doc:
+    # An [origins.NAME] that is there but wrong has its own problem line already.
+    if not origins and "origins" in doc and not (isinstance(doc["origins"], dict) and doc["origins"]):
         c.bad("origins", "defines no usable origin", "expected at least one [origins.NAME] with a url")
     return origins
 
@@ -597,6 +598,7 @@ def _conditions(c: Problems, key: str, data: Any) -> list[Condition]:
                 continue
         if value is not None:
             try:
+                re.compile(value, flags)  # its own errors, in the user's terms
                 # Anchored like Next.js: the whole value must match.
                 pattern = re.compile(f"(?:{value})\\Z", flags)
             except re.error as e:

@@ -210,7 +210,8 @@ class Config:
         forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
         prefixes: tuple[str, ...] = ()
         if self.locale:
-            prefixes = tuple(sorted(set(self.locale.countries.values()) | set(self.locale.languages.values()), key=len, reverse=True))
+            # Lower-case: the locale stage compares them with the path lower-cased.
+            prefixes = tuple(sorted({p.lower() for p in (*self.locale.countries.values(), *self.locale.languages.values())}, key=len, reverse=True))
         query = any(cond.type == "query" for r in self.routes for cond in (*r.has, *r.missing))
         object.__setattr__(self, "forwarded_claim_headers", forwarded)
         object.__setattr__(self, "locale_prefixes", prefixes)

@@ -57,7 +57,9 @@ def run(ctx: RequestContext) -> Answer | None:
     path = ctx.upstream_path
     assert path is not None
     prefix = loc.countries.get(country) or (loc.languages.get(lang) if lang else None)
-    already = any(path == p or path.startswith(p + "/") for p in ctx.config.locale_prefixes)
+    # Route literals match without case, so /KO/x is already under /ko.
+    folded = path.lower()
+    already = any(folded == p or folded.startswith(p + "/") for p in ctx.config.locale_prefixes)
     if prefix and not already:
         ctx.upstream_path = prefix if path == "/" else prefix + path
     if ctx.trace is not None:
