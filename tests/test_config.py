@@ -85,7 +85,7 @@ def _pipeline_verdict(cfg: Config, peer: str) -> bool:
     # What the stages make of it: the headers stage appends to a trusted peer's X-Forwarded-For.
     request = Request("GET", b"/", b"", [(b"host", b"t"), (b"x-forwarded-for", b"198.51.100.7")], peer, "http")
     ctx = asyncio.run(pipeline.explain(cfg, request, None))
-    return ("x-forwarded-for", f"198.51.100.7, {peer}") in ctx.forward_headers
+    return (b"x-forwarded-for", f"198.51.100.7, {peer}".encode()) in ctx.forward_headers
 
 
 @pytest.mark.parametrize("verdict", [_server_verdict, _pipeline_verdict], ids=["Server.is_trusted", "pipeline"])

@@ -50,12 +50,20 @@ def _split_default(body: str) -> tuple[str, str | None]:
 
 
 class Template:
-    __slots__ = ("parts", "needs_kv", "source")
+    __slots__ = ("parts", "needs_kv", "kinds", "source")
 
     def __init__(self, parts: list[str | Placeholder], source: str):
         self.parts = parts
         self.source = source
         self.needs_kv = any(isinstance(p, Placeholder) and (p.kind == "kv" or (p.key is not None and p.key.needs_kv)) for p in parts)
+        # Every placeholder kind used, KV keys included ({kv.NS[{country}]} uses kv and country).
+        kinds: set[str] = set()
+        for p in parts:
+            if isinstance(p, Placeholder):
+                kinds.add(p.kind)
+                if p.key is not None:
+                    kinds |= p.key.kinds
+        self.kinds = frozenset(kinds)
 
     @classmethod
     def parse(cls, text: str, names: Mapping[str, set[str]]) -> Template:

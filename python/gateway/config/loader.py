@@ -615,21 +615,10 @@ def _warn_locale_placeholders(c: Problems, key: str, headers: list[tuple[str, Te
     """{country} and {lang} are only set on routes with locale = true; elsewhere they are empty, and
     a KV lookup keyed by them quietly falls back to its default."""
     for name, tpl in headers:
-        used = _placeholder_kinds(tpl)
+        used = tpl.kinds
         for kind in ("country", "lang"):
             if kind in used:
                 c.warn(f"{key}.{name}", f"uses {{{kind}}} but this route has no locale = true, so it is always empty", "expected locale = true on the route")
-
-
-def _placeholder_kinds(tpl: Template) -> set[str]:
-    """Every placeholder kind a template uses, including inside KV keys ({kv.NS[{country}]})."""
-    kinds: set[str] = set()
-    for part in tpl.parts:
-        if isinstance(part, Placeholder):
-            kinds.add(part.kind)
-            if part.key is not None:
-                kinds |= _placeholder_kinds(part.key)
-    return kinds
 
 
 def _headers_map(c: Problems, key: str, data: Any, names: dict[str, set[str]]) -> list[tuple[str, Template]]:

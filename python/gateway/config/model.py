@@ -198,6 +198,9 @@ class Config:
     locale_prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
     # whether any route tests the query string: if none does, the query is never parsed;
     query_conditions: bool = field(init=False, repr=False, compare=False)
+    # the same prefixes as a set and each with its "/", for one `in` and one `startswith` per request;
+    locale_prefix_set: frozenset[str] = field(init=False, repr=False, compare=False)
+    locale_prefix_dirs: tuple[str, ...] = field(init=False, repr=False, compare=False)
     # per route index, the lower-case names of the client's request headers never forwarded on it,
     # as (for an untrusted peer, for a trusted one): NEVER_FORWARDED, every forwarded-claim header,
     # the headers the route sets itself, and the geo header unless the peer is trusted.
@@ -205,6 +208,8 @@ class Config:
     # request headers whose client value a route condition may only believe from a trusted peer
     # (the forwarding headers, the geo header) or never (the forwarded-claim headers).
     spoofable_headers: frozenset[str] = field(init=False, repr=False, compare=False)
+    # the routes whose templates use {params.*}: only those pay for capturing path parameters.
+    param_routes: frozenset[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
@@ -215,6 +220,8 @@ class Config:
         query = any(cond.type == "query" for r in self.routes for cond in (*r.has, *r.missing))
         object.__setattr__(self, "forwarded_claim_headers", forwarded)
         object.__setattr__(self, "locale_prefixes", prefixes)
+        object.__setattr__(self, "locale_prefix_set", frozenset(prefixes))
+        object.__setattr__(self, "locale_prefix_dirs", tuple(p + "/" for p in prefixes))
         object.__setattr__(self, "query_conditions", query)
         geo = frozenset({self.locale.country_header}) if self.locale and self.locale.country_header else frozenset()
         drops = []
@@ -227,3 +234,5 @@ class Config:
             drops.append((_core.HeaderNames(trusted | geo), _core.HeaderNames(trusted)))
         object.__setattr__(self, "forward_drop", tuple(drops))
         object.__setattr__(self, "spoofable_headers", FORWARDING_HEADERS | geo | forwarded)
+        uses_params = frozenset(r.index for r in self.routes if any("params" in t.kinds for _, t in (*r.request_headers, *r.response_headers)))
+        object.__setattr__(self, "param_routes", uses_params)

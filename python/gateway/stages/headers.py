@@ -37,16 +37,8 @@ async def run(ctx: RequestContext) -> Answer | None:
     # Every name this route's stages can set is in the set, so a client's copy never rides along.
     drop = config.forward_drop[route.index][trusted]
     ctx.drop_headers = drop
-    out: list[tuple[bytes | str, bytes | str]] = list(req.forward_headers(drop))
-    xff = req.header_values("x-forwarded-for") if trusted else []
-    chain = ", ".join([*xff, req.client] if req.client else xff)
-    if chain:
-        out.append(("x-forwarded-for", chain))
-    out.append(("x-forwarded-proto", (req.header("x-forwarded-proto") if trusted else None) or req.scheme))
-    if req.host:
-        out.append(("x-forwarded-host", (req.header("x-forwarded-host") if trusted else None) or req.host))
-    out.extend((k, wire_text(v)) for k, v in ctx.set_headers.items())
-    ctx.forward_headers = out
+    # One call into the core: the client's headers less `drop`, X-Forwarded-*, the gateway's own.
+    ctx.forward_headers = req.upstream_headers(drop, trusted, ctx.set_headers)
     if ctx.trace is not None:
         for k, v in ctx.set_headers.items():
             ctx.note(NAME, f"set {k}: {display_text(wire_text(v))}")

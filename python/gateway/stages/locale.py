@@ -59,7 +59,7 @@ def run(ctx: RequestContext) -> Answer | None:
     prefix = loc.countries.get(country) or (loc.languages.get(lang) if lang else None)
     # Route literals match without case, so /KO/x is already under /ko.
     folded = path.lower()
-    already = any(folded == p or folded.startswith(p + "/") for p in ctx.config.locale_prefixes)
+    already = folded in ctx.config.locale_prefix_set or folded.startswith(ctx.config.locale_prefix_dirs)
     if prefix and not already:
         ctx.upstream_path = prefix if path == "/" else prefix + path
     if ctx.trace is not None:

@@ -87,8 +87,8 @@ def run(ctx: RequestContext) -> Answer | None:
     ctx.route = route
     ctx.origin = config.origins[route.origin]
     ctx.upstream_path = path
-    # Path parameters feed templates only: routes without templates skip the capture pass.
-    if explain or route.request_headers or route.response_headers:
+    # Path parameters feed templates only: routes whose templates use none skip the capture pass.
+    if explain or route.index in config.param_routes:
         ctx.params = config.route_set.params(route.index, path) or {}
     if explain:
         ctx.note(NAME, f"route {route.index} ({route.label()}) -> origin {route.origin}" + (f", params {ctx.params}" if ctx.params else ""))

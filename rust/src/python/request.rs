@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::convert::{bytes_of, latin1_str, wire_of};
 use crate::error::Error;
@@ -271,6 +271,61 @@ impl Request {
                 PyList::new(py, pairs)
             }
         }
+    }
+
+    /// Everything the origin is sent, in one call: the client's headers minus `drop` (as
+    /// `forward_headers`), then `X-Forwarded-For` (appended to the client's chain when the peer is
+    /// `trusted`, else just the peer), `X-Forwarded-Proto` and `X-Forwarded-Host` (the client's from
+    /// a trusted peer, else the scheme and Host), then `set` (the headers the gateway sets:
+    /// name -> text, sent as UTF-8).
+    fn upstream_headers<'py>(
+        &self,
+        py: Python<'py>,
+        drop: &Bound<'py, HeaderNames>,
+        trusted: bool,
+        set: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = self.forward_headers(py, drop.as_any())?;
+        let head = &self.head;
+        let mut chain: Vec<u8> = Vec::new();
+        if trusted {
+            for v in head.values(b"x-forwarded-for") {
+                if !chain.is_empty() {
+                    chain.extend_from_slice(b", ");
+                }
+                chain.extend_from_slice(v);
+            }
+        }
+        if let Some(client) = head.client.as_deref() {
+            if !chain.is_empty() {
+                chain.extend_from_slice(b", ");
+            }
+            chain.extend_from_slice(client.as_bytes());
+        }
+        let pair =
+            |k: &[u8], v: &[u8]| PyTuple::new(py, [PyBytes::new(py, k), PyBytes::new(py, v)]);
+        if !chain.is_empty() {
+            out.append(pair(b"x-forwarded-for", &chain)?)?;
+        }
+        let proto = trusted.then(|| head.value(b"x-forwarded-proto")).flatten();
+        out.append(pair(
+            b"x-forwarded-proto",
+            proto.unwrap_or(head.scheme.as_bytes()),
+        )?)?;
+        if let Some(host) = head.host_raw() {
+            let forwarded = trusted.then(|| head.value(b"x-forwarded-host")).flatten();
+            out.append(pair(b"x-forwarded-host", forwarded.unwrap_or(host))?)?;
+        }
+        for (k, v) in set.iter() {
+            let k = k
+                .cast_into::<PyString>()
+                .map_err(|_| PyTypeError::new_err("header names must be str"))?;
+            let v = v
+                .cast_into::<PyString>()
+                .map_err(|_| PyTypeError::new_err("header values must be str"))?;
+            out.append(pair(k.to_str()?.as_bytes(), v.to_str()?.as_bytes())?)?;
+        }
+        Ok(out)
     }
 
     fn __repr__(&self) -> String {
