@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import dataclasses
 import enum
 import gc
@@ -83,6 +84,9 @@ def gateway_serve_options(config: str) -> dict[str, Any]:
         def __init__(self, target: str, **kwargs: Any) -> None:
             seen.update(kwargs)
 
+        def on_startup(self, hook: Any) -> Any:  # gateway serve says "serving" from this hook
+            return hook
+
         def serve(self) -> None:
             pass
 
@@ -92,7 +96,22 @@ def gateway_serve_options(config: str) -> dict[str, Any]:
         gateway_main(["serve", "--config", config])
     if not seen:
         raise RuntimeError(f"`gateway serve --config {config}` did not construct a granian.Granian, so its options are unknown: {said.getvalue().strip()}")
-    return {k: _encode(v) for k, v in seen.items() if k not in OWN}
+    return {k: _encode(_without_gateway_code(k, v)) for k, v in seen.items() if k not in OWN}
+
+
+def _without_gateway_code(option: str, value: Any) -> Any:
+    """The logging set-up minus filters that live in the gateway's package: a floor must not load it
+    (importing anything under `gateway` loads the core), and no floor raises what they filter."""
+    if option != "log_dictconfig" or not isinstance(value, dict):
+        return value
+    cfg = copy.deepcopy(value)
+    ours = {name for name, f in cfg.get("filters", {}).items() if str(f.get("()", "")).startswith("gateway.")}
+    for name in ours:
+        del cfg["filters"][name]
+    for handler in cfg.get("handlers", {}).values():
+        if "filters" in handler:
+            handler["filters"] = [f for f in handler["filters"] if f not in ours]
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> None:
