@@ -111,33 +111,20 @@ pub fn host_name(raw: &[u8]) -> Option<String> {
             _ => return None,
         }
     } else {
-        match memchr::memchr(b':', v) {
-            Some(colon) => {
-                let name = &v[..colon];
-                let labels = name.strip_suffix(b".").unwrap_or(name);
-                if labels.is_empty()
-                    || labels.split(|&b| b == b'.').any(|l| l.is_empty())
-                    || !labels.iter().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'.')
-                    })
-                {
-                    return None;
-                }
-                (labels, &v[colon + 1..])
-            }
-            None => {
-                let labels = v.strip_suffix(b".").unwrap_or(v);
-                if labels.is_empty()
-                    || labels.split(|&b| b == b'.').any(|l| l.is_empty())
-                    || !labels.iter().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'.')
-                    })
-                {
-                    return None;
-                }
-                (labels, &[][..])
-            }
+        let (name, port) = match memchr::memchr(b':', v) {
+            Some(colon) => (&v[..colon], &v[colon + 1..]),
+            None => (v, &[][..]),
+        };
+        let labels = name.strip_suffix(b".").unwrap_or(name);
+        let label_byte =
+            |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~' | b'.');
+        if labels.is_empty()
+            || labels.split(|&b| b == b'.').any(<[u8]>::is_empty)
+            || !labels.iter().all(label_byte)
+        {
+            return None;
         }
+        (labels, port)
     };
     if port.len() > 5 || !port.iter().all(u8::is_ascii_digit) {
         return None;
