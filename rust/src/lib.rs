@@ -7,6 +7,7 @@
 pub mod b64;
 pub mod cookie;
 pub mod error;
+pub mod jose;
 pub mod json;
 pub mod jwt;
 pub mod lang;
