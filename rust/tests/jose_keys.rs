@@ -1039,3 +1039,16 @@ fn debug_output_has_no_key_material() {
     assert!(!text.contains("tVAN"), "{text}");
     assert!(text.len() < 200, "{text}");
 }
+
+#[test]
+fn rsa_keys_with_the_roca_fingerprint_are_refused() {
+    // Wycheproof json_web_key_test.json "jws_rsa_roca_key" (tcId 7).
+    let roca = json!({"kty": "RSA", "kid": "roca", "e": "AQAB",
+        "n": "AanFpofbj7KjD4Lf-N2hVMKR7yewSyXhhbirIMTGpfYEhZ_lnt5UoK98DnKIgArXGTu3MaW_HhFw16HGaTDUHqPrId7fe4r11CqRw09yBFuW79V8sYIwHdzCaWflUI6auImYbVfoN9_nD5n8N8SY9DwXw7mwZM9wREPXoDPgOoIWl6q_MPsp7n0zs3Z5ZaiQWOOzl1S9OhwAfSiiOwz6efnXEaxuTEtPd7BjSx7NaFka8Dx9U7YqXy2RFj1O9PjyaDGuRh7YXsX3iMUSP_wSyHQg_c_qHRtKUsNSGCT7OZg0hzm2KphtjnayKJvC64vAbROBR4Ubg6Bxg9IQVZ-QYyE"});
+    let err = jwk(&roca).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WeakKey);
+    assert!(err.message().contains("ROCA"), "{err}");
+    let set = jwks(&[roca, members()["rsa"].clone()]).unwrap();
+    assert_eq!(set.len(), 1);
+    assert_eq!(set.skipped()[0].error.kind(), ErrorKind::WeakKey);
+}
