@@ -288,3 +288,106 @@ fn verify_compact(set: &Result<KeySet, _core::jose::Error>, jws: &str) -> Result
         .map(|_| ())
         .map_err(|e| e.kind())
 }
+
+/// The asymmetric groups of `json_web_signature_test.json` (RS*, PS*, ES*, the RFC 7520
+/// examples, keys meant for encryption, ECDSA special cases): each group's `public` JWK becomes
+/// a one-key set, and every compact JWS must verify exactly when Wycheproof says `valid`.
+/// HMAC groups (no `public` member) belong to the HMAC verifier and `tests/test_wycheproof.py`.
+/// The file has no EdDSA group. No case here uses the JSON serialization.
+///
+/// Cases that conflict with issue 10's rules, refused on purpose:
+/// - tcId 346, 350 (RFC 7520 Figure 20): the JWK says `"alg": "PS256"` and the token `PS384`.
+///   A JWK's own `alg` must equal the header's, so no key fits (KeyNotFound).
+/// - tcId 347, 351 (RFC 7520 Figure 27): the JWK says `"alg": "ES521"`, which is no JWS
+///   algorithm; a JWK whose `alg` is not one we verify is refused (UnsupportedKey), never guessed.
+const JWS_DEVIATIONS: [(u64, ErrorKind); 4] = [
+    (346, ErrorKind::KeyNotFound),
+    (350, ErrorKind::KeyNotFound),
+    (347, ErrorKind::UnsupportedKey),
+    (351, ErrorKind::UnsupportedKey),
+];
+
+#[test]
+fn json_web_signature_asymmetric_groups() {
+    let file = load("json_web_signature_test.json");
+    let (mut valid, mut invalid, mut groups, mut deviations) = (0, 0, 0, 0);
+    for group in file["testGroups"].as_array().unwrap() {
+        let Some(public) = group.get("public") else {
+            continue;
+        };
+        groups += 1;
+        let comment = group["comment"].as_str().unwrap_or("");
+        let set = KeySet::from_jwk(public.to_string().as_bytes()).map_err(|e| {
+            // Only the encryption-key groups (use/key_ops) and the "ES521" JWK are refused at
+            // load time.
+            if comment.contains("encryption") {
+                assert_eq!(e.kind(), ErrorKind::KeyUsage, "{comment}: {e}");
+            } else {
+                assert_eq!(e.kind(), ErrorKind::UnsupportedKey, "{comment}: {e}");
+            }
+            e
+        });
+        for case in group["tests"].as_array().unwrap() {
+            let id = case["tcId"].as_u64().unwrap();
+            let jws = case["jws"].as_str().expect("compact serialization only");
+            let outcome = match &set {
+                Ok(set) => verify_compact_strict(set, jws),
+                Err(e) => Err(e.kind()),
+            };
+            if let Some((_, kind)) = JWS_DEVIATIONS.iter().find(|(d, _)| *d == id) {
+                assert_eq!(
+                    outcome,
+                    Err(*kind),
+                    "tcId {id} ({comment}): documented deviation"
+                );
+                deviations += 1;
+                continue;
+            }
+            match case["result"].as_str() {
+                Some("valid") => {
+                    assert_eq!(outcome, Ok(()), "tcId {id} ({comment}) must verify");
+                    valid += 1;
+                }
+                Some("invalid") => {
+                    assert!(outcome.is_err(), "tcId {id} ({comment}) must not verify");
+                    invalid += 1;
+                }
+                other => panic!("tcId {id}: result {other:?} needs a decision"),
+            }
+        }
+    }
+    println!(
+        "json_web_signature_test.json: {groups} asymmetric groups, {valid} valid, {invalid} invalid, {deviations} documented deviations"
+    );
+    assert_eq!(deviations, JWS_DEVIATIONS.len());
+    assert!(
+        groups >= 15 && valid >= 30 && invalid >= 300,
+        "{groups} {valid} {invalid}"
+    );
+}
+
+/// A compact JWS as a strict verifier reads it: three base64url segments (no padding, no
+/// stray characters) and a JSON header; then key selection and verification.
+fn verify_compact_strict(set: &KeySet, jws: &str) -> Result<(), ErrorKind> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let parts: Vec<&str> = jws.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err(ErrorKind::Malformed);
+    };
+    let header = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| ErrorKind::Malformed)?;
+    URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| ErrorKind::Malformed)?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| ErrorKind::Malformed)?;
+    let header: Value = serde_json::from_slice(&header).map_err(|_| ErrorKind::Malformed)?;
+    let alg = Alg::from_name(header["alg"].as_str().unwrap_or("")).map_err(|e| e.kind())?;
+    let signing_input = &jws[..jws.rfind('.').unwrap()];
+    set.verify(alg, header["kid"].as_str(), signing_input.as_bytes(), &sig)
+        .map(|_| ())
+        .map_err(|e| e.kind())
+}
