@@ -170,6 +170,8 @@ type SignFn = Box<dyn Fn(Alg, &[u8]) -> Vec<u8>>;
 
 struct Signer {
     key: Key,
+    /// The public key as aws-lc-rs takes it: PKCS#1 DER, an uncompressed point, 32 bytes.
+    raw: Vec<u8>,
     sign: SignFn,
 }
 
@@ -179,6 +181,7 @@ fn rsa_signer() -> Signer {
     let key = jwk(&m["rsa"]).unwrap();
     Signer {
         key,
+        raw: pair.public_key().as_ref().to_vec(),
         sign: Box::new(move |alg, msg| {
             let padding: &'static dyn awssig::RsaEncoding = match alg {
                 Alg::RS256 => &awssig::RSA_PKCS1_SHA256,
@@ -213,6 +216,7 @@ fn ec_signer(alg: Alg) -> Signer {
     .unwrap();
     Signer {
         key,
+        raw: point,
         sign: Box::new(move |_, msg| {
             pair.sign(&SystemRandom::new(), msg)
                 .unwrap()
@@ -229,6 +233,7 @@ fn ed_signer() -> Signer {
         .unwrap();
     Signer {
         key,
+        raw: pair.public_key().as_ref().to_vec(),
         sign: Box::new(move |_, msg| pair.sign(msg).as_ref().to_vec()),
     }
 }
@@ -1051,4 +1056,67 @@ fn rsa_keys_with_the_roca_fingerprint_are_refused() {
     let set = jwks(&[roca, members()["rsa"].clone()]).unwrap();
     assert_eq!(set.len(), 1);
     assert_eq!(set.skipped()[0].error.kind(), ErrorKind::WeakKey);
+}
+
+/// Timing harness, not a test: raw aws-lc-rs verify (key parsed once) against this module's
+/// `verify_signature` and `KeySet::verify` (select + verify) on the same signature.
+/// Run: `cargo test --release --no-default-features --test jose_keys -- --ignored --nocapture timing`
+#[test]
+#[ignore]
+fn timing_wrapper_overhead_over_raw_aws_lc() {
+    use std::hint::black_box;
+    use std::time::Instant;
+    fn median_us(iters: u32, mut f: impl FnMut() -> bool) -> f64 {
+        for _ in 0..iters / 10 {
+            assert!(black_box(f()));
+        }
+        let mut runs: Vec<f64> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    assert!(black_box(f()));
+                }
+                t.elapsed().as_secs_f64() * 1e6 / f64::from(iters)
+            })
+            .collect();
+        runs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        runs[2]
+    }
+    let input: Vec<u8> = (0..300u32).map(|i| b'A' + (i % 26) as u8).collect();
+    for (alg, iters) in [
+        (Alg::RS256, 5000),
+        (Alg::PS256, 5000),
+        (Alg::ES256, 3000),
+        (Alg::ES384, 500),
+        (Alg::ES512, 300),
+        (Alg::EdDSA, 3000),
+    ] {
+        let s = signer_for(alg);
+        let sig = (s.sign)(alg, &input);
+        let raw_params: &'static dyn awssig::VerificationAlgorithm = match alg {
+            Alg::RS256 => &awssig::RSA_PKCS1_2048_8192_SHA256,
+            Alg::PS256 => &awssig::RSA_PSS_2048_8192_SHA256,
+            Alg::ES256 => &awssig::ECDSA_P256_SHA256_FIXED,
+            Alg::ES384 => &awssig::ECDSA_P384_SHA384_FIXED,
+            Alg::ES512 => &awssig::ECDSA_P521_SHA512_FIXED,
+            _ => &awssig::ED25519,
+        };
+        let raw = awssig::ParsedPublicKey::new(raw_params, &s.raw).unwrap();
+        let set = KeySet::new(vec![Key::new(
+            s.key.public_key().clone(),
+            Some("k".into()),
+            None,
+        )
+        .unwrap()]);
+        let ours = median_us(iters, || {
+            verify_signature(alg, &s.key, &input, &sig).is_ok()
+        });
+        let selected = median_us(iters, || set.verify(alg, Some("k"), &input, &sig).is_ok());
+        let base = median_us(iters, || raw.verify_sig(&input, &sig).is_ok());
+        println!(
+            "{alg}: raw aws-lc {base:.2} µs/op, verify_signature {ours:.2} µs/op ({:.3}x), KeySet::verify {selected:.2} µs/op ({:.3}x)",
+            ours / base,
+            selected / base
+        );
+    }
 }
