@@ -492,6 +492,14 @@ fn der_forms() {
             .kind(),
         KeyKind::EcP256
     );
+    // A refusal past the structure keeps its kind, whichever of the three forms it is.
+    assert_eq!(
+        kind(public_key_from_der(&pem_body("rsa1024.pub.pem"))),
+        ErrorKind::WeakKey
+    );
+    let weak_pkcs1 = &pem_body("rsa1024.pub.pem")[22..];
+    assert_eq!(kind(public_key_from_der(weak_pkcs1)), ErrorKind::WeakKey);
+    assert!(is_asymmetric_key_material(weak_pkcs1));
     assert_eq!(
         kind(public_key_from_der(b"\x30\x03\x02\x01\x01")),
         ErrorKind::Malformed
@@ -1034,6 +1042,27 @@ fn bare_public_key_verification() {
         )),
         ErrorKind::AlgorithmNotAllowed
     );
+}
+
+#[test]
+fn key_sets_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<KeySet>();
+    shareable::<Key>();
+    shareable::<PublicKey>();
+    shareable::<_core::jose::Error>();
+}
+
+#[test]
+fn rsa_keys_over_8192_bits_are_refused() {
+    let mut n = vec![0xffu8; 8192 / 8 + 1];
+    n[0] = 1;
+    let r = PublicKey::from_rsa_components(&n, &[1, 0, 1]);
+    assert_eq!(kind(r), ErrorKind::UnsupportedKey);
+    // 8192 bits exactly is within bounds (aws-lc checks the exponent and the size, not that the
+    // modulus is a product of two primes, which no public-key check can).
+    let at_bound = PublicKey::from_rsa_components(&[0xffu8; 1024], &[1, 0, 1]).unwrap();
+    assert_eq!(at_bound.bits(), 8192);
 }
 
 #[test]

@@ -12,9 +12,10 @@ pub enum ErrorKind {
     /// Not PEM / DER / JSON / base64url as the format requires (also: duplicate JSON members).
     Malformed,
     /// A well-formed key of a type or curve this library does not verify with (kty `oct`,
-    /// X25519, Ed448, secp256k1, an unknown SPKI algorithm, a compressed EC point, ...).
+    /// X25519, Ed448, secp256k1, an unknown SPKI algorithm, a compressed EC point, an RSA key
+    /// over 8192 bits, ...).
     UnsupportedKey,
-    /// An RSA key under 2048 bits (or over 8192).
+    /// An RSA key under 2048 bits, or one with the ROCA fingerprint (CVE-2017-15361).
     WeakKey,
     /// A key that cannot be a valid public key: an EC point off its curve, a bad RSA exponent,
     /// coordinates of the wrong length, an `x5c` leaf that is not the JWK's own key, an `alg`

@@ -115,7 +115,7 @@ impl PublicKey {
         }
         if bits > MAX_RSA_BITS {
             return Err(Error::new(
-                ErrorKind::WeakKey,
+                ErrorKind::UnsupportedKey,
                 format!("RSA key of {bits} bits refused: at most {MAX_RSA_BITS} bits are accepted"),
             ));
         }

@@ -117,14 +117,25 @@ pub fn public_key_from_certificate_der(der: &[u8]) -> Result<PublicKey, Error> {
 /// A public key from DER in any of the three forms: SPKI, PKCS#1 `RSAPublicKey` or an X.509
 /// certificate.
 pub fn public_key_from_der(der: &[u8]) -> Result<PublicKey, Error> {
-    // The three structures start differently enough that trying them in turn is unambiguous;
-    // the error of the SPKI attempt is the most useful one to report.
-    match public_key_from_spki_der(der) {
-        Err(e) if e.kind() == ErrorKind::Malformed => public_key_from_pkcs1_der(der)
-            .or_else(|_| public_key_from_certificate_der(der))
-            .map_err(|_| e),
-        other => other,
+    // The three structures differ enough that at most one decodes. The first result that gets
+    // past the DER structure (a key, or a refusal such as WeakKey) is the answer; when none
+    // decodes, the SPKI attempt's error is reported.
+    type Parser = fn(&[u8]) -> Result<PublicKey, Error>;
+    let parsers: [Parser; 3] = [
+        public_key_from_spki_der,
+        public_key_from_pkcs1_der,
+        public_key_from_certificate_der,
+    ];
+    let mut first_malformed = None;
+    for parse in parsers {
+        match parse(der) {
+            Err(e) if e.kind() == ErrorKind::Malformed => {
+                first_malformed.get_or_insert(e);
+            }
+            other => return other,
+        }
     }
+    Err(first_malformed.unwrap_or_else(|| Error::malformed("not DER")))
 }
 
 /// What a PEM block is, by its label (RFC 7468 §4).
