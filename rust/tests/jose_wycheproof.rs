@@ -23,6 +23,68 @@ fn load(name: &str) -> Value {
     serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
+/// sha256 of each file used here, as copied (also in tests/vectors/wycheproof/README.md).
+const SHA256: [(&str, &str); 11] = [
+    (
+        "rsa_signature_2048_sha256_test.json",
+        "94a917b01ff50fb874cfc05bf29b4af44868d944a6558201cf18380da93fb393",
+    ),
+    (
+        "rsa_signature_3072_sha384_test.json",
+        "73499ee649d8fb703b3f0f455fa36f7682fde677c590a736958ebce05ab27dae",
+    ),
+    (
+        "rsa_signature_4096_sha512_test.json",
+        "9d6e67b1eb0d7040db411835238efd20e9302399a258bdff82de3f38e0f2855a",
+    ),
+    (
+        "rsa_pss_2048_sha256_mgf1_32_test.json",
+        "7f6efafc160f4816b96cbf1c12188a31051d7e3f001e27505d9edb5f2a0e325c",
+    ),
+    (
+        "rsa_pss_3072_sha256_mgf1_32_test.json",
+        "cca48433e6d1accb57f65b3396c4f4dd93c776467101c3f0948e74c283fd4749",
+    ),
+    (
+        "ecdsa_secp256r1_sha256_p1363_test.json",
+        "c60de693930e386c3a5472d08081623ef8504decc54b38ac01ec6b2a2575c986",
+    ),
+    (
+        "ecdsa_secp384r1_sha384_p1363_test.json",
+        "e27344bf6daae75fa19663620883809f91c79fc4b4420eff9eae8036b34476be",
+    ),
+    (
+        "ecdsa_secp521r1_sha512_p1363_test.json",
+        "d294cbe0485dff0a2c53f6b363103ddb81c444e7e5ee44df56549ea92b873840",
+    ),
+    (
+        "ed25519_test.json",
+        "752d2ea7d7c6cf4736381b6cbacb61f8182b126ab7cd9b058f00c50084975536",
+    ),
+    (
+        "json_web_key_test.json",
+        "0c0c986e97dd26194c5b9e36545e70fec906a3f6638de48c1a4d4b921cffd18d",
+    ),
+    (
+        "json_web_signature_test.json",
+        "637dec6611583d54e2e21330bb8fcf7f2b4c82e70b83349788300bde5009eecd",
+    ),
+];
+
+#[test]
+fn vector_files_are_present_and_unchanged() {
+    use sha2::{Digest, Sha256};
+    for (name, digest) in SHA256 {
+        let path = format!("{VECTORS}{name}");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("Wycheproof file {path}: {e}"));
+        assert_eq!(
+            hex::encode(Sha256::digest(&bytes)),
+            digest,
+            "{name} differs from upstream"
+        );
+    }
+}
+
 fn hex(value: &Value) -> Vec<u8> {
     hex::decode(value.as_str().expect("a hex string")).expect("valid hex")
 }
