@@ -16,6 +16,10 @@ pub mod routing;
 /// auth: JWS verification and the claims walker.
 pub mod jwt;
 
+/// auth, asymmetric (issue 10, not wired into `jwt` yet): RSA/ECDSA/EdDSA keys from PEM, JWK and
+/// JWK Sets, key selection, and signature verification over aws-lc-rs.
+pub mod jose;
+
 /// locale: Accept-Language negotiation.
 pub mod locale;
 
