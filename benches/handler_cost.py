@@ -64,10 +64,35 @@ async def _receive() -> dict[str, object]:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
+def stage_costs(config: object, request: object, kv: object, upto: int, n: int) -> float:
+    """µs per request for a fresh context through the first `upto` stages (0 = the context alone), or
+    -1 when a stage before the last of them answers (the last is not reached). Coroutine stages are
+    driven by hand: none of them waits here."""
+    stages = [s.run for s in pipeline.STAGES[:upto]]
+
+    def one() -> int:
+        ctx = RequestContext(config, request, kv, 0.0)  # type: ignore[arg-type]
+        for i, run in enumerate(stages):
+            out = run(ctx)
+            if asyncio.iscoroutine(out):
+                try:
+                    out.send(None)
+                except StopIteration as done:
+                    out = done.value
+            if out is not None:
+                return i
+        return len(stages) - 1
+
+    if upto and one() < upto - 1:
+        return -1.0
+    return min(timeit.repeat(one, number=n, repeat=5)) / n * 1e6
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--proxy", action="store_true", help="also run S2/S4 through the upstream client to an nginx origin")
     ap.add_argument("-n", type=int, default=20000, help="requests per timing")
+    ap.add_argument("--stages", action="store_true", help="also the cost each stage adds, per scenario (stages run by hand, in order)")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="handler-cost-"))
     (tmp / "regions.json").write_text(configs.REGIONS_JSON)
@@ -125,6 +150,13 @@ def main() -> int:
                 extra = f"{per:.2f} µs" if answered else f"{done / best:,.0f} req/s ({per:.1f} µs incl. upstream + origin)"
                 assert set(statuses) <= {200, 302}, statuses
             print(f"{name} | {t_request:.2f} | {t_stages:.2f} | {extra}")
+        if a.stages:
+            print()
+            print("scenario | " + " | ".join(f"+{s.NAME} µs" for s in pipeline.STAGES))
+            for name, (path, raw_headers) in scenarios().items():
+                request = from_scope(scope_for(path, raw_headers))
+                costs = [stage_costs(config, request, app.kv, k, n) for k in range(len(pipeline.STAGES) + 1)]
+                print(f"{name} | " + " | ".join(f"{b - a_:.2f}" if b > 0 else "-" for a_, b in zip(costs, costs[1:])))
     finally:
         if origin is not None:
             origin.terminate()
