@@ -229,3 +229,11 @@ def test_explain_does_not_prefix_a_path_already_under_a_locale_in_other_case() -
     assert e["upstream_url"] == "http://127.0.0.1:9000/KO/x", e["upstream_url"]
     e = explain(EXAMPLE, "-H", "cf-ipcountry: KR", "http://localhost/x")
     assert e["upstream_url"] == "http://127.0.0.1:9000/ko/x"
+
+
+def test_explain_takes_a_url_without_scheme_or_host() -> None:
+    # host/path is http://host/path; a bare /path is sent with Host: localhost, as any client would.
+    e = explain(EXAMPLE, "localhost/dashboard")
+    assert e["status"] == 302 and e["normalized_path"] == "/dashboard", e
+    e = explain(EXAMPLE, "/products")
+    assert e["action"] == "proxy" and ("host", "localhost") in [tuple(h) for h in e["forwarded_headers"]], e

@@ -549,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-H", "--header", action="append", default=[], help="'Name: value' (repeatable)")
     p.add_argument("--peer", default="127.0.0.1", help="the client address the request comes from (default 127.0.0.1)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("url", help="http://host/path?query or /path?query")
+    p.add_argument("url", help="http://host/path?query, host/path?query, or /path?query (Host: localhost)")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("token", help="mint an HS256/384/512 token for testing")

@@ -23,10 +23,13 @@ def from_scope(scope: dict[str, Any]) -> Request:
 
 def from_url(method: str, url: str, headers: list[tuple[str, str]], peer: str | None) -> Request:
     """The request `serve` would hold for ``method url`` with these headers on the wire (UTF-8),
-    from `peer`: what explain runs through the stages. A URL's host becomes the Host header unless
-    one is given."""
+    from `peer`: what explain runs through the stages. ``url`` is ``http://host/path?query``,
+    ``host/path`` or ``/path``; its host becomes the Host header unless one is given, and a bare
+    ``/path`` is sent with ``Host: localhost`` (every HTTP/1.1 client sends one)."""
+    if "://" not in url and not url.startswith("/"):
+        url = "http://" + url
     parts = urlsplit(url)
     raw = [(k.strip().lower().encode("latin-1"), v.encode("utf-8")) for k, v in headers]
-    if parts.netloc and not any(k == b"host" for k, _ in raw):
-        raw.insert(0, (b"host", parts.netloc.encode("utf-8")))
+    if not any(k == b"host" for k, _ in raw):
+        raw.insert(0, (b"host", (parts.netloc or "localhost").encode("utf-8")))
     return Request(method.upper(), (parts.path or "/").encode("utf-8"), parts.query.encode("utf-8"), raw, peer, parts.scheme or "http")
