@@ -12,13 +12,14 @@ and one entry here.
 from __future__ import annotations
 
 import inspect
+import logging
 import random
 import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from gateway import observe
+from gateway import observe, respond
 from gateway.request import Request
 from gateway.config import Config
 from gateway.context import RequestContext
@@ -26,6 +27,8 @@ from gateway.kv import KVStore
 from gateway.proxy import http
 from gateway.respond import Answer, send_answer
 from gateway.stages import auth, experiment, headers, locale, match, normalize, proxy
+
+log = logging.getLogger("gateway")
 
 STAGES: tuple[ModuleType, ...] = (normalize, match, auth, locale, experiment, headers, proxy)
 
@@ -48,7 +51,14 @@ async def serve(config: Config, kv: KVStore, upstream: Any, request: Request, re
     """One HTTP request in serve: the stages, then the answer or the forward, then the access log."""
     ctx = RequestContext(config, request, kv, time.perf_counter())
     try:
-        answer = await decide(ctx)
+        try:
+            answer = await decide(ctx)
+        except Exception:
+            # A fault in the gateway's own code: nothing has been sent yet, so the client gets the
+            # gateway's JSON 500 (never a traceback) and the log gets the traceback, path only.
+            log.exception("a stage failed on %s %s", request.method, ctx.path or "(path not normalized)")
+            answer = ctx.answer = respond.error("internal_error", "the gateway failed on this request")
+            ctx.status = answer.status
         if answer is not None:
             await send_answer(send, answer, ctx.set_cookies)
         else:

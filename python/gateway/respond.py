@@ -23,6 +23,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_token": (401, "invalid_token"),
     "bad_gateway": (502, "bad_gateway"),
     "gateway_timeout": (504, "gateway_timeout"),
+    "internal_error": (500, "internal_error"),
 }
 
 _JSON = (b"content-type", b"application/json")
