@@ -60,7 +60,7 @@ class RequestContext:
     drop_headers: HeaderNames | None = None
     response_headers: tuple[tuple[bytes, bytes], ...] = ()
     set_cookies: list[str]
-    forward_headers: list[tuple[bytes | str, bytes | str]]
+    forward_headers: list[tuple[bytes, bytes]]
     # proxy
     upstream_url: str | None = None
     timeout: float = 30.0

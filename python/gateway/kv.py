@@ -96,7 +96,7 @@ class RedisKV:
             try:
                 value = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                value = raw.decode("utf-8", "replace")
+                value = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         if len(self._cache) > 10000:
             self._cache.clear()
         self._cache[key] = (now, value)

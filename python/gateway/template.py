@@ -51,6 +51,8 @@ def _split_default(body: str) -> tuple[str, str | None]:
 
 class Template:
     __slots__ = ("parts", "needs_kv", "kinds", "source")
+    needs_kv: bool
+    kinds: frozenset[str]
 
     def __init__(self, parts: list[str | Placeholder], source: str):
         self.parts = parts

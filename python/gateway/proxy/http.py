@@ -167,7 +167,7 @@ async def _stream_body(ctx: RequestContext, upstream: Any, receive: Any) -> asyn
 
 
 async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send: Any) -> None:
-    connection_named = set()
+    connection_named: set[str] = set()
     for k, v in response.headers:
         if k == "connection":
             connection_named.update(t.strip().lower() for t in v.split(","))
