@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.harness import echo_origin, free_port, gateway_serve, rss_kb, worker_pid
+from tests.harness import echo_origin, free_port, gateway_serve, raw_http, rss_kb, worker_pid
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +124,13 @@ def test_no_fd_or_memory_leak_after_ten_thousand_failures(gateway: tuple[str, in
     assert counts == {502: 7500, 200: 2500}, counts
     assert fds_after - fds_before <= 8, f"open FDs {fds_before} -> {fds_after}"
     assert rss_after - rss_before < 16 * 1024, f"RSS {rss_before} -> {rss_after} kB"
+
+
+@pytest.mark.parametrize("status", ["101", "100", "103"])
+def test_an_informational_answer_the_gateway_did_not_ask_for_is_a_502(gateway: tuple[str, int], status: str) -> None:
+    """The gateway never asks an origin to switch protocols, so an origin's 101 (or a 1xx taken as the
+    final answer) would hand the client's connection to whatever the origin speaks next: 502 instead."""
+    base, _ = gateway
+    raw = f"GET /s HTTP/1.1\r\nHost: t\r\nX-Echo-Status: {status}\r\nConnection: close\r\n\r\n".encode()
+    r = raw_http(int(base.rsplit(":", 1)[1]), raw)
+    assert r.status == 502, (status, r.status, r.headers)

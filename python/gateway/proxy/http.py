@@ -132,6 +132,12 @@ async def forward(ctx: RequestContext, upstream: Any, receive: Any, send: Any) -
         await _end(ctx, send, respond.error("bad_gateway", f"the origin {origin.name!r} could not be reached or answered badly"))
         return
     ctx.upstream_seconds = time.perf_counter() - started
+    if response.status < 200:
+        # The gateway never asks to switch protocols (or sends Expect): a 101 here would hand the
+        # client's connection to whatever the origin speaks next.
+        origin_log.warning(origin.name, "origin %s answered %d to a request that asked for no upgrade", origin.name, response.status)
+        await _end(ctx, send, respond.error("bad_gateway", f"the origin {origin.name!r} answered badly"))
+        return
     ctx.status = response.status
     await _send_response(ctx, upstream, response, send)
 
