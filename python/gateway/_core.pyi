@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, final
 
 __version__: str
+MAX_SAME_NAME_COOKIES: int  # Request.cookies(name) hands over at most this many (RFC 6265 §6.1's 50)
 
 ERROR_STATUS: dict[str, int]
 """Every error kind the core reports -> the HTTP status the gateway answers with (rust/src/error.rs)."""
@@ -30,6 +31,7 @@ __all__ = [
     "UpstreamResponse",
     "UpstreamTimeout",
     "Verifier",
+    "MAX_SAME_NAME_COOKIES",
     "__version__",
     "b64url_decode",
     "b64url_encode",

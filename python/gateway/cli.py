@@ -265,7 +265,6 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
     from gateway import pipeline
     from gateway.kv import KVStore
     from gateway.request import from_url
-    from gateway.text import display_text
 
     request = from_url(method, url, headers, peer)
 
@@ -306,12 +305,9 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
     # The names as the config spells them (serve sends them lower-case, as ASGI asks).
     names = [name for name, _ in ctx.route.response_headers] if ctx.route else []
     result["response_headers"] = {name: v.decode("utf-8", "replace") for name, (_, v) in zip(names, ctx.response_headers)}
-    result["forwarded_headers"] = [(_text(k), display_text(_text(v))) for k, v in ctx.forward_headers]
+    # Wire bytes, for people: names are ASCII, values read as UTF-8 (invalid bytes as U+FFFD).
+    result["forwarded_headers"] = [(k.decode("latin-1"), v.decode("utf-8", "replace")) for k, v in ctx.forward_headers]
     return result
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _print_explain(r: dict[str, Any]) -> None:

@@ -1,9 +1,7 @@
-"""How text crosses the HTTP boundary: wire bytes as latin-1 text, and the one rule that turns a
-value the gateway makes (a claim, a KV field) into header text.
+"""The one rule that turns a value the gateway makes (a claim, a KV field) into header text.
 
-Request header values cross between ASGI, the core and the upstream client as latin-1 text: one
-character per wire byte, so bytes outside ASCII pass through unchanged in both directions. Text the
-gateway makes itself goes out as UTF-8.
+The client's own header bytes pass to the origin untouched (the core keeps them as bytes); text the
+gateway makes goes out as UTF-8 (`_core.Request.upstream_headers`).
 """
 
 from __future__ import annotations
@@ -19,16 +17,6 @@ import orjson
 # value holding one is not turned into header text at all.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_HEADER_VALUE = 4096
-
-
-def wire_text(value: str) -> str:
-    """Text the gateway made, as the latin-1 wire text the upstream client sends as UTF-8 bytes."""
-    return value if value.isascii() else value.encode("utf-8").decode("latin-1")
-
-
-def display_text(value: str) -> str:
-    """The inverse of `wire_text`, for people: wire bytes read as UTF-8 (invalid bytes as U+FFFD)."""
-    return value if value.isascii() else value.encode("latin-1").decode("utf-8", "replace")
 
 
 def header_text(value: Any) -> str | None:

@@ -194,11 +194,10 @@ class Config:
     # Derived, computed once here:
     # headers that carry verified claims, so a client's own copies are removed on every route;
     forwarded_claim_headers: frozenset[str] = field(init=False, repr=False, compare=False)
-    # the locale prefixes, longest first, so a path already under one is not prefixed again;
-    locale_prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
     # whether any route tests the query string: if none does, the query is never parsed;
     query_conditions: bool = field(init=False, repr=False, compare=False)
-    # the same prefixes as a set and each with its "/", for one `in` and one `startswith` per request;
+    # the locale prefixes (lower-case, as the locale stage compares the path lower-cased), as a set and
+    # each with its "/", so a path already under one is not prefixed again: one `in`, one `startswith`;
     locale_prefix_set: frozenset[str] = field(init=False, repr=False, compare=False)
     locale_prefix_dirs: tuple[str, ...] = field(init=False, repr=False, compare=False)
     # per route index, the lower-case names of the client's request headers never forwarded on it,
@@ -213,15 +212,13 @@ class Config:
 
     def __post_init__(self) -> None:
         forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
-        prefixes: tuple[str, ...] = ()
+        prefixes: frozenset[str] = frozenset()
         if self.locale:
-            # Lower-case: the locale stage compares them with the path lower-cased.
-            prefixes = tuple(sorted({p.lower() for p in (*self.locale.countries.values(), *self.locale.languages.values())}, key=len, reverse=True))
+            prefixes = frozenset(p.lower() for p in (*self.locale.countries.values(), *self.locale.languages.values()))
         query = any(cond.type == "query" for r in self.routes for cond in (*r.has, *r.missing))
         object.__setattr__(self, "forwarded_claim_headers", forwarded)
-        object.__setattr__(self, "locale_prefixes", prefixes)
-        object.__setattr__(self, "locale_prefix_set", frozenset(prefixes))
-        object.__setattr__(self, "locale_prefix_dirs", tuple(p + "/" for p in prefixes))
+        object.__setattr__(self, "locale_prefix_set", prefixes)
+        object.__setattr__(self, "locale_prefix_dirs", tuple(sorted(p + "/" for p in prefixes)))
         object.__setattr__(self, "query_conditions", query)
         geo = frozenset({self.locale.country_header}) if self.locale and self.locale.country_header else frozenset()
         drops = []

@@ -21,7 +21,9 @@ from gateway.respond import Answer
 from gateway.text import header_text
 
 NAME = "auth"
-MAX_CANDIDATES = 50  # as many as the core hands over: RFC 6265 §6.1's 50 cookies per domain
+# As many as the core hands over (RFC 6265 §6.1: 50, what a browser keeps per domain at least):
+# fewer than that means every same-name cookie was seen.
+MAX_CANDIDATES = _core.MAX_SAME_NAME_COOKIES
 CLEAR_COOKIE_ATTRS = "; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax; Secure"
 _MISSING = [(b"www-authenticate", b'Bearer realm="gateway"')]
 _INVALID = [(b"www-authenticate", b'Bearer realm="gateway", error="invalid_token"')]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from gateway.context import RequestContext
 from gateway.respond import Answer
-from gateway.text import display_text, wire_text
 
 NAME = "headers"
 
@@ -41,6 +40,6 @@ async def run(ctx: RequestContext) -> Answer | None:
     ctx.forward_headers = req.upstream_headers(drop, trusted, ctx.set_headers)
     if ctx.trace is not None:
         for k, v in ctx.set_headers.items():
-            ctx.note(NAME, f"set {k}: {display_text(wire_text(v))}")
+            ctx.note(NAME, f"set {k}: {v}")
         ctx.note(NAME, f"peer {req.client} is {'trusted: X-Forwarded-* appended to' if trusted else 'not trusted: X-Forwarded-* replace'} the client's")
     return None

@@ -45,6 +45,11 @@ pub mod _core {
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
         use pyo3::types::PyModuleMethods;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        // The auth stage needs the bound to know whether `Request.cookies` handed over every one.
+        m.add(
+            "MAX_SAME_NAME_COOKIES",
+            crate::request::head::MAX_SAME_NAME_COOKIES,
+        )?;
         super::errors::init(m)
     }
 }
