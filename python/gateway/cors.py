@@ -261,8 +261,12 @@ def _names(c: Problems, key: str, value: Any, expected: str, *, upper: bool = Fa
         return []
     out = []
     for v in value:
-        if v == "*" and star:
-            out.append(v)
+        if v == "*":
+            # "*" is a token too, but means "any" to a browser — and only without credentials.
+            if star:
+                out.append(v)
+            else:
+                c.bad(key, 'names "*"', f"expected {expected}" + ("; a browser reads \"*\" literally with credentials = true" if "response" in expected else ""))
         elif TOKEN_RE.fullmatch(v):
             out.append(v.upper() if upper else v.lower())
         else:
