@@ -566,3 +566,11 @@ def test_an_exact_entry_matches_only_itself(origin: str) -> None:
 
 _EXACT = _policy(EXACT)
 _EXACT_AND_WILD = _policy(EXACT, "https://*.example.org")
+
+
+def test_a_route_header_that_cors_would_drop_is_warned_about(tmp_path: Path) -> None:
+    path = write_config(tmp_path, BASE + 'response_headers = { "Access-Control-Allow-Origin" = "*" }\n[cors.app]\norigins = ["https://a.example.com"]\n')
+    warnings = load(path).warnings
+    assert warnings == (
+        f"{path}: routes[0].response_headers.Access-Control-Allow-Origin: is dropped: the route's cors policy 'app' is the only source of CORS headers (expected it in [cors.NAME] instead)",
+    )

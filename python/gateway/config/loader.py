@@ -497,6 +497,10 @@ def load_routes(
         }
         response_headers = _headers_map(c, f"{key}.response_headers", rd.get("response_headers"), names)
         request_headers = _headers_map(c, f"{key}.request_headers", rd.get("request_headers"), names)
+        if cors_name is not None:
+            for name, _ in response_headers:
+                if name.lower().startswith("access-control-"):
+                    c.warn(f"{key}.response_headers.{name}", f"is dropped: the route's cors policy {cors_name!r} is the only source of CORS headers", "expected it in [cors.NAME] instead")
         if not loc:
             _warn_locale_placeholders(c, f"{key}.response_headers", response_headers)
             _warn_locale_placeholders(c, f"{key}.request_headers", request_headers)
