@@ -574,3 +574,10 @@ def test_a_route_header_that_cors_would_drop_is_warned_about(tmp_path: Path) -> 
     assert warnings == (
         f"{path}: routes[0].response_headers.Access-Control-Allow-Origin: is dropped: the route's cors policy 'app' is the only source of CORS headers (expected it in [cors.NAME] instead)",
     )
+
+
+def test_a_route_method_the_policy_does_not_allow_is_warned_about(tmp_path: Path) -> None:
+    path = write_config(tmp_path, BASE + 'methods = ["GET", "PUT", "PATCH", "OPTIONS"]\n[cors.app]\norigins = ["https://a.example.com"]\nmethods = ["GET"]\n')
+    assert load(path).warnings == (
+        f"{path}: routes[0].methods: lists PATCH, PUT, not in cors.app.methods: browsers' preflights for them are refused (expected them in cors.app.methods too)",
+    )

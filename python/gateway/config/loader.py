@@ -497,6 +497,11 @@ def load_routes(
         }
         response_headers = _headers_map(c, f"{key}.response_headers", rd.get("response_headers"), names)
         request_headers = _headers_map(c, f"{key}.request_headers", rd.get("request_headers"), names)
+        if cors_name is not None and mset is not None and cors and cors_name in cors:
+            # A preflight matches this route as the method it asks about, then the policy decides.
+            refused = sorted(mset - set(cors[cors_name].methods) - {"OPTIONS"})
+            if refused:
+                c.warn(f"{key}.methods", f"lists {', '.join(refused)}, not in cors.{cors_name}.methods: browsers' preflights for them are refused", f"expected them in cors.{cors_name}.methods too")
         if cors_name is not None:
             for name, _ in response_headers:
                 if name.lower().startswith("access-control-"):
