@@ -12,8 +12,8 @@ assigns a new value rather than changing a shared default in place.
 from __future__ import annotations
 
 import random
-from types import MappingProxyType
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
