@@ -110,9 +110,13 @@ def _generate(kind: str, bits: int = 2048) -> Any:
     return ec.generate_private_key(CURVES[kind]())
 
 
-@functools.cache
 def keypair(kind: str, n: int = 0, bits: int = 2048) -> KeyPair:
     """The n-th key of a kind ("rsa", "p256", "p384", "p521", "ed25519"), made once per session."""
+    return _keypair(kind, n, bits)  # one cache key however the arguments are spelled
+
+
+@functools.cache
+def _keypair(kind: str, n: int, bits: int) -> KeyPair:
     return KeyPair(kind, _generate(kind, bits))
 
 
