@@ -442,3 +442,20 @@ def test_a_required_claim_that_is_null_is_missing(claim: str) -> None:
         gateway.verify(token, KEY, now=NOW, options={"require": [claim]})
     with pytest.raises(gateway.MissingClaim):
         gateway.Verifier(KEY, require=[claim], cache_size=8).verify(token, now=NOW)
+
+
+def test_gateway_check_refuses_a_public_key_secret_whatever_the_algorithms(tmp_path: Path, material: dict[str, bytes]) -> None:
+    """Listing an asymmetric algorithm beside HS256 does not turn the public key into a usable secret."""
+    (tmp_path / "pub.pem").write_bytes(material["rsa-spki-pem"])
+    text = CONFIG_HEAD
+    for i, algs in enumerate((["RS256", "HS256"], ["HS512", "ES256"], ["HS384"])):
+        text += f'\n[auth.p{i}]\nalgorithms = {json.dumps(algs)}\nsecret = "file:pub.pem"\nallow_weak_key = true\n'
+    text += '\n[auth.env]\nalgorithms = ["HS256"]\nsecret = "env:IDP_JWK"\n'
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text(text)
+    env = {"PATH": "/usr/bin:/bin", "IDP_JWK": material["jwk-json-spaces"].decode()}
+    r = subprocess.run([sys.executable, "-m", "gateway", "check", "--config", str(cfg)], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 1, r.stdout
+    for name in ("p0", "p1", "p2", "env"):
+        assert f"{cfg}: auth.{name}" in r.stdout, r.stdout
+    assert json.loads(material["jwk-json-spaces"])["x"] not in r.stdout
