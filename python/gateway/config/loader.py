@@ -222,7 +222,14 @@ def _secret(c: Problems, key: str, ref: Any, base: Path) -> bytes | None:
         p = Path(ref[5:])
         p = p if p.is_absolute() else base / p
         try:
-            return p.read_bytes().rstrip(b"\r\n")
+            raw = p.read_bytes()
+            # A text file's final newline is not part of the secret; binary content (DER that may
+            # end in 0x0a) is kept whole, so the core sees and refuses public-key material intact.
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw
+            return raw.rstrip(b"\r\n")
         except OSError as e:
             c.bad(key, f"cannot read {p}: {e.strerror}", "expected a readable file holding the secret")
             return None
