@@ -258,8 +258,11 @@ pub fn is_asymmetric_key_material(bytes: &[u8]) -> bool {
         }
     }
     if matches!(text.first(), Some(b'{')) {
+        // A JSON object holding a JWK anywhere (a JWK, a JWK Set, a file of keys by name).
         if let Ok(jiter::JsonValue::Object(members)) = jiter::JsonValue::parse(text, false) {
-            if members.iter().any(|(k, _)| k == "kty" || k == "keys") {
+            if members.iter().any(|(k, _)| k == "keys")
+                || memchr::memmem::find(text, b"\"kty\"").is_some()
+            {
                 return true;
             }
         }
