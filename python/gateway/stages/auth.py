@@ -14,7 +14,7 @@ Two Authorization (or token) headers are refused as ambiguous.
 
 from __future__ import annotations
 
-from gateway import _core, respond
+from gateway import _core, respond, token_sources
 from gateway.config import AuthAction, AuthPolicy
 from gateway.context import RequestContext
 from gateway.respond import Answer
@@ -37,6 +37,13 @@ def _candidates(policy: AuthPolicy, ctx: RequestContext) -> tuple[list[str], str
             values = [v for v in req.cookies(name) if v]
             if values:
                 return values, None, len(values) < MAX_CANDIDATES
+        elif kind in ("query", "subprotocol"):
+            # Like two Authorization headers, two tokens here are ambiguous, never tried in turn.
+            values = token_sources.query_values(req.query, name) if kind == "query" else token_sources.subprotocol_tokens(req)
+            if len(values) > 1:
+                return [], f"more than one {'query parameter ' + name if kind == 'query' else 'bearer. subprotocol entry'}", True
+            if values:
+                return values, None, True
         else:
             header = "authorization" if kind == "bearer" else name
             values = req.header_values(header)
@@ -64,8 +71,9 @@ def _refuse(ctx: RequestContext, action: AuthAction, outcome: str, reason: str, 
         ctx.note(NAME, f"{ctx.auth_policy}: {outcome} ({reason})")
     if action.redirect is not None:
         original = ctx.path or "/"
-        if ctx.request.query:
-            original += "?" + ctx.request.query
+        query = ctx.request.query if ctx.forward_query is None else ctx.forward_query
+        if query:
+            original += "?" + query
         sep = "&" if "?" in action.redirect else "?"
         # `next` is fully percent-encoded, so it can never read as //host or /\host.
         return respond.redirect(f"{action.redirect}{sep}next={_core.percent_encode(original)}")
@@ -86,6 +94,9 @@ def run(ctx: RequestContext) -> Answer | None:
         return None
     policy = ctx.config.auth[route.auth]
     ctx.auth_policy = policy.name
+    if policy.query_params and ctx.request.query:
+        # Before any answer: a login redirect's `next` must not carry the token either.
+        ctx.forward_query = token_sources.without_params(ctx.request.query, policy.query_params)
     tokens, ambiguity, complete = _candidates(policy, ctx)
     if ambiguity:
         return _refuse(ctx, policy.on_invalid, "invalid", ambiguity, True)
