@@ -7,7 +7,8 @@ What it does, by message (on any path):
 - ``"send-big N"``: answers with N bytes of binary;
 - ``"headers"``: answers with the handshake's request headers as JSON [[name, value], ...];
 - ``"hello?"``: answers ``"hello from <path>"``.
-A handshake on ``/refuse/...`` is answered 403 with a small text body; it pings every 0.2 s (so a
+A handshake on ``/refuse/...`` is answered 403 with a small text body, on ``/moved/...`` 302 to
+``/room/elsewhere``; it pings every 0.2 s (so a
 relay that did not answer pings would be closed with 1011 within a second).
 """
 
@@ -85,6 +86,8 @@ class WSOrigin:
         self.handshakes.append(Handshake(request.path, list(request.headers.raw_items())))
         if request.path.startswith("/refuse"):
             return Response(HTTPStatus.FORBIDDEN, "Forbidden", Headers([("Content-Type", "text/plain")]), b"origin says no")
+        if request.path.startswith("/moved"):
+            return Response(HTTPStatus.FOUND, "Found", Headers([("Location", "/room/elsewhere"), ("Content-Length", "0")]), b"")
         return None
 
     async def _handler(self, conn: ServerConnection) -> None:

@@ -71,7 +71,7 @@ class RequestContext:
     timeout: float = 30.0
     max_body: int = 0
     ws_idle_timeout: float = 3600.0
-    ws_max_message: int = 2**20
+    ws_max_message: int = 1_000_000  # "1MB"
     # the end: the answer the gateway made (None when the origin answered), the status sent
     answer: Answer | None = None
     status: int = 0

@@ -139,7 +139,7 @@ class Route:
     # session may pass no message either way, and the largest message either side may send (bytes).
     websocket: bool = True
     ws_idle_timeout: float = 3600.0
-    ws_max_message: int = 2**20
+    ws_max_message: int = 1_000_000  # "1MB"
 
     def label(self) -> str:
         return " | ".join(self.match)

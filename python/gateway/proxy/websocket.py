@@ -168,6 +168,15 @@ class _OriginConnection(ClientConnection):
         await super().handshake(additional_headers, None)
 
 
+class _connect(connect):
+    """The library's connect, never following an origin's redirect: the gateway reaches the origin
+    the route names and nothing else (a followed Location could point anywhere, internal hosts
+    included); the 3xx goes to the client like any other refusal."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
 def _origin_headers(ctx: RequestContext) -> tuple[str | None, list[tuple[str, str]]]:
     """(the Host to send, the other forwarded headers as latin-1 text, as the library writes them)."""
     host = None
@@ -193,7 +202,7 @@ async def relay(ctx: RequestContext, receive: Any, send: Any) -> None:
     host, headers = _origin_headers(ctx)
     started = time.perf_counter()
     try:
-        upstream = await connect(
+        upstream = await _connect(
             origin_url(ctx),
             additional_headers=headers,
             subprotocols=offered_subprotocols(ctx) or None,  # type: ignore[arg-type]
