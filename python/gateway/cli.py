@@ -170,7 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_enabled=True,
         log_dictconfig=_log_config(),
         # TLS, HTTP/2, WebSockets and the SIGTERM drain bound: gateway.listener.
-        **listener_options(config.server),
+        **listener_options(config.server, http1_buffer),
     )
 
     def serving() -> None:

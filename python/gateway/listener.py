@@ -20,12 +20,17 @@ from typing import Any
 from gateway.config import Server
 
 
-def listener_options(server: Server) -> dict[str, Any]:
-    """Keyword arguments for ``granian.Granian`` from the ``[server]`` table."""
+def listener_options(server: Server, header_buffer: int) -> dict[str, Any]:
+    """Keyword arguments for ``granian.Granian`` from the ``[server]`` table. ``header_buffer`` is
+    the most header bytes the server accepts before the app sees a request (the HTTP/1.1 read
+    buffer): HTTP/2's header-list limit gets the same (hyper's default is 16 MiB per request), so
+    ``max_header_bytes`` bounds memory on both versions."""
     from granian.constants import HTTPModes, SSLProtocols
+    from granian.http import HTTP2Settings
 
     options: dict[str, Any] = {
         "http": HTTPModes.auto if server.http2 else HTTPModes.http1,
+        "http2_settings": HTTP2Settings(max_headers_size=header_buffer),
         "websockets": True,
         "workers_kill_timeout": max(1, math.ceil(server.drain_timeout)),
     }
