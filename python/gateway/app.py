@@ -93,6 +93,7 @@ class GatewayApp:
                     _close_websockets_on_sigterm(asyncio.get_running_loop())
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
+                    await websocket.drained(websocket.CLOSE_TIMEOUT)
                     await self.kv.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return

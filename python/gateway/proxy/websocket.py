@@ -42,11 +42,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-from websockets.frames import CloseCode
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake, InvalidState, InvalidStatus, InvalidURI
+from websockets.frames import BINARY, CLOSE, CONT, TEXT, Frame
+from websockets.http11 import Response
+from websockets.protocol import CLOSED, OPEN
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 from gateway import respond
 from gateway.context import RequestContext
@@ -120,6 +125,14 @@ def begin_drain() -> None:
         relay.stop(GOING_AWAY, "the gateway is shutting down")
 
 
+async def drained(timeout: float) -> None:
+    """Waits (at most `timeout` seconds) until every session this worker relayed has ended: called
+    at shutdown, so close frames are out before the process exits."""
+    deadline = time.monotonic() + timeout
+    while _live and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
 def offered_subprotocols(ctx: RequestContext) -> list[str]:
     """The subprotocols the client offered (Sec-WebSocket-Protocol, RFC 6455 §11.3.4: comma-separated
     tokens across every such header), less the ``bearer.`` token entries."""
@@ -147,46 +160,198 @@ async def refuse(send: Any, answer: Answer, set_cookies: list[str]) -> None:
     await send({"type": "websocket.http.response.body", "body": answer.body})
 
 
-class _OriginConnection(ClientConnection):
-    """The library's client connection, sending the client's Host (as the HTTP forward does)
-    instead of the origin's address, and the forwarded headers in the client's order."""
-
-    forward_host: str | None = None
-
-    async def handshake(self, additional_headers: Any = None, user_agent_header: str | None = None) -> None:
-        build = self.protocol.connect
-        host = self.forward_host
-
-        def with_client_host() -> Any:
-            request = build()
-            if host is not None:
-                del request.headers["Host"]
-                request.headers["Host"] = host
-            return request
-
-        self.protocol.connect = with_client_host  # type: ignore[method-assign]
-        await super().handshake(additional_headers, None)
+# How many whole messages from the origin may wait for the client before the gateway stops reading
+# the origin's socket (TCP flow control then slows the origin down): memory stays bounded at about
+# this many times ws_max_message per session.
+MAX_QUEUED = 16
+# After the gateway sent its close frame, how long the origin has to complete the closing handshake
+# and close TCP before the gateway drops the connection itself.
+CLOSE_TIMEOUT = 5.0
 
 
-class _connect(connect):
-    """The library's connect, never following an origin's redirect: the gateway reaches the origin
-    the route names and nothing else (a followed Location could point anywhere, internal hosts
-    included); the 3xx goes to the client like any other refusal."""
+class OriginLeg(asyncio.Protocol):
+    """The origin leg of a session: the ``websockets`` library's sans-I/O `ClientProtocol` (handshake,
+    framing, masking, control frames, size limits, closing handshake: RFC 6455) on an asyncio
+    transport. The library's own asyncio connection class adds locks, queues and a task per
+    connection on every message; a relay needs none of that, and it measured about a third of the
+    gateway's time per message.
 
-    def process_redirect(self, exc: Exception) -> Exception | str:
-        return exc
+    Whole messages from the origin are queued (``messages``: bytes, with ``texts`` saying which were
+    text) for the relay to send on; the origin's pings are answered by the protocol itself.
+    """
+
+    def __init__(self, ws: ClientProtocol):
+        self.ws = ws
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[Response] = loop.create_future()
+        self.messages: deque[tuple[bool, bytes]] = deque()
+        self.wakeup: asyncio.Future[None] | None = None
+        self.writable: asyncio.Future[None] | None = None  # set while the transport's buffer is full
+        self.lost = False
+        self.reading_paused = False
+        self._fragments: list[bytes] = []
+        self._fragment_text = False
+        self._close_timer: asyncio.TimerHandle | None = None
+
+    # ---- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.ws.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        self.ws.receive_eof()
+        self._process()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        self.ws.receive_eof()  # idempotent; makes the state CLOSED
+        self.ws.events_received()
+        self.ws.data_to_send()
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("the origin closed the connection during the handshake"))
+        for waiter in (self.wakeup, self.writable):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self.writable is None:
+            self.writable = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        waiter, self.writable = self.writable, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ---- the relay's side
+
+    def flush(self) -> None:
+        """Writes what the protocol has to send; after a close, drops TCP if the origin does not."""
+        transport = self.transport
+        if transport is None or self.lost:
+            return
+        for data in self.ws.data_to_send():
+            if data:
+                transport.write(data)
+            elif transport.can_write_eof():
+                transport.write_eof()
+        if self._close_timer is None and self.ws.close_expected():
+            self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, transport.close)
+
+    def send(self, text: bool, data: bytes) -> bool:
+        """Sends one message to the origin; False when the origin leg is closing or closed."""
+        if self.ws.state is not OPEN:
+            return False
+        if text:
+            self.ws.send_text(data)
+        else:
+            self.ws.send_binary(data)
+        self.flush()
+        return True
+
+    def close(self, code: int, reason: str) -> None:
+        """Starts the closing handshake with the origin (nothing to do if it is closing already)."""
+        if self.ws.state is OPEN:
+            try:
+                self.ws.send_close(code, reason)
+            except InvalidState:
+                return
+            self.flush()
+        elif self.transport is not None and not self.lost and self.ws.state is not CLOSED and self._close_timer is None:
+            self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self.transport.close)
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.abort()
+
+    def resume_if_drained(self) -> None:
+        if self.reading_paused and len(self.messages) <= MAX_QUEUED // 2 and self.transport is not None and not self.lost:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def _process(self) -> None:
+        self.flush()  # pongs, the close echo, EOF
+        woke = False
+        for event in self.ws.events_received():
+            if isinstance(event, Response):
+                if not self.opened.done():
+                    if self.ws.handshake_exc is not None:  # not a 101, or a bad one
+                        self.opened.set_exception(self.ws.handshake_exc)
+                    else:
+                        self.opened.set_result(event)
+                continue
+            assert isinstance(event, Frame)
+            opcode = event.opcode
+            if opcode is TEXT or opcode is BINARY:
+                if event.fin:
+                    self.messages.append((opcode is TEXT, bytes(event.data)))
+                    woke = True
+                else:
+                    self._fragment_text = opcode is TEXT
+                    self._fragments = [bytes(event.data)]
+            elif opcode is CONT:
+                self._fragments.append(bytes(event.data))
+                if event.fin:
+                    self.messages.append((self._fragment_text, b"".join(self._fragments)))
+                    self._fragments = []
+                    woke = True
+            elif opcode is CLOSE:
+                woke = True
+        if not self.opened.done() and self.ws.handshake_exc is not None:
+            self.opened.set_exception(self.ws.handshake_exc)
+        if self.ws.state is not OPEN:
+            woke = True
+        if len(self.messages) > MAX_QUEUED and not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        if woke and self.wakeup is not None and not self.wakeup.done():
+            self.wakeup.set_result(None)
 
 
-def _origin_headers(ctx: RequestContext) -> tuple[str | None, list[tuple[str, str]]]:
-    """(the Host to send, the other forwarded headers as latin-1 text, as the library writes them)."""
+def _origin_request(ctx: RequestContext, ws: ClientProtocol) -> Any:
+    """The handshake request the library builds, with the client's Host (as the HTTP forward sends
+    it) and the forwarded headers, less those the library writes for its own leg."""
+    request = ws.connect()
     host = None
-    out = []
+    extra = []
     for k, v in ctx.forward_headers:
         if k == b"host":
             host = host or v.decode("latin-1")
         elif k not in HANDSHAKE_HEADERS:
-            out.append((k.decode("latin-1"), v.decode("latin-1")))
-    return host, out
+            extra.append((k.decode("latin-1"), v.decode("latin-1")))
+    if host is not None:
+        del request.headers["Host"]
+        request.headers["Host"] = host
+    request.headers.update(extra)
+    return request
+
+
+async def _open(ctx: RequestContext) -> OriginLeg:
+    """The TCP connection and the opening handshake with the origin, within ``ctx.timeout``.
+    Raises InvalidStatus (the origin answered, but not 101: its answer is in ``.response``),
+    TimeoutError, OSError or InvalidHandshake. The origin's redirects are never followed: the gateway
+    reaches the origin the route names and nothing else."""
+    uri = parse_uri(origin_url(ctx))
+    ws = ClientProtocol(uri, subprotocols=[Subprotocol(p) for p in offered_subprotocols(ctx)] or None, max_size=ctx.ws_max_message)
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(ctx.timeout):
+        _, leg = await loop.create_connection(lambda: OriginLeg(ws), uri.host, uri.port, ssl=True if uri.secure else None)
+        try:
+            ws.send_request(_origin_request(ctx, ws))
+            leg.flush()
+            await leg.opened
+        except BaseException:
+            leg.abort()
+            raise
+    return leg
 
 
 async def relay(ctx: RequestContext, receive: Any, send: Any) -> None:
@@ -199,25 +364,14 @@ async def relay(ctx: RequestContext, receive: Any, send: Any) -> None:
     if _draining:
         await _answer(ctx, send, respond.error("service_unavailable", "the gateway is shutting down", headers=[(b"retry-after", b"1")]))
         return
-    host, headers = _origin_headers(ctx)
     started = time.perf_counter()
     try:
-        upstream = await _connect(
-            origin_url(ctx),
-            additional_headers=headers,
-            subprotocols=offered_subprotocols(ctx) or None,  # type: ignore[arg-type]
-            compression=None,
-            open_timeout=ctx.timeout,
-            max_size=ctx.ws_max_message,
-            proxy=None,  # the origin is reached directly, never through $HTTP_PROXY
-            user_agent_header=None,
-            create_connection=_connection_factory(host),
-        )
+        leg = await _open(ctx)
     except InvalidStatus as e:
         ctx.upstream_seconds = time.perf_counter() - started
         await _pass_refusal(ctx, send, e)
         return
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         ctx.upstream_seconds = time.perf_counter() - started
         await _answer(ctx, send, respond.error("gateway_timeout", f"the origin {origin.name!r} did not accept the WebSocket within {ctx.timeout:g}s"))
         return
@@ -227,21 +381,15 @@ async def relay(ctx: RequestContext, receive: Any, send: Any) -> None:
         await _answer(ctx, send, respond.error("bad_gateway", f"the origin {origin.name!r} could not be reached or refused the WebSocket handshake"))
         return
     ctx.upstream_seconds = time.perf_counter() - started
-    async with upstream:
-        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+    try:
+        await send({"type": "websocket.accept", "subprotocol": leg.ws.subprotocol})
         ctx.status = 101
         session.opened = time.perf_counter()
-        session.subprotocol = upstream.subprotocol
-        await _Relay(ctx, upstream, receive, send).run()
-
-
-def _connection_factory(host: str | None) -> Any:
-    def make(protocol: Any, **kwargs: Any) -> _OriginConnection:
-        conn = _OriginConnection(protocol, **kwargs)
-        conn.forward_host = host
-        return conn
-
-    return make
+        session.subprotocol = leg.ws.subprotocol
+        await _Relay(ctx, leg, receive, send).run()
+    finally:
+        if not leg.lost and leg.ws.state is OPEN:
+            leg.close(GOING_AWAY, "")
 
 
 async def _answer(ctx: RequestContext, send: Any, answer: Answer) -> None:
@@ -287,11 +435,11 @@ def _reason(text: str | None) -> str:
 class _Relay:
     """Both directions of one session, its idle timer and its stop switch (drain)."""
 
-    def __init__(self, ctx: RequestContext, upstream: ClientConnection, receive: Any, send: Any):
+    def __init__(self, ctx: RequestContext, leg: OriginLeg, receive: Any, send: Any):
         self.ctx = ctx
         assert ctx.ws is not None
         self.session: Session = ctx.ws
-        self.upstream = upstream
+        self.leg = leg
         self.receive = receive
         self.send = send
         self.limit = ctx.ws_max_message
@@ -316,10 +464,10 @@ class _Relay:
                     break
                 if self.stopped.done():
                     code, reason = self.stopped.result()
-                    await self._close_both(code, reason, code, "gateway")
+                    await self._close_both(code, reason, code)
                     break
                 if time.monotonic() - self.last_activity >= idle:
-                    await self._close_both(GOING_AWAY, f"idle for {idle:g}s", GOING_AWAY, "gateway")
+                    await self._close_both(GOING_AWAY, f"idle for {idle:g}s", GOING_AWAY)
                     break
         finally:
             _live.discard(self)
@@ -327,17 +475,19 @@ class _Relay:
                 if not task.done():
                     task.cancel()
             await asyncio.gather(inbound, outbound, return_exceptions=True)
+            for task in (inbound, outbound):
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("WebSocket relay on %s failed: %r", self.ctx.path, task.exception())
 
-    async def _close_both(self, client_code: int, reason: str, origin_code: int, by: str) -> None:
+    async def _close_both(self, client_code: int, reason: str, origin_code: int) -> None:
         session = self.session
         if session.closed_by is None:
-            session.closed_by = by
+            session.closed_by = "gateway"
             session.close_code = client_code
+        # The origin first: its close frame is written at once, while the client's send may be the
+        # last thing this worker does before it exits (shutdown).
+        self.leg.close(origin_code, _reason(reason))
         await self._close_client(client_code, reason)
-        try:
-            await self.upstream.close(origin_code, _reason(reason))
-        except Exception:  # the origin is gone already: nothing left to tell it
-            pass
 
     async def _close_client(self, code: int, reason: str) -> None:
         if self.client_closed:
@@ -350,7 +500,7 @@ class _Relay:
 
     async def _from_client(self) -> None:
         session = self.session
-        upstream = self.upstream
+        leg = self.leg
         receive = self.receive
         limit = self.limit
         while True:
@@ -358,18 +508,15 @@ class _Relay:
             kind = msg["type"]
             if kind == "websocket.receive":
                 text = msg.get("text")
-                data: str | bytes = text if text is not None else (msg.get("bytes") or b"")
-                size = len(text.encode("utf-8")) if text is not None else len(data)
-                if size > limit:
-                    session.closed_by = "gateway"
-                    session.close_code = MESSAGE_TOO_BIG
-                    await self._close_both(MESSAGE_TOO_BIG, f"message over {limit} bytes", GOING_AWAY, "gateway")
+                data: bytes = text.encode("utf-8") if text is not None else (msg.get("bytes") or b"")
+                if len(data) > limit:
+                    await self._close_both(MESSAGE_TOO_BIG, f"message over {limit} bytes", GOING_AWAY)
                     return
                 self.last_activity = time.monotonic()
-                try:
-                    await upstream.send(data)
-                except ConnectionClosed:
-                    return  # the origin closed: _from_origin reports it
+                if leg.writable is not None:
+                    await leg.writable  # the origin reads slower than the client sends
+                if not leg.send(text is not None, data):
+                    return  # the origin is closing: _from_origin reports it
                 session.frames_in += 1
             elif kind == "websocket.disconnect":
                 if self.client_closed:
@@ -379,48 +526,62 @@ class _Relay:
                 if session.closed_by is None:
                     session.closed_by = "client"
                     session.close_code = code
-                try:
-                    await upstream.close(_sendable(code, GOING_AWAY), "")
-                except Exception:
-                    pass
+                leg.close(_sendable(code, GOING_AWAY), "")
                 return
 
     async def _from_origin(self) -> None:
         session = self.session
-        upstream = self.upstream
+        leg = self.leg
         send = self.send
-        try:
-            while True:
-                message = await upstream.recv()
+        messages = leg.messages
+        loop = asyncio.get_running_loop()
+        while True:
+            while messages:
+                is_text, data = messages.popleft()
+                leg.resume_if_drained()
                 self.last_activity = time.monotonic()
+                if is_text:
+                    try:
+                        message: dict[str, Any] = {"type": "websocket.send", "text": data.decode("utf-8")}
+                    except UnicodeDecodeError:
+                        # RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection (1007).
+                        leg.ws.fail(1007, "invalid UTF-8 in a text message")
+                        leg.flush()
+                        await self._close_from_origin(BAD_GATEWAY, "the origin sent invalid UTF-8 text")
+                        return
+                else:
+                    message = {"type": "websocket.send", "bytes": data}
                 try:
-                    await send({"type": "websocket.send", "text": message} if isinstance(message, str) else {"type": "websocket.send", "bytes": message})
-                except ConnectionClosed:
-                    raise
+                    await send(message)
                 except Exception:  # the client is gone: _from_client sees its disconnect
                     self.client_closed = True
                     if session.closed_by is None:
                         session.closed_by = "client"
-                    await upstream.close(GOING_AWAY, "")
+                    leg.close(GOING_AWAY, "")
                     return
                 session.frames_out += 1
-        except ConnectionClosed as e:
-            if self.client_closed:
-                return
-            sent, rcvd = e.sent, e.rcvd
-            if sent is not None and (rcvd is None or e.rcvd_then_sent is False):
-                # The library closed the origin leg itself: say why to the client.
-                if sent.code == MESSAGE_TOO_BIG:
+            ws = leg.ws
+            if ws.state is not OPEN or leg.lost:
+                if self.client_closed:
+                    return
+                sent, rcvd = ws.close_sent, ws.close_rcvd
+                if rcvd is not None and (sent is None or ws.close_rcvd_then_sent is not False):
+                    code, reason = _sendable(rcvd.code, 1000), rcvd.reason
+                elif sent is not None and sent.code == MESSAGE_TOO_BIG:
                     code, reason = BAD_GATEWAY, f"the origin sent a message over {self.limit} bytes"
-                elif sent.code == INTERNAL_ERROR:
-                    code, reason = BAD_GATEWAY, "the origin stopped answering pings"
-                else:
+                elif sent is not None and rcvd is None and not leg.lost:
                     code, reason = BAD_GATEWAY, "the origin broke the WebSocket protocol"
-            elif rcvd is not None:
-                code, reason = _sendable(rcvd.code, 1000), rcvd.reason
-            else:
-                code, reason = BAD_GATEWAY, "the origin closed the connection without a close frame"
-            if session.closed_by is None:
-                session.closed_by = "origin"
-                session.close_code = code
-            await self._close_client(code, reason)
+                else:
+                    code, reason = BAD_GATEWAY, "the origin closed the connection without a close frame"
+                await self._close_from_origin(code, reason)
+                return
+            leg.wakeup = loop.create_future()
+            await leg.wakeup
+            leg.wakeup = None
+
+    async def _close_from_origin(self, code: int, reason: str) -> None:
+        session = self.session
+        if session.closed_by is None:
+            session.closed_by = "origin"
+            session.close_code = code
+        await self._close_client(code, reason)
