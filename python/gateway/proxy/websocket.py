@@ -3,24 +3,27 @@
 The pipeline's stages decide the handshake exactly as they decide an HTTP request (normalize, match,
 auth, locale, headers, proxy); a refusal is sent as an ordinary HTTP response before any upgrade
 (the ASGI ``websocket.http.response`` extension, which Granian implements), so a browser sees the
-policy's 401, 403 or 302. An allowed handshake is made to the origin first — the client is only
-answered ``101`` once the origin accepted, with the subprotocol the origin chose — then messages are
-relayed both ways until either side closes. ``relay`` does that; the stages never do I/O.
+policy's 401, 403 or 302. (Granian adds its prepared ``Connection: upgrade``, ``Upgrade`` and
+``Sec-WebSocket-Accept`` headers to such an answer; they mean nothing on a non-101 status and clients
+ignore them, but the gateway cannot remove them.) An allowed handshake is made to the origin first —
+the client is answered ``101`` only once the origin accepted, with the subprotocol the origin chose —
+then messages are relayed both ways until either side closes. `relay` does that; the stages never
+do I/O.
 
 The frames are terminated on each leg, not tunnelled: Granian (the server) parses the client's
-frames and the ``websockets`` library (a well-kept RFC 6455 implementation: framing, masking, UTF-8
-checks, close handshake, size limits) the origin's, so the gateway sees whole messages and can bound
-them. What follows from that:
+frames and the ``websockets`` library's sans-I/O protocol (a well-kept RFC 6455 implementation:
+handshake, framing, masking, control frames, closing handshake, size limits) the origin's, so the
+gateway sees whole messages and can bound them. What follows from that:
 
-- Extensions are per leg (RFC 6455 §9 negotiates them per connection). Granian negotiates none
-  with the client; towards the origin the gateway offers none either: permessage-deflate on a
-  loopback or LAN hop costs CPU on every message and saves nothing, and an origin that insists on
-  an extension refuses the handshake (502). A client that offers permessage-deflate gets a session
-  without it, as RFC 6455 §9.1 allows.
+- Extensions are per leg (RFC 6455 §9 negotiates them per connection). Granian negotiates none with
+  the client; towards the origin the gateway offers none either: permessage-deflate on a loopback or
+  LAN hop costs CPU on every message and saves nothing (an origin that insists on an extension
+  refuses the handshake, and its answer is passed on). A client that offers permessage-deflate gets
+  a session without it, as RFC 6455 §9.1 allows.
 - Ping and pong are answered on each leg: Granian answers the client's pings, the ``websockets``
-  library the origin's (and it pings the origin every 20 s, closing with 1011 if no pong comes, so
-  a dead origin is noticed). ASGI hands pings to no application, so they are not relayed and do not
-  count as activity for ``ws_idle_timeout``.
+  protocol the origin's. ASGI hands pings to no application, so they are not relayed and do not
+  count as activity for ``ws_idle_timeout``; the gateway sends no pings of its own (an idle or dead
+  session ends at ``ws_idle_timeout``).
 - Text and binary messages keep their type; fragmented messages are relayed whole. Each message
   either way is at most the route's ``ws_max_message`` bytes (text counted as UTF-8): a larger one
   from the client closes the client with 1009, from the origin closes the client with 1014.
