@@ -100,7 +100,8 @@ class GatewayApp:
 
 
 def _close_websockets_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
-    """On SIGTERM, close this worker's WebSocket sessions with 1001 (gateway.proxy.websocket).
+    """On SIGTERM (or SIGINT: Ctrl-C), close this worker's WebSocket sessions with 1001
+    (gateway.proxy.websocket.begin_drain).
 
     Granian drains a stopping worker itself: it stops accepting, lets in-flight requests finish
     (hyper's graceful shutdown) and waits for every connection before the worker exits; but an
@@ -109,14 +110,15 @@ def _close_websockets_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
     a wake-up fd), so it is chained here rather than replaced: the previous Python-level handler
     still runs, and the loop's wake-up fd still tells Granian.
     """
-    previous = signal.getsignal(signal.SIGTERM)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
 
-    def on_sigterm(signum: int, frame: Any) -> None:
-        loop.call_soon_threadsafe(websocket.begin_drain)
-        if callable(previous):
-            previous(signum, frame)
+        def on_signal(num: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(websocket.begin_drain)
+            if callable(previous):
+                previous(num, frame)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signum, on_signal)
 
 
 _app: GatewayApp | None = None
