@@ -66,9 +66,12 @@ class AuthPolicy:
     missing_reason: str = field(init=False, repr=False, compare=False)
     # the "query:NAME" sources' names: removed from the query the origin is sent.
     query_params: frozenset[str] = field(init=False, repr=False, compare=False)
+    # whether "subprotocol" is a source: its bearer. entries are then removed from what is forwarded.
+    reads_subprotocol: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "query_params", frozenset(n for k, n in self.token_from if k == "query"))
+        object.__setattr__(self, "reads_subprotocol", any(k == "subprotocol" for k, _ in self.token_from))
         reason = "no token in " + ", ".join(f"{k}:{n}" if k not in ("bearer", "subprotocol") else k for k, n in self.token_from)
         object.__setattr__(self, "missing_reason", reason)
 

@@ -31,8 +31,8 @@ def finish_headers(ctx: RequestContext) -> None:
                 out.append((k, joined))
                 joined = b""
         ctx.forward_headers = out
-    policy = ctx.config.auth.get(ctx.route.auth) if ctx.route is not None and ctx.route.auth else None
-    if policy is not None and any(kind == "subprotocol" for kind, _ in policy.token_from):
+    route = ctx.route
+    if route is not None and route.auth and ctx.config.auth[route.auth].reads_subprotocol:
         kept = [
             item.strip()
             for value in req.header_values("sec-websocket-protocol")
