@@ -62,3 +62,16 @@ def test_listener_defaults(tmp_path: Path) -> None:
     assert (server.tls_cert, server.tls_key, server.http2, server.drain_timeout) == (None, None, True, 30.0)
     server = loaded(tmp_path, '[server]\nhttp2 = false\ndrain_timeout = "5s"\n' + BASE + '[[routes]]\nmatch = "/a"\norigin = "a"\n').server
     assert (server.http2, server.drain_timeout) == (False, 5.0)
+
+
+def test_explain_decides_a_handshake_as_serve_does(tmp_path: Path) -> None:
+    from gateway.cli import explain
+
+    cfg = loaded(tmp_path, BASE + '[[routes]]\nmatch = "/no/:p*"\norigin = "a"\nwebsocket = false\n[[routes]]\nmatch = "/:p*"\norigin = "a"\nws_idle_timeout = "2m"\n')
+    upgrade = [("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-version", "13"), ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")]
+    r = explain(cfg, "GET", "http://h/no/x", upgrade, "127.0.0.1")
+    assert r["status"] == 403 and r["error"]["kind"] == "websocket_not_allowed"
+    assert explain(cfg, "GET", "http://h/no/x", [], "127.0.0.1")["action"] == "proxy"  # plain HTTP is fine there
+    r = explain(cfg, "GET", "http://h/chat?x=1", upgrade, "127.0.0.1")
+    assert r["action"] == "proxy"
+    assert any("WebSocket to ws://127.0.0.1:9/chat?x=1" in s["why"] and "idle timeout 120s" in s["why"] for s in r["stages"])

@@ -87,8 +87,17 @@ async def serve_websocket(config: Config, kv: KVStore, request: Request, receive
         observe.request_done(ctx)
 
 
+def _asks_websocket(request: Request) -> bool:
+    """``Connection: upgrade`` and ``Upgrade: websocket``, as the HTTP server reads a handshake."""
+    upgrade = request.header("upgrade")
+    connection = request.header("connection")
+    return upgrade is not None and upgrade.strip().lower() == "websocket" and connection is not None and "upgrade" in connection.lower()
+
+
 async def explain(config: Config, request: Request, kv: KVStore | None, rng: random.Random | None = None, now: float | None = None) -> RequestContext:
     """The same stages as serve, in dry-run: nothing is sent to an origin; ``ctx.trace`` says why."""
     ctx = RequestContext.for_explain(config, request, kv, time.perf_counter(), rng, now)
+    if _asks_websocket(request):
+        ctx.ws = websocket.Session()  # decided as serve decides a handshake (websocket = false: 403)
     await decide(ctx)
     return ctx
