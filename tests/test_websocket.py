@@ -182,6 +182,39 @@ def test_the_clients_close_code_reaches_the_origin(site: Site) -> None:
     assert site.origin.last().close_code == 4004
 
 
+def test_a_fragmented_message_is_relayed_whole(site: Site) -> None:
+    async def go() -> Any:
+        async with connect(site.url("/room/frag")) as ws:
+            await ws.send("fragments")
+            return await ws.recv()
+
+    assert run(go()) == "fragmented"
+
+
+def test_origin_vanishing_without_close_frame_is_1014(site: Site) -> None:
+    async def go() -> ConnectionClosed:
+        async with connect(site.url("/room/drop")) as ws:
+            await ws.send("drop")
+            return await closed(ws)
+
+    e = run(go())
+    assert e.rcvd is not None and e.rcvd.code == 1014
+
+
+def test_client_vanishing_is_1001_to_the_origin(site: Site) -> None:
+    async def go() -> None:
+        ws = await connect(site.url("/room/client-drop"))
+        await ws.send("x")
+        await ws.recv()
+        ws.transport.abort()
+
+    run(go())
+    assert wait_for(lambda: site.origin.last().path == "/room/client-drop" and site.origin.last().close_code is not None, 10)
+    assert site.origin.last().close_code == 1001
+    entry = site.gw.wait_log(lambda e: e.get("path") == "/room/client-drop")
+    assert entry is not None and entry["closed_by"] == "client"
+
+
 def test_pings_are_answered_on_both_legs(site: Site) -> None:
     """The origin pings every 0.2 s and closes (1011) when no pong comes within 1 s: a session that
     lives 2.5 s proves the gateway answers the origin's pings; the client's own ping gets its pong."""
@@ -418,7 +451,7 @@ def test_sigterm_closes_sessions_with_1001_and_exits_0(tmp_path: Path) -> None:
         with gateway_serve(path) as gw:
 
             async def go() -> list[ConnectionClosed]:
-                sessions = [await connect(f"ws://127.0.0.1:{gw.port}/room/{i}") for i in range(3)]
+                sessions = [await connect(f"ws://127.0.0.1:{gw.port}/room/{i}") for i in range(8)]
                 for ws in sessions:
                     await ws.send("x")
                     await ws.recv()
@@ -429,7 +462,7 @@ def test_sigterm_closes_sessions_with_1001_and_exits_0(tmp_path: Path) -> None:
                 assert e.rcvd is not None and e.rcvd.code == 1001
             gw.proc.popen.wait(20)
             assert gw.proc.returncode == 0
-        assert wait_for(lambda: all(h.close_code == 1001 for h in origin.handshakes[-3:]), 5)
+        assert wait_for(lambda: all(h.close_code == 1001 for h in origin.handshakes[-8:]), 5)
     finally:
         origin.close()
 

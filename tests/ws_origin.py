@@ -6,7 +6,9 @@ What it does, by message (on any path):
 - ``"close CODE REASON"``: closes the session with that code and reason;
 - ``"send-big N"``: answers with N bytes of binary;
 - ``"headers"``: answers with the handshake's request headers as JSON [[name, value], ...];
-- ``"hello?"``: answers ``"hello from <path>"``.
+- ``"hello?"``: answers ``"hello from <path>"``;
+- ``"fragments"``: answers ``"fragmented"`` sent as three frames;
+- ``"drop"``: drops the TCP connection without a close frame.
 A handshake on ``/refuse/...`` is answered 403 with a small text body, on ``/moved/...`` 302 to
 ``/room/elsewhere``; it pings every 0.2 s (so a
 relay that did not answer pings would be closed with 1011 within a second).
@@ -100,7 +102,12 @@ class WSOrigin:
                     _, code, reason = message.split(" ", 2)
                     await conn.close(int(code), reason)
                     return
-                if isinstance(message, str) and message.startswith("send-big "):
+                if message == "fragments":
+                    await conn.send(["frag", "ment", "ed"])  # one text message in three frames
+                elif message == "drop":
+                    conn.transport.abort()  # gone without a close frame
+                    return
+                elif isinstance(message, str) and message.startswith("send-big "):
                     await conn.send(b"x" * int(message.split()[1]))
                 elif message == "headers":
                     await conn.send(json.dumps(list(conn.request.headers.raw_items()) if conn.request else []))

@@ -114,6 +114,7 @@ def _close_websockets_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
         previous = signal.getsignal(signum)
 
         def on_signal(num: int, frame: Any, previous: Any = previous) -> None:
+            websocket.mark_draining()  # before Granian hears of it (it runs from the loop, later)
             loop.call_soon_threadsafe(websocket.begin_drain)
             if callable(previous):
                 previous(num, frame)

@@ -119,11 +119,17 @@ def draining() -> bool:
     return _draining
 
 
+def mark_draining() -> None:
+    """Called from the signal handler itself, before the server hears of the signal: from now on a
+    disconnect the server reports for a session is its shutdown, not the client leaving."""
+    global _draining
+    _draining = True
+
+
 def begin_drain() -> None:
     """SIGTERM in this worker: every open session is closed with 1001 (going away) on both legs,
     and handshakes from now on are refused with 503. Called on the event loop (see gateway.app)."""
-    global _draining
-    _draining = True
+    mark_draining()
     for relay in list(_live):
         relay.stop(GOING_AWAY, "the gateway is shutting down")
 
@@ -525,6 +531,11 @@ class _Relay:
                 if self.client_closed:
                     return  # the gateway closed the client (and closes the origin itself)
                 code = msg.get("code")
+                if _draining and code == NO_STATUS:
+                    # Granian ends every session's receive() when it begins to shut down (no close
+                    # frame came from the client): the client is still there, tell it why.
+                    await self._close_both(GOING_AWAY, "the gateway is shutting down", GOING_AWAY)
+                    return
                 self.client_closed = True
                 if session.closed_by is None:
                     session.closed_by = "client"
