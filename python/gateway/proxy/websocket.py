@@ -60,12 +60,9 @@ from gateway import respond
 from gateway.context import RequestContext
 from gateway.proxy.http import origin_log
 from gateway.respond import Answer
+from gateway.token_sources import BEARER_PREFIX  # a subprotocol entry carrying a token: never forwarded
 
 log = logging.getLogger("gateway")
-
-# The subprotocol entry that carries a token (the "subprotocol" token source): ``bearer.<token>``,
-# offered next to the application's real subprotocols. Never forwarded to the origin.
-BEARER_PREFIX = "bearer."
 
 # Handshake headers the relay negotiates itself on the origin leg (the library writes its own), or
 # that belong to the client leg only. Host is set from the client's as the HTTP forward sends it.
@@ -79,7 +76,7 @@ MAX_REFUSAL_BODY = 64 * 1024
 REFUSAL_HEADERS = frozenset({"content-type", "www-authenticate", "location", "retry-after", "cache-control", "set-cookie"})
 
 # Close codes a close frame may not carry (RFC 6455 §7.4.1): 1005 and 1006 mean "none was received".
-NO_STATUS, ABNORMAL = 1005, 1006
+NO_STATUS = 1005
 GOING_AWAY, INTERNAL_ERROR, MESSAGE_TOO_BIG, BAD_GATEWAY = 1001, 1011, 1009, 1014
 # A close reason is at most 123 bytes of UTF-8 (RFC 6455 §5.5: a control frame's payload is 125).
 MAX_REASON = 123
