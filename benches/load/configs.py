@@ -207,3 +207,47 @@ backend regional
     timeout server 30s
     server regional 127.0.0.1:{origin} maxconn 1000
 """
+
+
+# nginx as a WebSocket reverse proxy (the WS scenario, issue 11): the documented upgrade set-up.
+WS_NGINX = """
+worker_processes 1;
+daemon off;
+pid {tmp}/ws-proxy.pid;
+error_log {tmp}/ws-proxy-error.log warn;
+events {{ worker_connections 8192; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/wbody;
+  proxy_temp_path {tmp}/wproxy;
+  fastcgi_temp_path {tmp}/wfastcgi;
+  uwsgi_temp_path {tmp}/wuwsgi;
+  scgi_temp_path {tmp}/wscgi;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://127.0.0.1:{origin};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_read_timeout 3600s;
+    }}
+  }}
+}}
+"""
+
+# The gateway in the WS scenario: one route to the WebSocket origin, no auth (nginx has none either).
+WS_GATEWAY = """
+[server]
+listen = "127.0.0.1:{port}"
+access_log = false
+
+[origins.ws]
+url = "http://127.0.0.1:{origin}"
+
+[[routes]]
+match = "/:path*"
+origin = "ws"
+"""

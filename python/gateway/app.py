@@ -19,6 +19,7 @@ from typing import Any
 from gateway import pipeline
 from gateway.config import Config, ConfigError, load
 from gateway.kv import KVStore
+from gateway.proxy import websocket
 from gateway.proxy.upstream import UpstreamClient
 from gateway.request import from_scope
 
@@ -81,17 +82,44 @@ class GatewayApp:
             if self._reload_pending:
                 self._reload()
             await pipeline.serve(self.config, self.kv, self.upstream, from_scope(scope), receive, send)
+        elif kind == "websocket":
+            if self._reload_pending:
+                self._reload()
+            await pipeline.serve_websocket(self.config, self.kv, from_scope(scope), receive, send)
         elif kind == "lifespan":
             while True:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
+                    _close_websockets_on_sigterm(asyncio.get_running_loop())
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
+                    await websocket.drained(websocket.CLOSE_TIMEOUT)
                     await self.kv.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        else:  # websocket: not proxied yet
-            await send({"type": "websocket.close", "code": 1003})
+
+
+def _close_websockets_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
+    """On SIGTERM (or SIGINT: Ctrl-C), close this worker's WebSocket sessions with 1001
+    (gateway.proxy.websocket.begin_drain).
+
+    Granian drains a stopping worker itself: it stops accepting, lets in-flight requests finish
+    (hyper's graceful shutdown) and waits for every connection before the worker exits; but an
+    upgraded WebSocket would hold it open until the kill timeout, then die without a close frame.
+    Granian's own handler is installed on the event loop before the app starts (signal.signal with
+    a wake-up fd), so it is chained here rather than replaced: the previous Python-level handler
+    still runs, and the loop's wake-up fd still tells Granian.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def on_signal(num: int, frame: Any, previous: Any = previous) -> None:
+            websocket.mark_draining()  # before Granian hears of it (it runs from the loop, later)
+            loop.call_soon_threadsafe(websocket.begin_drain)
+            if callable(previous):
+                previous(num, frame)
+
+        signal.signal(signum, on_signal)
 
 
 _app: GatewayApp | None = None

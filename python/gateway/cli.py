@@ -126,8 +126,10 @@ def _load_or_exit(path: str, refusing: str = "not serving") -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {args.workers}")
-    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
+    from granian.constants import Interfaces, Loops, RuntimeModes
     from granian.http import HTTP1Settings
+
+    from gateway.listener import listener_options
 
     config = _load_or_exit(args.config)
     # Things that load but probably do not do what was meant.
@@ -158,23 +160,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         interface=Interfaces.ASGI,
         workers=args.workers,
         factory=True,
-        http=HTTPModes.http1,
         http1_settings=HTTP1Settings(max_buffer_size=http1_buffer),
-        websockets=False,
         loop=Loops.auto,
         runtime_mode=RuntimeModes(config.server.runtime_mode),
         backlog=2048,
         respawn_interval=1.0,
         respawn_failed_workers=True,
-        workers_kill_timeout=30,
         log_access=False,
         log_enabled=True,
         log_dictconfig=_log_config(),
+        # TLS, HTTP/2, WebSockets and the SIGTERM drain bound: gateway.listener.
+        **listener_options(config.server, http1_buffer),
     )
 
     def serving() -> None:
         print(
-            f"gateway: serving {args.config} on http://{_address_text(host, port)} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
+            f"gateway: serving {args.config} on {'https' if config.server.tls_cert else 'http'}://{_address_text(host, port)} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
             file=sys.stderr,
             flush=True,
         )

@@ -68,10 +68,17 @@ class RequestContext:
     response_headers: tuple[tuple[bytes, bytes], ...] = ()
     set_cookies: list[str]
     forward_headers: list[tuple[bytes, bytes]]
+    # the query sent to the origin when it differs from the client's: the auth stage removes
+    # "query:NAME" token parameters (None: the client's query as received)
+    forward_query: str | None = None
+    # a WebSocket handshake: its session (gateway.proxy.websocket.Session); None for HTTP requests
+    ws: Any = None
     # proxy
     upstream_url: str | None = None
     timeout: float = 30.0
     max_body: int = 0
+    ws_idle_timeout: float = 3600.0
+    ws_max_message: int = 1_000_000  # "1MB"
     # the end: the answer the gateway made (None when the origin answered), the status sent
     answer: Answer | None = None
     status: int = 0

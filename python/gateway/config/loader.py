@@ -34,10 +34,13 @@ from gateway.config.model import (
     Server,
 )
 from gateway.config.problems import ConfigError, Problems
+from gateway.listener_tls import pair_problem
 from gateway.template import Placeholder, Template, TemplateError
 
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+# A query parameter name as browsers send it unencoded: the token source "query:NAME".
+QUERY_NAME_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 LOCALE_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 # Granian's RuntimeModes values.
@@ -66,7 +69,7 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     c = Problems(str(path))
     c.known(doc, "", TABLES)
 
-    server = load_server(c, doc)
+    server = load_server(c, doc, base)
     origins = load_origins(c, doc)
     auth = load_auth(c, doc, base)
     locale = load_locale(c, doc, server)
@@ -83,9 +86,12 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
 # ---------------------------------------------------------------- [server]
 
 
-def load_server(c: Problems, doc: Doc) -> Server:
+SERVER_KEYS = {"listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes", "runtime_mode", "io_threads", "tls_cert", "tls_key", "http2", "drain_timeout"}
+
+
+def load_server(c: Problems, doc: Doc, base: Path | None = None) -> Server:
     sd = c.table(doc.get("server"), "server")
-    c.known(sd, "server", {"listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes", "runtime_mode", "io_threads"})
+    c.known(sd, "server", SERVER_KEYS)
     default = Server()
     listen = c.string(sd, "server", "listen", default=default.listen) or default.listen
     if not re.match(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$", listen):
@@ -109,7 +115,17 @@ def load_server(c: Problems, doc: Doc) -> Server:
     if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 1:
         c.bad("server.io_threads", f"is {io_threads!r}", "expected a whole number of threads, at least 1")
         io_threads = default.io_threads
+    tls_cert, tls_key = _listener_tls(c, sd, base or Path.cwd())
+    drain = c.duration(sd, "server", "drain_timeout", default.drain_timeout)
+    if drain is not None and drain < 1:
+        # Granian's kill timeout is whole seconds, and 0 would mean "wait for ever".
+        c.bad("server.drain_timeout", f"is {sd.get('drain_timeout')!r}", 'expected a duration of at least 1s such as "30s"')
+        drain = None
     return Server(
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        http2=c.boolean(sd, "server", "http2", default.http2),
+        drain_timeout=drain if drain is not None else default.drain_timeout,
         listen=listen,
         trusted_proxies=tuple(nets),
         access_log=c.boolean(sd, "server", "access_log", default.access_log),
@@ -118,6 +134,33 @@ def load_server(c: Problems, doc: Doc) -> Server:
         runtime_mode=runtime_mode,
         io_threads=io_threads,
     )
+
+
+def _listener_tls(c: Problems, sd: Doc, base: Path) -> tuple[Path | None, Path | None]:
+    """[server] tls_cert and tls_key: "file:PATH" each (relative to the config file), both or
+    neither, and a pair that can serve TLS (gateway.listener_tls)."""
+    paths: dict[str, Path] = {}
+    for name in ("tls_cert", "tls_key"):
+        ref = c.string(sd, "server", name)
+        if ref is None:
+            continue
+        if not ref.startswith("file:") or not ref[5:]:
+            c.bad(f"server.{name}", f"is {ref!r}", 'expected "file:PATH" to a PEM file')
+            continue
+        p = Path(ref[5:])
+        paths[name] = p if p.is_absolute() else base / p
+    given = [n for n in ("tls_cert", "tls_key") if n in sd]
+    if len(given) == 1:
+        other = "tls_key" if given[0] == "tls_cert" else "tls_cert"
+        c.bad(f"server.{other}", f"is missing while server.{given[0]} is set", "expected both tls_cert and tls_key, or neither")
+        return None, None
+    if len(paths) != 2:
+        return None, None
+    problem = pair_problem(paths["tls_cert"], paths["tls_key"])
+    if problem is not None:
+        c.bad(f"server.{problem[0]}", problem[1], "expected a readable PEM certificate chain and its unencrypted PEM private key")
+        return None, None
+    return paths["tls_cert"], paths["tls_key"]
 
 
 # ---------------------------------------------------------------- [origins.*]
@@ -250,8 +293,12 @@ def _token_sources(c: Problems, key: str, tf: Any) -> list[tuple[str, str]]:
             sources.append(("cookie", src[7:]))
         elif isinstance(src, str) and src.startswith("header:") and HEADER_NAME_RE.match(src[7:] or "-x-"):
             sources.append(("header", src[7:].lower()))
+        elif isinstance(src, str) and src.startswith("query:") and QUERY_NAME_RE.match(src[6:]):
+            sources.append(("query", src[6:]))
+        elif src == "subprotocol":
+            sources.append(("subprotocol", "sec-websocket-protocol"))
         else:
-            c.bad(f"{key}.token_from[{i}]", f"is {src!r}", '"bearer", "cookie:NAME" or "header:NAME"')
+            c.bad(f"{key}.token_from[{i}]", f"is {src!r}", '"bearer", "cookie:NAME", "header:NAME", "query:NAME" or "subprotocol"')
     return sources
 
 
@@ -430,7 +477,10 @@ def _kv_file_usable(c: Problems, key: str, path: Path) -> bool:
 
 # ---------------------------------------------------------------- [[routes]]
 
-ROUTE_KEYS = {"match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout", "cors", "require"}
+ROUTE_KEYS = {
+    "match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout",
+    "cors", "require", "websocket", "ws_idle_timeout", "ws_max_message",
+}  # fmt: skip
 MATCH_EXPECTED = 'expected a path pattern such as "/dashboard/:path*" or a list of them'
 
 
@@ -534,9 +584,28 @@ def load_routes(
                 timeout=c.duration(rd, key, "timeout", None),
                 cors=cors_name,
                 require=require,
+                **_websocket_keys(c, key, rd),
             )
         )
     return routes, (None if c.problems else route_set)
+
+
+def _websocket_keys(c: Problems, key: str, rd: Doc) -> dict[str, Any]:
+    """A route's websocket, ws_idle_timeout and ws_max_message (gateway.proxy.websocket)."""
+    default = Route(index=0, match=[], origin="")
+    idle = c.duration(rd, key, "ws_idle_timeout", default.ws_idle_timeout)
+    if idle is not None and idle <= 0:
+        c.bad(f"{key}.ws_idle_timeout", f"is {rd.get('ws_idle_timeout')!r}", 'expected a duration above 0 such as "1h"')
+        idle = None
+    biggest = c.size(rd, key, "ws_max_message", default.ws_max_message)
+    if biggest is not None and biggest < 1:
+        c.bad(f"{key}.ws_max_message", f"is {rd.get('ws_max_message')!r}", 'expected a size of at least 1 byte such as "1MB"')
+        biggest = None
+    return {
+        "websocket": c.boolean(rd, key, "websocket", default.websocket),
+        "ws_idle_timeout": idle if idle is not None else default.ws_idle_timeout,
+        "ws_max_message": biggest if biggest is not None else default.ws_max_message,
+    }
 
 
 def _route_set(c: Problems, matches: list[list[str]]) -> _core.RouteSet | None:

@@ -72,9 +72,15 @@ class AuthPolicy:
     forward_claims: dict[str, str]
     # Derived: what explain and the access log say when no source held a token.
     missing_reason: str = field(init=False, repr=False, compare=False)
+    # the "query:NAME" sources' names: removed from the query the origin is sent.
+    query_params: frozenset[str] = field(init=False, repr=False, compare=False)
+    # whether "subprotocol" is a source: its bearer. entries are then removed from what is forwarded.
+    reads_subprotocol: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        reason = "no token in " + ", ".join(f"{k}:{n}" if k != "bearer" else "bearer" for k, n in self.token_from)
+        object.__setattr__(self, "query_params", frozenset(n for k, n in self.token_from if k == "query"))
+        object.__setattr__(self, "reads_subprotocol", any(k == "subprotocol" for k, _ in self.token_from))
+        reason = "no token in " + ", ".join(f"{k}:{n}" if k not in ("bearer", "subprotocol") else k for k, n in self.token_from)
         object.__setattr__(self, "missing_reason", reason)
 
 
@@ -142,6 +148,11 @@ class Route:
     timeout: float | None = None
     cors: str | None = None  # a key of Config.cors
     require: ClaimRules | None = None
+    # WebSockets (gateway.proxy.websocket): whether an upgrade is proxied on this route, how long a
+    # session may pass no message either way, and the largest message either side may send (bytes).
+    websocket: bool = True
+    ws_idle_timeout: float = 3600.0
+    ws_max_message: int = 1_000_000  # "1MB"
 
     def label(self) -> str:
         return " | ".join(self.match)
@@ -159,6 +170,13 @@ class Server:
     # runtime in each worker.
     runtime_mode: str = "auto"
     io_threads: int = 1
+    # The listener (read once at start): TLS certificate chain and key (PEM files; both or neither),
+    # HTTP/2 by ALPN on TLS and with prior knowledge (h2c) on plain TCP, and how long a SIGTERM waits
+    # for in-flight requests before the workers are killed (seconds).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    http2: bool = True
+    drain_timeout: float = 30.0
     # peer address -> verdict. It lives on this (frozen) object, so a reload, which builds a new
     # Server, starts with an empty cache: a cache keyed by id(config) handed a reloaded config the
     # verdicts of an old one whose id it reused.
