@@ -5,7 +5,8 @@ As a library::
     import gateway
     claims = gateway.verify(token, key, algorithms=["HS256"], audience="api")
 
-As a server: ``gateway serve --config gateway.toml`` (see the README).
+As a server: ``gateway serve --config gateway.toml`` (see the README). Python hooks for it
+(``gateway.hook``, ``HookRequest``, ``Respond``, ``Forward``, ...): see docs/hooks.md.
 """
 
 from gateway._core import (
@@ -28,10 +29,15 @@ from gateway._core import (
     set_cookie,
     verify,
 )
+from gateway.hooks.api import Forward, Headers, HookRequest, HookResponse, Respond, ResponseChanges, hook
 
 __all__ = [
     "AlgorithmNotAllowed",
     "ExpiredToken",
+    "Forward",
+    "Headers",
+    "HookRequest",
+    "HookResponse",
     "InvalidAudience",
     "InvalidIssuer",
     "InvalidSignature",
@@ -39,6 +45,8 @@ __all__ = [
     "MalformedToken",
     "MissingClaim",
     "NotYetValid",
+    "Respond",
+    "ResponseChanges",
     "Verifier",
     "__version__",
     "b64url_decode",
@@ -46,6 +54,7 @@ __all__ = [
     "best_language",
     "cookie_value",
     "encode",
+    "hook",
     "set_cookie",
     "verify",
 ]

@@ -244,7 +244,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     # Warnings are worth reading but never a reason to refuse: check still exits 0.
     for warning in config.warnings:
         print(f"warning: {warning}")
-    print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.origins)} origins, {len(config.auth)} auth policies)")
+    hooks = f", {len(config.hooks.hooks)} hooks from {config.hooks.module}" if config.hooks is not None else ""
+    print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.origins)} origins, {len(config.auth)} auth policies{hooks})")
     return 0
 
 
@@ -296,7 +297,16 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "set_cookies": ctx.set_cookies,
         "context": {"country": ctx.country, "lang": ctx.lang, "variant": ctx.variant, "params": dict(ctx.params)},
         "stages": [{"stage": stage, "why": why} for stage, why in ctx.trace or ()],
+        # What each early and request hook returned (or how it failed), in the order they ran; the
+        # response hooks need the origin's answer, so explain only names them.
+        "hooks": list(ctx.hook_trace),
+        "response_hooks": [h.name for h in ctx.route.hooks.response] if ctx.route and ctx.route.hooks else [],
     }
+    if answer is not None and answer.kind == "hook":
+        # A hook's own answer: its headers and body as serve sends them.
+        result["response_headers"] = {k.decode("latin-1"): v.decode("utf-8", "replace") for k, v in answer.headers}
+        result["body"] = answer.body.decode("utf-8", "replace")
+        return result
     if answer is not None:
         result["response_headers"] = {k: v for k, v in (("Location", answer.header(b"location")), ("WWW-Authenticate", answer.header(b"www-authenticate"))) if v}
         if answer.kind not in ("redirect", "health"):
@@ -326,6 +336,10 @@ def _print_explain(r: dict[str, Any]) -> None:
         print(f"  {'responds':<11}: {k}: {v}")
     for c in r["set_cookies"]:
         print(f"  {'set-cookie':<11}: {c}")
+    if r.get("body") is not None:
+        print(f"  {'body':<11}: {r['body'][:200]}")
+    if r.get("response_hooks") and r["action"] == "proxy":
+        print(f"  {'then':<11}: response hook(s) {', '.join(r['response_hooks'])} run on the origin's answer (not run by explain)")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

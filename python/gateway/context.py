@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:
     from gateway._core import HeaderNames, Request
     from gateway.config import Config, Origin, Route
+    from gateway.hooks.api import HookRequest
     from gateway.kv import KVStore
     from gateway.respond import Answer
 
@@ -61,6 +62,12 @@ class RequestContext:
     response_headers: tuple[tuple[bytes, bytes], ...] = ()
     set_cookies: list[str]
     forward_headers: list[tuple[bytes, bytes]]
+    # hooks: lower-case names of client headers a request hook set or removed (dropped from the
+    # forward), the request stage's snapshot (the response hooks see it too), and explain's record
+    # of what each hook returned
+    hook_drop: frozenset[str] = frozenset()
+    hook_request: HookRequest | None = None
+    hook_trace: list[dict[str, Any]]
     # proxy
     upstream_url: str | None = None
     timeout: float = 30.0
@@ -84,6 +91,7 @@ class RequestContext:
         ctx = cls(config, request, kv, started)
         ctx.dry_run = True
         ctx.trace = []
+        ctx.hook_trace = []
         if rng is not None:
             ctx.rng = rng
         ctx.now = now

@@ -24,6 +24,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "bad_gateway": (502, "bad_gateway"),
     "gateway_timeout": (504, "gateway_timeout"),
     "internal_error": (500, "internal_error"),
+    "hook_failed": (500, "hook_failed"),  # a Python hook raised, timed out or returned a bad value (on_error = "deny")
 }
 
 _JSON = (b"content-type", b"application/json")

@@ -32,6 +32,7 @@ from gateway.config.model import (
     Server,
 )
 from gateway.config.problems import ConfigError, Problems
+from gateway.hooks.loader import HooksConfig, load_hooks, route_hooks, warn_unused
 from gateway.template import Placeholder, Template, TemplateError
 
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -40,7 +41,7 @@ COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 LOCALE_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 # Granian's RuntimeModes values.
 RUNTIME_MODES = ("auto", "st", "mt")
-TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes"}
+TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes", "hooks"}
 
 Doc = dict[str, Any]
 
@@ -70,11 +71,13 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     locale = load_locale(c, doc, server)
     experiments = load_experiments(c, doc)
     kv = load_kv(c, doc, base)
-    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv)
+    hooks = load_hooks(c, doc, base)
+    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, hooks=hooks)
+    warn_unused(c, hooks, {n for r in routes if r.hooks is not None for n in r.hooks.names})
 
     if c.problems or route_set is None:
         raise ConfigError(c.problems)
-    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings))
+    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings), hooks=hooks)
 
 
 # ---------------------------------------------------------------- [server]
@@ -405,7 +408,7 @@ def _kv_file_usable(c: Problems, key: str, path: Path) -> bool:
 
 # ---------------------------------------------------------------- [[routes]]
 
-ROUTE_KEYS = {"match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout"}
+ROUTE_KEYS = {"match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout", "hooks"}
 MATCH_EXPECTED = 'expected a path pattern such as "/dashboard/:path*" or a list of them'
 
 
@@ -418,6 +421,7 @@ def load_routes(
     locale: Locale | None,
     experiments: dict[str, Experiment],
     kv: dict[str, KVConfig],
+    hooks: HooksConfig | None = None,
 ) -> tuple[list[Route], _core.RouteSet | None]:
     """The routes, and the RouteSet matching them (None when a pattern is unusable)."""
     rdata = doc.get("routes", [])
@@ -490,6 +494,7 @@ def load_routes(
                 response_headers=response_headers,
                 request_headers=request_headers,
                 timeout=c.duration(rd, key, "timeout", None),
+                hooks=route_hooks(c, f"{key}.hooks", rd.get("hooks"), hooks, "hooks" in doc),
             )
         )
     return routes, (None if c.problems else route_set)

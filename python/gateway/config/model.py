@@ -13,9 +13,13 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway import _core
 from gateway.template import Template
+
+if TYPE_CHECKING:
+    from gateway.hooks.loader import HooksConfig, RouteHooks
 
 # Headers a client may never set towards an origin, whatever the route says.
 HOP_BY_HOP = frozenset(
@@ -132,6 +136,8 @@ class Route:
     response_headers: list[tuple[str, Template]] = field(default_factory=list)
     request_headers: list[tuple[str, Template]] = field(default_factory=list)
     timeout: float | None = None
+    # The Python hooks it lists, resolved by stage (gateway.hooks.loader); None when it lists none.
+    hooks: RouteHooks | None = None
 
     def label(self) -> str:
         return " | ".join(self.match)
@@ -191,6 +197,8 @@ class Config:
     # What probably does not do what its author meant, in the problems' FILE: key: what (expected)
     # form; printed by `gateway check` and at serve start, never a reason not to serve.
     warnings: tuple[str, ...] = ()
+    # [hooks]: the imported module's hooks, the timeout and on_error (None without the table).
+    hooks: HooksConfig | None = None
     # Derived, computed once here:
     # headers that carry verified claims, so a client's own copies are removed on every route;
     forwarded_claim_headers: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -209,6 +217,8 @@ class Config:
     spoofable_headers: frozenset[str] = field(init=False, repr=False, compare=False)
     # the routes whose templates use {params.*}: only those pay for capturing path parameters.
     param_routes: frozenset[int] = field(init=False, repr=False, compare=False)
+    # the client headers a hook's snapshot leaves out, (for an untrusted peer, for a trusted one).
+    hook_hidden_headers: tuple[_core.HeaderNames, _core.HeaderNames] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
@@ -231,5 +241,9 @@ class Config:
             drops.append((_core.HeaderNames(trusted | geo), _core.HeaderNames(trusted)))
         object.__setattr__(self, "forward_drop", tuple(drops))
         object.__setattr__(self, "spoofable_headers", FORWARDING_HEADERS | geo | forwarded)
-        uses_params = frozenset(r.index for r in self.routes if any("params" in t.kinds for _, t in (*r.request_headers, *r.response_headers)))
+        # Hooks get the params in their snapshot, so routes with hooks capture them too.
+        uses_params = frozenset(r.index for r in self.routes if r.hooks is not None or any("params" in t.kinds for _, t in (*r.request_headers, *r.response_headers)))
         object.__setattr__(self, "param_routes", uses_params)
+        from gateway.hooks.runner import hidden_headers
+
+        object.__setattr__(self, "hook_hidden_headers", hidden_headers(forwarded, geo))
