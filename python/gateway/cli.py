@@ -464,6 +464,28 @@ def example_config_text(web_port: int, regional_port: int) -> str:
     return text
 
 
+# What `gateway demo` adds to the example config: its example hook (examples/hooks.py) on a route.
+DEMO_HOOKS = """
+[hooks]
+module = "file:hooks.py"
+timeout = "50ms"
+
+[[routes]]
+match = "/t/:tenant/:path*"
+auth = "session"
+hooks = ["tenant"]
+origin = "web"
+
+"""
+
+
+def demo_config_text(web_port: int, regional_port: int) -> str:
+    """The example config plus the demo's hook route (before the catch-all, which would shadow it)."""
+    text = example_config_text(web_port, regional_port)
+    at = text.index(EXAMPLE_CATCH_ALL)
+    return text[:at] + DEMO_HOOKS.lstrip("\n") + text[at:]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     host, port = _split_listen(args.listen)
     web, regional = args.origin_port, args.origin_port + 1
@@ -478,7 +500,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not os.environ.get("JWT_SECRET"):
         os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
     try:
-        token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user"}, 3600)
+        token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user", "tenant": "acme"}, 3600)
     except ValueError:
         raise StartupError(
             f"JWT_SECRET is {len(os.environ['JWT_SECRET'].encode())} bytes; the demo's HS256 policies need at least {HMAC_KEY_BYTES['HS256']}"
@@ -486,8 +508,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ) from None
     workdir = Path(tempfile.mkdtemp(prefix="gateway-demo-"))
     atexit.register(shutil.rmtree, workdir, True)
-    (workdir / "gateway.toml").write_text(example_config_text(web, regional))
+    (workdir / "gateway.toml").write_text(demo_config_text(web, regional))
     (workdir / "regions.json").write_text((resources.files("gateway") / "examples" / "regions.json").read_text())
+    (workdir / "hooks.py").write_text((resources.files("gateway") / "examples" / "hooks.py").read_text())
     origins = [
         subprocess.Popen([sys.executable, "-m", "gateway.echo", "--listen", f"127.0.0.1:{p}", "--name", name])
         for p, name in ((web, "web"), (regional, "regional"))
@@ -508,7 +531,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"""
 gateway demo: the example config ({workdir / 'gateway.toml'}) in front of a demo origin that echoes
-every request as JSON. A valid token for the session and api policies (1 hour):
+every request as JSON. A valid token for the session and api policies (1 hour, tenant "acme"):
 
   {token}
 
@@ -516,6 +539,7 @@ Try:
   curl -i {base}/dashboard                                   # no token: 302 to /login?next=...
   curl -i -H 'Authorization: Bearer {token}' {base}/dashboard/settings   # verified, X-User-Id forwarded
   curl -i -H 'cf-ipcountry: KR' {base}/products              # rewritten to /ko/products, A/B cookie set
+  curl -i -H 'Authorization: Bearer {token}' {base}/t/acme/orders   # a Python hook ({workdir / 'hooks.py'}): tenant checked, X-Tenant forwarded
 
 Ctrl-C stops everything.
 """,
