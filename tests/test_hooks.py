@@ -11,6 +11,7 @@ X-Forwarded-For header through; a reload with a broken hook file is refused.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gateway
+import httpx
 import pytest
 
-from tests.harness import GATEWAY_BIN, SECRET, Gateway, gateway_env, gateway_serve, raw_get, wait_for, write_config
+from tests.harness import GATEWAY_BIN, SECRET, Gateway, gateway_env, gateway_serve, raw_get, wait_for, worker_pid, write_config
 from tests.recording_origin import RecordingOrigin
 
 HOOKS = '''
@@ -140,6 +142,11 @@ def forward_too_early(req):
 @gateway.hook("request")
 def unknown_origin(req):
     return gateway.Forward(origin="nowhere")
+
+
+@gateway.hook("request")
+def exits(req):
+    raise SystemExit(3)  # must not stop the worker
 
 
 @gateway.hook("response")
@@ -267,6 +274,11 @@ origin = "web"
 [[routes]]
 match = "/unknown-origin"
 hooks = ["unknown_origin", "after_failure"]
+origin = "web"
+
+[[routes]]
+match = "/exits"
+hooks = ["exits", "after_failure"]
 origin = "web"
 
 [[routes]]
@@ -478,7 +490,7 @@ def test_a_hook_cannot_forward_gateway_owned_headers_allow(allow: Site) -> None:
 # failures under both on_error values
 # --------------------------------------------------------------------------------------------
 
-FAILING = ["/raises", "/bad-value", "/forward-too-early", "/unknown-origin"]
+FAILING = ["/raises", "/bad-value", "/forward-too-early", "/unknown-origin", "/exits"]
 
 
 @pytest.mark.parametrize("path", FAILING)
@@ -615,6 +627,18 @@ def test_reload_reimports_and_refuses_a_broken_hook_file(tmp_path: Path) -> None
             gw.proc.send_signal(signal.SIGHUP)
             assert wait_for(lambda: gw.get("/x").status_code == 200 and "RuntimeError: no config for you (at hooks.py line 2)" in gw.stderr.read_text(), 10)
             assert version(gw) == ["two"]
+            # A worker that starts now (a crash, then a respawn) cannot import the broken file either:
+            # it serves the last good config with the hook code that loaded with it.
+            old_worker = worker_pid(gw.proc.pid)
+            os.kill(old_worker, signal.SIGKILL)
+
+            def respawned() -> bool:
+                try:
+                    return worker_pid(gw.proc.pid) != old_worker and version(gw) == ["two"]
+                except (AssertionError, OSError, httpx.HTTPError, IndexError):
+                    return False
+
+            assert wait_for(respawned, 20), gw.stderr.read_text()[-3000:]
     finally:
         origin.close()
 

@@ -46,8 +46,10 @@ TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes", 
 Doc = dict[str, Any]
 
 
-def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
-    """Reads and validates a config file; raises ConfigError listing every problem."""
+def load(path: str | os.PathLike[str], text: str | None = None, hooks_source: str | os.PathLike[str] | None = None) -> Config:
+    """Reads and validates a config file; raises ConfigError listing every problem.
+
+    ``hooks_source``: run a ``[hooks] module = "file:..."`` from this copy (the last good one)."""
     p = Path(path)
     if text is None:
         try:
@@ -71,7 +73,7 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     locale = load_locale(c, doc, server)
     experiments = load_experiments(c, doc)
     kv = load_kv(c, doc, base)
-    hooks = load_hooks(c, doc, base)
+    hooks = load_hooks(c, doc, base, Path(hooks_source) if hooks_source is not None else None)
     routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, hooks=hooks)
     warn_unused(c, hooks, {n for r in routes if r.hooks is not None for n in r.hooks.names})
 

@@ -55,6 +55,9 @@ class HooksConfig:
     on_error: str
     hooks: Mapping[str, Hook]
     module_object: ModuleType | None = field(default=None, repr=False, compare=False)
+    # A "file:" module's code as it was imported: what a worker's snapshot of the last good config
+    # keeps a copy of (gateway.app._write_snapshot).
+    file_source: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +72,11 @@ class RouteHooks:
     deny: bool
 
 
-def load_hooks(c: Problems, doc: dict[str, Any], base: Path) -> HooksConfig | None:
-    """The ``[hooks]`` table with its module imported; None when the config has none (or it failed)."""
+def load_hooks(c: Problems, doc: dict[str, Any], base: Path, source: Path | None = None) -> HooksConfig | None:
+    """The ``[hooks]`` table with its module imported; None when the config has none (or it failed).
+
+    ``source``: run a ``file:`` module's code from this file instead (a copy of the last one that
+    loaded: see gateway.app.load_with_fallback); its ``__file__`` stays the configured path."""
     if "hooks" not in doc:
         return None
     hd = c.table(doc.get("hooks"), "hooks")
@@ -86,14 +92,16 @@ def load_hooks(c: Problems, doc: dict[str, Any], base: Path) -> HooksConfig | No
         on_error = "deny"
     if ref is None:
         return None
-    module = _import(c, ref, base)
-    if module is None:
+    imported = _import(c, ref, base, source)
+    if imported is None:
         return None
+    module, code = imported
     hooks = _collect(c, module)
-    return HooksConfig(ref, timeout or DEFAULT_TIMEOUT, on_error, hooks, module)
+    return HooksConfig(ref, timeout or DEFAULT_TIMEOUT, on_error, hooks, module, code)
 
 
-def _import(c: Problems, ref: str, base: Path) -> ModuleType | None:
+def _import(c: Problems, ref: str, base: Path, source: Path | None = None) -> tuple[ModuleType, bytes | None] | None:
+    """The imported module, and for a file module the exact bytes it ran."""
     if ref.startswith("file:"):
         path = Path(ref[5:])
         path = path if path.is_absolute() else base / path
@@ -106,14 +114,21 @@ def _import(c: Problems, ref: str, base: Path) -> ModuleType | None:
         # A stable name, so tracebacks and pickling see one module; a re-import replaces it.
         name = "gateway_hooks__" + re.sub(r"\W", "_", path.stem)
         spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
+        if spec is None:
             c.bad("hooks.module", f"cannot import {path}", MODULE_EXPECTED)
             return None
         module = importlib.util.module_from_spec(spec)
         previous = sys.modules.get(name)
+        try:
+            # The bytes are read once and run: a snapshot of them is exactly what ran. With `source`,
+            # they come from that copy, while __file__ and tracebacks keep the configured path.
+            code = (source or path).read_bytes()
+        except OSError as e:
+            c.bad("hooks.module", f"cannot read {source or path}: {e.strerror}", MODULE_EXPECTED)
+            return None
         sys.modules[name] = module  # dataclasses and typing look their module up while it runs
         try:
-            spec.loader.exec_module(module)
+            exec(compile(code, str(path), "exec"), module.__dict__)  # noqa: S102 - importing the user's hooks is the point
         except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure of user code is a config problem
             if previous is not None:
                 sys.modules[name] = previous
@@ -121,13 +136,13 @@ def _import(c: Problems, ref: str, base: Path) -> ModuleType | None:
                 sys.modules.pop(name, None)
             c.bad("hooks.module", f"importing {path} failed: {_failure(e, str(path))}", "expected a module that imports cleanly")
             return None
-        return module
+        return module, code
     if not DOTTED_RE.match(ref):
         c.bad("hooks.module", f"is {ref!r}", MODULE_EXPECTED)
         return None
     try:
         loaded = sys.modules.get(ref)
-        return importlib.reload(loaded) if loaded is not None else importlib.import_module(ref)
+        return (importlib.reload(loaded) if loaded is not None else importlib.import_module(ref)), None
     except ModuleNotFoundError as e:
         if e.name is not None and (ref == e.name or ref.startswith(e.name + ".")):
             c.bad("hooks.module", f"no module named {e.name!r} (sys.path: the working directory and PYTHONPATH)", MODULE_EXPECTED)

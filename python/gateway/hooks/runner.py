@@ -167,7 +167,7 @@ async def _run(ctx: RequestContext, hook: Hook, stage: str, args: tuple[Any, ...
         return True, value
     except asyncio.CancelledError:
         raise  # the request itself was cancelled (the client went away): not the hook's failure
-    except Exception as e:  # noqa: BLE001 - a hook's fault must never become the gateway's
+    except (Exception, SystemExit) as e:  # noqa: BLE001 - a hook's fault (even sys.exit()) must never become the gateway's
         _failed(ctx, hook, stage, e, rh)
         return False, None
 
