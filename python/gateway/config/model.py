@@ -241,8 +241,7 @@ class Config:
             drops.append((_core.HeaderNames(trusted | geo), _core.HeaderNames(trusted)))
         object.__setattr__(self, "forward_drop", tuple(drops))
         object.__setattr__(self, "spoofable_headers", FORWARDING_HEADERS | geo | forwarded)
-        # Hooks get the params in their snapshot, so routes with hooks capture them too.
-        uses_params = frozenset(r.index for r in self.routes if r.hooks is not None or any("params" in t.kinds for _, t in (*r.request_headers, *r.response_headers)))
+        uses_params = frozenset(r.index for r in self.routes if any("params" in t.kinds for _, t in (*r.request_headers, *r.response_headers)))
         object.__setattr__(self, "param_routes", uses_params)
         from gateway.hooks.runner import hidden_headers
 

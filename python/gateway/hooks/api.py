@@ -156,12 +156,32 @@ class HookRequest:
     - ``variants`` (Mapping[str, str]): experiment name -> the visitor's variant.
     - ``dry_run`` (bool): true under ``gateway explain``: answer as serve would, but cause no effects.
     - ``kv(namespace, key)``: an awaitable of the value in a ``[kv.NAME]`` namespace (None if absent).
+
+    What is derived (the header view, the client address, the read-only views) is made on first
+    read, so a hook pays only for the fields it reads.
     """
 
     __slots__ = (
         "_method", "_path", "_query", "_route", "_params", "_claims", "_country", "_lang", "_variants",
-        "_dry_run", "_request", "_hidden", "_trusted", "_trust", "_kv", "_headers", "_client",
+        "_dry_run", "_kv", "_kv_store", "_kv_names", "_headers", "_client", "_source",
     )  # fmt: skip
+    _method: str
+    _path: str
+    _query: str
+    _route: Any  # str, or the config's Route (its label is made on first read)
+    _params: Mapping[str, str] | None  # None: captured from the path on first read
+    _claims: Mapping[str, Any]
+    _country: str | None
+    _lang: str | None
+    _variants: Mapping[str, str]
+    _dry_run: bool
+    _kv: Callable[[str, str], Awaitable[Any]] | None
+    _kv_store: Any
+    _kv_names: Any
+    _headers: Headers | None
+    _client: Any
+    # (the core's Request, the Config, the route's index): what the lazy fields are made from
+    _source: tuple[Any, Any, int] | None
 
     def __init__(
         self,
@@ -179,50 +199,69 @@ class HookRequest:
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         client: str | None = None,
         kv: Callable[[str, str], Awaitable[Any]] | None = None,
-        request: Request | None = None,
-        hidden: Any = None,
-        trusted: bool = False,
-        trust: Callable[[str], bool] | None = None,
     ):
-        """Made by the gateway for each hook stage. Tests of hooks may make one directly with
-        ``headers`` (a mapping or pairs), ``client`` and ``kv`` (an async function) given."""
+        """For tests of hooks: a snapshot with these fields (``headers`` a mapping or pairs, ``kv``
+        an async function of (namespace, key)). The gateway makes its own without this constructor."""
         self._method = method
         self._path = path
         self._query = query
         self._route = route
-        self._params = MappingProxyType(params) if isinstance(params, dict) else (params if params is not None else _EMPTY)
-        self._claims = MappingProxyType(claims) if isinstance(claims, dict) else (claims if claims is not None else _EMPTY)
+        self._params = params if params is not None else _EMPTY
+        self._claims = claims if claims is not None else _EMPTY
         self._country = country
         self._lang = lang
-        self._variants = MappingProxyType(variants) if isinstance(variants, dict) else (variants if variants is not None else _EMPTY)
+        self._variants = variants if variants is not None else _EMPTY
         self._dry_run = dry_run
-        self._request = request
-        self._hidden = hidden
-        self._trusted = trusted
-        self._trust = trust
         self._kv = kv
-        # Built on first use: a hook that never reads them costs nothing for them.
-        if headers is not None:
-            self._headers: Headers | None = Headers(headers.items() if isinstance(headers, Mapping) else headers)
-        else:
-            self._headers = None if request is not None else Headers(())
-        self._client = client if request is None else _UNSET
+        self._kv_store = None
+        self._kv_names = None
+        self._headers = Headers(headers.items() if isinstance(headers, Mapping) else headers) if headers is not None else Headers(())
+        self._client = client
+        self._source = None
 
-    method = property(lambda self: self._method, doc="The request method.")
-    path = property(lambda self: self._path, doc="The normalized path.")
-    query = property(lambda self: self._query, doc="The query string without '?'.")
-    route = property(lambda self: self._route, doc="The matching route's match pattern.")
-    dry_run = property(lambda self: self._dry_run, doc="True under gateway explain.")
+    @property
+    def method(self) -> str:
+        """The request method."""
+        return self._method
+
+    @property
+    def path(self) -> str:
+        """The normalized path."""
+        return self._path
+
+    @property
+    def query(self) -> str:
+        """The query string without '?'."""
+        return self._query
+
+    @property
+    def route(self) -> str:
+        """The matching route's match pattern (several joined with " | ")."""
+        r = self._route
+        if type(r) is not str:
+            r = self._route = r.label()
+        return r  # type: ignore[no-any-return]
+
+    @property
+    def dry_run(self) -> bool:
+        """True under gateway explain."""
+        return self._dry_run
 
     @property
     def params(self) -> Mapping[str, str]:
         """The route's path parameters."""
-        return self._params
+        p = self._params
+        if p is None:
+            assert self._source is not None
+            _, config, index = self._source
+            p = self._params = config.route_set.params(index, self._path) or {}
+        return MappingProxyType(p) if type(p) is dict else p
 
     @property
     def claims(self) -> Mapping[str, Any]:
         """The verified claims (empty at early, or without auth)."""
-        return self._claims
+        c = self._claims
+        return MappingProxyType(c) if type(c) is dict else c
 
     @property
     def country(self) -> str | None:
@@ -235,16 +274,18 @@ class HookRequest:
     @property
     def variants(self) -> Mapping[str, str]:
         """Experiment name -> variant."""
-        return self._variants
+        v = self._variants
+        return MappingProxyType(v) if type(v) is dict else v
 
     @property
     def headers(self) -> Headers:
         """The client's headers the gateway believes (see the class docstring)."""
         h = self._headers
         if h is None:
-            assert self._request is not None
-            h = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in self._request.forward_headers(self._hidden))
-            self._headers = h
+            assert self._source is not None
+            request, config, _ = self._source
+            hidden = config.hook_hidden_headers[config.server.is_trusted(request.client)]
+            h = self._headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.forward_headers(hidden))
         return h
 
     @property
@@ -252,9 +293,10 @@ class HookRequest:
         """The client's address, trusted-proxy aware."""
         c = self._client
         if c is _UNSET:
-            assert self._request is not None
-            c = _client_address(self._request, self._trusted, self._trust)
-            self._client = c
+            assert self._source is not None
+            request, config, _ = self._source
+            trust = config.server.is_trusted
+            c = self._client = _client_address(request, trust(request.client), trust)
         return c  # type: ignore[no-any-return]
 
     def kv(self, namespace: str, key: str) -> Awaitable[Any]:
@@ -263,12 +305,46 @@ class HookRequest:
         Read-only. None when the key is absent or the store is unavailable (the store keeps serving
         its last values, see the README's KV section). KeyError for a namespace the config lacks.
         Use it from an ``async`` hook; its time counts against ``[hooks] timeout``."""
+        store = self._kv_store
+        if store is not None:
+            if namespace not in self._kv_names:
+                raise KeyError(f"no [kv.{namespace}] in the config (have: {', '.join(sorted(self._kv_names)) or 'none'})")
+            return store.get(namespace, key)  # type: ignore[no-any-return]
         if self._kv is None:
             raise KeyError(f"no KV store is available here (asked for {namespace!r})")
         return self._kv(namespace, key)
 
     def __repr__(self) -> str:
-        return f"HookRequest(method={self._method!r}, path={self._path!r}, route={self._route!r})"
+        return f"HookRequest(method={self._method!r}, path={self._path!r}, route={self.route!r})"
+
+
+_new_request = object.__new__
+
+
+def _snapshot(
+    method: str, path: str, query: str, route: Any, params: Mapping[str, str] | None, claims: Mapping[str, Any], country: str | None, lang: str | None,
+    variants: Mapping[str, str], dry_run: bool, kv_store: Any, kv_names: Any, source: tuple[Any, Any, int],
+) -> HookRequest:  # fmt: skip
+    """The gateway's own constructor (gateway.hooks.runner.snapshot): positional, no checks, the
+    derived fields left to be made on first read."""
+    r: HookRequest = _new_request(HookRequest)
+    r._method = method
+    r._path = path
+    r._query = query
+    r._route = route
+    r._params = params
+    r._claims = claims
+    r._country = country
+    r._lang = lang
+    r._variants = variants
+    r._dry_run = dry_run
+    r._kv = None
+    r._kv_store = kv_store
+    r._kv_names = kv_names
+    r._headers = None
+    r._client = _UNSET
+    r._source = source
+    return r
 
 
 def _client_address(request: Request, trusted: bool, trust: Callable[[str], bool] | None) -> str | None:

@@ -24,14 +24,14 @@ import inspect
 import logging
 import time
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gateway import _core, respond
 from gateway.config.model import FORWARDING_HEADERS, HOP_BY_HOP, MANAGED_HEADERS, NEVER_FORWARDED
-from gateway.hooks.api import Forward, HookRequest, HookResponse, Headers, Respond, ResponseChanges, describe
+from gateway.hooks.api import _EMPTY, Forward, HookRequest, HookResponse, Headers, Respond, ResponseChanges, _snapshot, describe
 from gateway.respond import Answer
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ ACCEPTS = {
     "request": (Respond, Forward),
     "response": (ResponseChanges,),
 }
+_VALUE_TYPES = (Respond, Forward, ResponseChanges)
+_COROUTINE = types.CoroutineType
 _ACCEPTS_TEXT = {stage: " or ".join(["None", *(f"gateway.{t.__name__}" for t in types_)]) for stage, types_ in ACCEPTS.items()}
 
 
@@ -118,6 +120,40 @@ def _resume(coro: Coroutine[Any, Any, Any], first: Any) -> Generator[Any, Any, A
                 return stop.value
 
 
+def _timed_out(hook: Hook, timeout: float) -> TimeoutError:
+    return TimeoutError(f"hook {hook.name!r} did not finish within {_ms(timeout)} (cancelled)")
+
+
+async def _waited(hook: Hook, coro: Coroutine[Any, Any, Any], first: Any, started: float, timeout: float) -> Any:
+    """The rest of a coroutine hook whose first step (run in place) waits on ``first``; cancelled at
+    the timeout, counted from when the hook was called."""
+    remaining = timeout - (time.perf_counter() - started)
+    if remaining <= 0:
+        coro.close()
+        raise _timed_out(hook, timeout)
+    try:
+        async with asyncio.timeout(remaining):
+            return await _resume(coro, first)
+    except TimeoutError as e:
+        if time.perf_counter() - started >= timeout:
+            # Chained: the traceback shows where in the hook it was waiting when cancelled.
+            raise _timed_out(hook, timeout) from e
+        raise
+
+
+async def _awaited(hook: Hook, value: Awaitable[Any], timeout: float) -> Any:
+    """A hook that returned another kind of awaitable (e.g. a callable object with an async __call__)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await value
+    except TimeoutError as e:
+        raise _timed_out(hook, timeout) from e
+
+
+def _overran(hook: Hook, elapsed: float, timeout: float) -> None:
+    _log(hook, logging.WARNING, f"hook {hook.name!r} took {_ms(elapsed)}, over [hooks] timeout {_ms(timeout)}; it ran to its end (only an async hook that awaits can be cancelled)")
+
+
 async def call(hook: Hook, args: tuple[Any, ...], timeout: float) -> Any:
     """The hook's value; raises what the hook raised, or TimeoutError when it was cancelled."""
     started = time.perf_counter()
@@ -128,24 +164,12 @@ async def call(hook: Hook, args: tuple[Any, ...], timeout: float) -> Any:
         except StopIteration as stop:
             value = stop.value
         else:
-            remaining = timeout - (time.perf_counter() - started)
-            if remaining <= 0:
-                value.close()
-                raise TimeoutError(f"hook {hook.name!r} did not finish within {_ms(timeout)} (cancelled)")
-            try:
-                async with asyncio.timeout(remaining):
-                    return await _resume(value, first)
-            except TimeoutError as e:
-                if time.perf_counter() - started >= timeout:
-                    # Chained: the traceback shows where in the hook it was waiting when cancelled.
-                    raise TimeoutError(f"hook {hook.name!r} did not finish within {_ms(timeout)} (cancelled)") from e
-                raise
-    elif value is not None and not isinstance(value, (Respond, Forward, ResponseChanges)) and inspect.isawaitable(value):
-        async with asyncio.timeout(timeout):
-            return await value
+            return await _waited(hook, value, first, started, timeout)
+    elif value is not None and type(value) not in _VALUE_TYPES and inspect.isawaitable(value):
+        return await _awaited(hook, value, timeout)
     elapsed = time.perf_counter() - started
     if elapsed > timeout:
-        _log(hook, logging.WARNING, f"hook {hook.name!r} took {_ms(elapsed)}, over [hooks] timeout {_ms(timeout)}; it ran to its end (only an async hook that awaits can be cancelled)")
+        _overran(hook, elapsed, timeout)
     return value
 
 
@@ -201,39 +225,22 @@ def _record(ctx: RequestContext, hook: Hook, stage: str, value: Any) -> None:
 
 
 def snapshot(ctx: RequestContext, stage: str) -> HookRequest:
-    config = ctx.config
-    req = ctx.request
+    """The stage's snapshot: plain values copied now, everything derived made on first read."""
     route = ctx.route
     assert route is not None and ctx.path is not None
-    trusted = config.server.is_trusted(req.client)
-    early = stage == "early"
+    req = ctx.request
     kv = ctx.kv
-    return HookRequest(
-        method=req.method,
-        path=ctx.path,
-        query=req.query,
-        route=route.label(),
-        params=ctx.params,
-        claims=None if early else ctx.claims,
-        country=None if early else ctx.country,
-        lang=None if early else ctx.lang,
-        variants=None if early else ctx.experiments,
-        dry_run=ctx.dry_run,
-        kv=None if kv is None else _reader(kv, config.kv),
-        request=req,
-        hidden=config.hook_hidden_headers[trusted],
-        trusted=trusted,
-        trust=config.server.is_trusted,
-    )
-
-
-def _reader(store: Any, namespaces: Any) -> Any:
-    async def kv(namespace: str, key: str) -> Any:
-        if namespace not in namespaces:
-            raise KeyError(f"no [kv.{namespace}] in the config (have: {', '.join(sorted(namespaces)) or 'none'})")
-        return await store.get(namespace, key)
-
-    return kv
+    if stage == "early":
+        claims: Any = _EMPTY
+        country = lang = None
+        variants: Any = _EMPTY
+    else:
+        claims, country, lang, variants = ctx.claims, ctx.country, ctx.lang, ctx.experiments
+    config = ctx.config
+    return _snapshot(
+        req.method, ctx.path, req.query, route, ctx.params or None, claims, country, lang, variants, ctx.dry_run,
+        kv, config.kv if kv is not None else None, (req, config, route.index),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,42 +248,90 @@ def _reader(store: Any, namespaces: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-async def run_early(ctx: RequestContext, rh: RouteHooks) -> Answer | None:
-    return await _request_side(ctx, rh, "early", rh.early)
+def run_early(ctx: RequestContext, rh: RouteHooks) -> Answer | Awaitable[Answer | None] | None:
+    return _hooks_from(ctx, rh, "early", rh.early, 0, snapshot(ctx, "early"))
 
 
-async def run_request(ctx: RequestContext, rh: RouteHooks) -> Answer | None:
-    return await _request_side(ctx, rh, "request", rh.request)
-
-
-async def _request_side(ctx: RequestContext, rh: RouteHooks, stage: str, hooks: tuple[Hook, ...]) -> Answer | None:
-    req = snapshot(ctx, stage)
-    if stage == "request":
+def run_request(ctx: RequestContext, rh: RouteHooks) -> Answer | Awaitable[Answer | None] | None:
+    req = snapshot(ctx, "request")
+    if rh.response:
         ctx.hook_request = req  # the response hooks see the same snapshot
-    for hook in hooks:
-        ok, value = await _run(ctx, hook, stage, (req,), rh)
-        if not ok:
-            if rh.deny:
-                return respond.error("hook_failed", HOOK_FAILED_DETAIL)
-            continue
+    return _hooks_from(ctx, rh, "request", rh.request, 0, req)
+
+
+def _hooks_from(ctx: RequestContext, rh: RouteHooks, stage: str, hooks: tuple[Hook, ...], start: int, req: HookRequest) -> Answer | Awaitable[Answer | None] | None:
+    """Runs ``hooks[start:]`` in place: the answer that ends the request, None, or — once a hook
+    really waits — an awaitable of the rest. A hook that does not wait costs no event-loop work."""
+    timeout = rh.timeout
+    for i in range(start, len(hooks)):
+        hook = hooks[i]
+        started = time.perf_counter()
         try:
-            if type(value) is Respond:
-                answer = _answer(hook, stage, value)
-            elif value is not None:
-                answer = None
-                _forward(ctx, hook, value)
-            else:
-                answer = None
-        except HookFailed as e:
+            value = hook.fn(req)
+            if type(value) is _COROUTINE:
+                try:
+                    first = value.send(None)
+                except StopIteration as stop:
+                    value = stop.value
+                else:
+                    return _rest(ctx, rh, stage, hooks, i, req, _waited(hook, value, first, started, timeout))
+            elif value is not None and type(value) not in _VALUE_TYPES and inspect.isawaitable(value):
+                return _rest(ctx, rh, stage, hooks, i, req, _awaited(hook, value, timeout))
+        except asyncio.CancelledError:
+            raise  # the request itself was cancelled (the client went away): not the hook's failure
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a hook's fault (even sys.exit()) must never become the gateway's
             _failed(ctx, hook, stage, e, rh)
             if rh.deny:
                 return respond.error("hook_failed", HOOK_FAILED_DETAIL)
             continue
-        if ctx.trace is not None:
-            _record(ctx, hook, stage, value)
-        if answer is not None:
+        elapsed = time.perf_counter() - started
+        if elapsed > timeout:
+            _overran(hook, elapsed, timeout)
+        if value is None and ctx.trace is None:
+            continue
+        ended, answer = _take(ctx, rh, stage, hook, value)
+        if ended:
             return answer
     return None
+
+
+async def _rest(ctx: RequestContext, rh: RouteHooks, stage: str, hooks: tuple[Hook, ...], i: int, req: HookRequest, waiting: Awaitable[Any]) -> Answer | None:
+    """Finishes hook ``i``, which waits (under the timeout), then runs the hooks after it."""
+    hook = hooks[i]
+    try:
+        value = await waiting
+    except asyncio.CancelledError:
+        raise
+    except (Exception, SystemExit) as e:  # noqa: BLE001
+        _failed(ctx, hook, stage, e, rh)
+        if rh.deny:
+            return respond.error("hook_failed", HOOK_FAILED_DETAIL)
+    else:
+        ended, answer = _take(ctx, rh, stage, hook, value)
+        if ended:
+            return answer
+    rest = _hooks_from(ctx, rh, stage, hooks, i + 1, req)
+    if rest is not None and type(rest) is not Answer:
+        return await rest  # type: ignore[misc]
+    return rest  # type: ignore[return-value]
+
+
+def _take(ctx: RequestContext, rh: RouteHooks, stage: str, hook: Hook, value: Any) -> tuple[bool, Answer | None]:
+    """Checks and applies a request-side hook's value: (whether the stage ends here, its answer)."""
+    try:
+        if value is not None and not isinstance(value, ACCEPTS[stage]):
+            raise HookFailed(f"hook {hook.name!r} ({stage}) returned {_returned(value)}; expected {_ACCEPTS_TEXT[stage]}")
+        answer = None
+        if isinstance(value, Respond):
+            answer = _answer(hook, stage, value)
+        elif isinstance(value, Forward):
+            _forward(ctx, hook, value)
+    except HookFailed as e:
+        _failed(ctx, hook, stage, e, rh)
+        return (True, respond.error("hook_failed", HOOK_FAILED_DETAIL)) if rh.deny else (False, None)
+    if ctx.trace is not None:
+        _record(ctx, hook, stage, value)
+    return answer is not None, answer
 
 
 def _answer(hook: Hook, stage: str, value: Respond) -> Answer:
