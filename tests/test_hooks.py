@@ -102,6 +102,12 @@ def spoof_claim(req):
 
 
 @gateway.hook("request")
+def spoof_claim_underscore(req):
+    # An origin behind CGI/WSGI reads X_User_Id as X-User-Id.
+    return gateway.Forward(set_headers={"X_User_Id": "mallory"})
+
+
+@gateway.hook("request")
 def spoof_xff(req):
     return gateway.Forward(set_headers={"X-Forwarded-For": "203.0.113.9"})
 
@@ -239,6 +245,12 @@ origin = "web"
 match = "/spoof-claim"
 auth = "session"
 hooks = ["spoof_claim", "after_failure"]
+origin = "web"
+
+[[routes]]
+match = "/spoof-claim-underscore"
+auth = "session"
+hooks = ["spoof_claim_underscore", "after_failure"]
 origin = "web"
 
 [[routes]]
@@ -463,7 +475,7 @@ def test_routes_without_hooks_are_untouched(deny: Site) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/spoof-claim", "/spoof-xff"])
+@pytest.mark.parametrize("path", ["/spoof-claim", "/spoof-claim-underscore", "/spoof-xff"])
 def test_a_hook_cannot_forward_gateway_owned_headers_deny(deny: Site, path: str) -> None:
     mark = deny.web.mark()
     r = deny.gw.get(path, headers={**bearer(), "X-User-Id": "mallory", "X-Forwarded-For": "203.0.113.9"})
@@ -476,8 +488,10 @@ def test_a_hook_cannot_forward_gateway_owned_headers_allow(allow: Site) -> None:
     mark = allow.web.mark()
     assert allow.gw.get("/spoof-claim", headers={**bearer(), "X-User-Id": "mallory"}).status_code == 200
     assert allow.gw.get("/spoof-xff", headers={"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"}).status_code == 200
-    claim, xff = received(allow.web, mark)
+    assert allow.gw.get("/spoof-claim-underscore", headers=bearer()).status_code == 200
+    claim, xff, underscore = received(allow.web, mark)
     assert claim["x-user-id"] == ["alice"], "only the verified claim"
+    assert underscore["x-user-id"] == ["alice"] and "x_user_id" not in underscore
     assert xff["x-forwarded-for"] == ["127.0.0.1"] and "x-real-ip" not in xff
     # The refused value changed nothing, and the next hook still ran.
     assert claim["x-after"] == ["ran"] and xff["x-after"] == ["ran"]

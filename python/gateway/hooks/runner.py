@@ -364,13 +364,15 @@ def _forward(ctx: RequestContext, hook: Hook, value: Forward) -> None:
     config = ctx.config
     where = f"hook {hook.name!r} (request) returned a Forward"
     for name, _ in value.set_headers:
-        low = name.lower()
+        # "_" read as "-", as the headers stage drops client headers: an origin behind CGI/WSGI
+        # reads X_User_Id as X-User-Id.
+        low = name.lower().replace("_", "-")
         if low in REQUEST_UNSETTABLE:
             raise HookFailed(f"{where} setting {name}, a header the gateway manages (only it writes {name}; X-Forwarded-* are written from the connection)")
         if low in config.forwarded_claim_headers:
             raise HookFailed(f"{where} setting {name}, which carries a verified claim: only the auth stage sets it")
     for name in value.remove_headers:
-        if name.lower() in REQUEST_UNREMOVABLE:
+        if name.lower().replace("_", "-") in REQUEST_UNREMOVABLE:
             raise HookFailed(f"{where} removing {name}, a header the gateway manages")
     if value.origin is not None and value.origin not in config.origins:
         raise HookFailed(f"{where} with origin {value.origin!r}, which is not an [origins.NAME] (have: {', '.join(sorted(config.origins))})")
