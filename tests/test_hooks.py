@@ -161,6 +161,31 @@ def response_raises(req, resp):
 
 
 @gateway.hook("request")
+async def waits_then_forwards(req):
+    await asyncio.sleep(0.01)  # really waits: the rest runs under the timeout
+    return gateway.Forward(set_headers={"X-Waited": "yes"})
+
+
+@gateway.hook("request")
+async def waits_then_raises(req):
+    await asyncio.sleep(0.01)
+    raise ValueError("after waiting")
+
+
+@gateway.hook("early")
+async def waits_then_answers(req):
+    await asyncio.sleep(0.01)
+    if req.headers.get("x-answer"):
+        return gateway.Respond(202, json={"waited": True})
+
+
+@gateway.hook("response")
+async def waits_in_response(req, resp):
+    await asyncio.sleep(0.01)
+    return gateway.ResponseChanges(set_headers={"X-Response-Waited": str(resp.status)})
+
+
+@gateway.hook("request")
 def after_failure(req):
     return gateway.Forward(set_headers={"X-After": "ran"})
 '''
@@ -296,6 +321,16 @@ origin = "web"
 [[routes]]
 match = "/response-raises"
 hooks = ["response_raises"]
+origin = "web"
+
+[[routes]]
+match = "/waits"
+hooks = ["waits_then_answers", "waits_then_forwards", "after_failure", "waits_in_response"]
+origin = "web"
+
+[[routes]]
+match = "/waits-then-raises"
+hooks = ["waits_then_raises", "after_failure"]
 origin = "web"
 
 [[routes]]
@@ -461,6 +496,20 @@ def test_kv_lookup_from_a_hook(deny: Site) -> None:
     assert [h["x-flag"] for h in received(deny.web, mark)] == [["on"], ["off"], ["off"]]
 
 
+def test_hooks_that_really_wait(deny: Site) -> None:
+    # Each hook here awaits a real timer; the ones after it still run, in order, and each stage's
+    # changes still land.
+    mark = deny.web.mark()
+    r = deny.gw.get("/waits")
+    assert r.status_code == 200
+    assert r.headers["x-response-waited"] == "200"
+    (got,) = received(deny.web, mark)
+    assert got["x-waited"] == ["yes"] and got["x-after"] == ["ran"]
+    r = deny.gw.get("/waits", headers={"X-Answer": "1"})
+    assert (r.status_code, r.json()) == (202, {"waited": True})
+    assert received(deny.web, mark)[1:] == []
+
+
 def test_routes_without_hooks_are_untouched(deny: Site) -> None:
     mark = deny.web.mark()
     r = deny.gw.get("/plain/x", headers={"X-Tenant": "t", "X-Forwarded-For": "1.2.3.4"})
@@ -504,7 +553,7 @@ def test_a_hook_cannot_forward_gateway_owned_headers_allow(allow: Site) -> None:
 # failures under both on_error values
 # --------------------------------------------------------------------------------------------
 
-FAILING = ["/raises", "/bad-value", "/forward-too-early", "/unknown-origin", "/exits"]
+FAILING = ["/raises", "/bad-value", "/forward-too-early", "/unknown-origin", "/exits", "/waits-then-raises"]
 
 
 @pytest.mark.parametrize("path", FAILING)
