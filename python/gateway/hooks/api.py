@@ -163,7 +163,7 @@ class HookRequest:
 
     __slots__ = (
         "_method", "_path", "_query", "_route", "_params", "_claims", "_country", "_lang", "_variants",
-        "_dry_run", "_kv", "_kv_store", "_kv_names", "_headers", "_client", "_source",
+        "_dry_run", "_source", "_headers", "_client", "_kv",
     )  # fmt: skip
     _method: str
     _path: str
@@ -175,13 +175,13 @@ class HookRequest:
     _lang: str | None
     _variants: Mapping[str, str]
     _dry_run: bool
+    # The gateway's snapshots: (the core's Request, the Config, the route's index, the KV store),
+    # what the fields made on first read come from; they leave _headers, _client and _kv unset
+    # until then (one store fewer each, per request). None for a snapshot made by a test.
+    _source: tuple[Any, Any, int, Any] | None
+    _headers: Headers
+    _client: str | None
     _kv: Callable[[str, str], Awaitable[Any]] | None
-    _kv_store: Any
-    _kv_names: Any
-    _headers: Headers | None
-    _client: Any
-    # (the core's Request, the Config, the route's index): what the lazy fields are made from
-    _source: tuple[Any, Any, int] | None
 
     def __init__(
         self,
@@ -212,12 +212,10 @@ class HookRequest:
         self._lang = lang
         self._variants = variants if variants is not None else _EMPTY
         self._dry_run = dry_run
-        self._kv = kv
-        self._kv_store = None
-        self._kv_names = None
+        self._source = None
         self._headers = Headers(headers.items() if isinstance(headers, Mapping) else headers) if headers is not None else Headers(())
         self._client = client
-        self._source = None
+        self._kv = kv
 
     @property
     def method(self) -> str:
@@ -253,7 +251,7 @@ class HookRequest:
         p = self._params
         if p is None:
             assert self._source is not None
-            _, config, index = self._source
+            _, config, index, _ = self._source
             p = self._params = config.route_set.params(index, self._path) or {}
         return MappingProxyType(p) if type(p) is dict else p
 
@@ -280,10 +278,10 @@ class HookRequest:
     @property
     def headers(self) -> Headers:
         """The client's headers the gateway believes (see the class docstring)."""
-        h = self._headers
+        h: Headers | None = getattr(self, "_headers", None)
         if h is None:
             assert self._source is not None
-            request, config, _ = self._source
+            request, config, _, _ = self._source
             hidden = config.hook_hidden_headers[config.server.is_trusted(request.client)]
             h = self._headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.forward_headers(hidden))
         return h
@@ -291,13 +289,13 @@ class HookRequest:
     @property
     def client(self) -> str | None:
         """The client's address, trusted-proxy aware."""
-        c = self._client
+        c = getattr(self, "_client", _UNSET)
         if c is _UNSET:
             assert self._source is not None
-            request, config, _ = self._source
+            request, config, _, _ = self._source
             trust = config.server.is_trusted
             c = self._client = _client_address(request, trust(request.client), trust)
-        return c  # type: ignore[no-any-return]
+        return c
 
     def kv(self, namespace: str, key: str) -> Awaitable[Any]:
         """An awaitable of ``key``'s value in the ``[kv.NAMESPACE]`` store: ``await req.kv("flags", "beta")``.
@@ -305,10 +303,13 @@ class HookRequest:
         Read-only. None when the key is absent or the store is unavailable (the store keeps serving
         its last values, see the README's KV section). KeyError for a namespace the config lacks.
         Use it from an ``async`` hook; its time counts against ``[hooks] timeout``."""
-        store = self._kv_store
-        if store is not None:
-            if namespace not in self._kv_names:
-                raise KeyError(f"no [kv.{namespace}] in the config (have: {', '.join(sorted(self._kv_names)) or 'none'})")
+        source = self._source
+        if source is not None:
+            store, names = source[3], source[1].kv
+            if store is None:
+                raise KeyError(f"no KV store is available here (asked for {namespace!r})")
+            if namespace not in names:
+                raise KeyError(f"no [kv.{namespace}] in the config (have: {', '.join(sorted(names)) or 'none'})")
             return store.get(namespace, key)  # type: ignore[no-any-return]
         if self._kv is None:
             raise KeyError(f"no KV store is available here (asked for {namespace!r})")
@@ -316,35 +317,6 @@ class HookRequest:
 
     def __repr__(self) -> str:
         return f"HookRequest(method={self._method!r}, path={self._path!r}, route={self.route!r})"
-
-
-_new_request = object.__new__
-
-
-def _snapshot(
-    method: str, path: str, query: str, route: Any, params: Mapping[str, str] | None, claims: Mapping[str, Any], country: str | None, lang: str | None,
-    variants: Mapping[str, str], dry_run: bool, kv_store: Any, kv_names: Any, source: tuple[Any, Any, int],
-) -> HookRequest:  # fmt: skip
-    """The gateway's own constructor (gateway.hooks.runner.snapshot): positional, no checks, the
-    derived fields left to be made on first read."""
-    r: HookRequest = _new_request(HookRequest)
-    r._method = method
-    r._path = path
-    r._query = query
-    r._route = route
-    r._params = params
-    r._claims = claims
-    r._country = country
-    r._lang = lang
-    r._variants = variants
-    r._dry_run = dry_run
-    r._kv = None
-    r._kv_store = kv_store
-    r._kv_names = kv_names
-    r._headers = None
-    r._client = _UNSET
-    r._source = source
-    return r
 
 
 def _client_address(request: Request, trusted: bool, trust: Callable[[str], bool] | None) -> str | None:

@@ -31,7 +31,7 @@ import orjson
 
 from gateway import _core, respond
 from gateway.config.model import FORWARDING_HEADERS, HOP_BY_HOP, MANAGED_HEADERS, NEVER_FORWARDED
-from gateway.hooks.api import _EMPTY, Forward, HookRequest, HookResponse, Headers, Respond, ResponseChanges, _snapshot, describe
+from gateway.hooks.api import _EMPTY, Forward, HookRequest, HookResponse, Headers, Respond, ResponseChanges, describe
 from gateway.respond import Answer
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ ACCEPTS = {
 }
 _VALUE_TYPES = (Respond, Forward, ResponseChanges)
 _COROUTINE = types.CoroutineType
+_new = object.__new__
 _ACCEPTS_TEXT = {stage: " or ".join(["None", *(f"gateway.{t.__name__}" for t in types_)]) for stage, types_ in ACCEPTS.items()}
 
 
@@ -225,22 +226,28 @@ def _record(ctx: RequestContext, hook: Hook, stage: str, value: Any) -> None:
 
 
 def snapshot(ctx: RequestContext, stage: str) -> HookRequest:
-    """The stage's snapshot: plain values copied now, everything derived made on first read."""
+    """The stage's snapshot, made here rather than by HookRequest's constructor (no keyword parsing,
+    no checks: this runs per request): plain values copied now, everything derived on first read."""
     route = ctx.route
     assert route is not None and ctx.path is not None
     req = ctx.request
-    kv = ctx.kv
+    r: HookRequest = _new(HookRequest)
+    r._method = req.method
+    r._path = ctx.path
+    r._query = req.query
+    r._route = route
+    r._params = ctx.params or None  # None: captured from the path on first read
     if stage == "early":
-        claims: Any = _EMPTY
-        country = lang = None
-        variants: Any = _EMPTY
+        r._claims = r._variants = _EMPTY
+        r._country = r._lang = None
     else:
-        claims, country, lang, variants = ctx.claims, ctx.country, ctx.lang, ctx.experiments
-    config = ctx.config
-    return _snapshot(
-        req.method, ctx.path, req.query, route, ctx.params or None, claims, country, lang, variants, ctx.dry_run,
-        kv, config.kv if kv is not None else None, (req, config, route.index),
-    )  # fmt: skip
+        r._claims = ctx.claims
+        r._country = ctx.country
+        r._lang = ctx.lang
+        r._variants = ctx.experiments
+    r._dry_run = ctx.dry_run
+    r._source = (req, ctx.config, route.index, ctx.kv)
+    return r
 
 
 # --------------------------------------------------------------------------------------------
