@@ -25,6 +25,7 @@ from typing import Any
 from benches.load import checks, install, report, wrk
 from benches.load.common import (
     BENCHES,
+    CLK_TCK,
     ORIGIN_CPUS,
     RESULTS,
     ROOT,
@@ -37,6 +38,7 @@ from benches.load.common import (
     install_cleanup,
     log,
     mem_kb,
+    proc_jiffies,
     stop,
     tokens,
 )
@@ -395,7 +397,12 @@ class Suite:
                     wrk.run(r.port, self.scen[sc], duration=self.a.warmup, connections=self.a.connections, script=self.script)
             for i in range(self.a.runs):
                 for s, r, sc in plan:
-                    runs[f"{s.name} {sc}"].append(self.one_run(s.label, r.port, sc, i, r))
+                    # The worker's own CPU time per request, beside req/s: on a machine other work
+                    # shares, req/s moves with their load, CPU per request much less.
+                    cpu0 = proc_jiffies(r.workers)
+                    run = self.one_run(s.label, r.port, sc, i, r)
+                    run["worker_cpu_us_per_request"] = round((proc_jiffies(r.workers) - cpu0) / CLK_TCK / max(1, run["requests"]) * 1e6, 2)
+                    runs[f"{s.name} {sc}"].append(run)
             for key, rs in runs.items():
                 name, sc = key.split(" ")
                 out["systems"].setdefault(name, {"label": next(s.label for s, _ in started if s.name == name), "scenarios": {}})
@@ -407,8 +414,15 @@ class Suite:
             # Run by run (they are interleaved, so each pair shares the machine's state of the moment).
             out["hooked_vs_unhooked_per_run"] = [round(h["rps"] / u["rps"], 3) for h, u in zip(on["S2h"]["runs"], on["S2"]["runs"], strict=True)]
             out["unhooked_vs_no_hooks_per_run"] = [round(u["rps"] / n["rps"], 3) for u, n in zip(on["S2"]["runs"], off["S2"]["runs"], strict=True)]
+            cpu = {k: statistics.median(r["worker_cpu_us_per_request"] for r in v["runs"]) for k, v in (("off S2", off["S2"]), ("on S2", on["S2"]), ("on S2h", on["S2h"]))}
+            out["worker_cpu_us_per_request"] = cpu
+            # What the CPU per request implies for req/s on a core of its own.
+            out["hooked_vs_unhooked_by_cpu"] = round(cpu["on S2"] / cpu["on S2h"], 3)
+            out["unhooked_vs_no_hooks_by_cpu"] = round(cpu["off S2"] / cpu["on S2"], 3)
             log(f"hooks: S2 with a no-op request hook / without: {out['hooked_vs_unhooked']} (runs {out['hooked_vs_unhooked_per_run']}); "
                 f"S2 without hooks, [hooks] configured / not: {out['unhooked_vs_no_hooks']} (runs {out['unhooked_vs_no_hooks_per_run']})")  # fmt: skip
+            log(f"hooks: worker CPU µs per request (median) {cpu}: by CPU, hooked / unhooked {out['hooked_vs_unhooked_by_cpu']}, "
+                f"unhooked with [hooks] / no [hooks] {out['unhooked_vs_no_hooks_by_cpu']}")  # fmt: skip
             for s, r in started:
                 problems = [f"after load: {c['check']}: {c['problem']}" for c in checks.run_checks(r.port, _checks_for("workload", self.tok)) if not c["ok"]]
                 problems += _log_problems(r.log, s.workers)

@@ -157,28 +157,22 @@ class HookRequest:
     - ``dry_run`` (bool): true under ``gateway explain``: answer as serve would, but cause no effects.
     - ``kv(namespace, key)``: an awaitable of the value in a ``[kv.NAME]`` namespace (None if absent).
 
-    What is derived (the header view, the client address, the read-only views) is made on first
-    read, so a hook pays only for the fields it reads.
+    The gateway's snapshots read what the stages before decided, which no later stage changes, and
+    make what is derived (the header view, the client address, the parameters, the read-only views)
+    on first read: a hook pays only for the fields it reads.
     """
 
-    __slots__ = (
-        "_method", "_path", "_query", "_route", "_params", "_claims", "_country", "_lang", "_variants",
-        "_dry_run", "_source", "_headers", "_client", "_kv",
-    )  # fmt: skip
+    __slots__ = ("_method", "_path", "_query", "_route", "_params", "_claims", "_country", "_lang", "_variants", "_dry_run", "_headers", "_client", "_kv")
     _method: str
     _path: str
     _query: str
-    _route: Any  # str, or the config's Route (its label is made on first read)
-    _params: Mapping[str, str] | None  # None: captured from the path on first read
+    _route: str
+    _params: Mapping[str, str]
     _claims: Mapping[str, Any]
     _country: str | None
     _lang: str | None
     _variants: Mapping[str, str]
     _dry_run: bool
-    # The gateway's snapshots: (the core's Request, the Config, the route's index, the KV store),
-    # what the fields made on first read come from; they leave _headers, _client and _kv unset
-    # until then (one store fewer each, per request). None for a snapshot made by a test.
-    _source: tuple[Any, Any, int, Any] | None
     _headers: Headers
     _client: str | None
     _kv: Callable[[str, str], Awaitable[Any]] | None
@@ -206,13 +200,12 @@ class HookRequest:
         self._path = path
         self._query = query
         self._route = route
-        self._params = params if params is not None else _EMPTY
-        self._claims = claims if claims is not None else _EMPTY
+        self._params = _view(params)
+        self._claims = _view(claims)
         self._country = country
         self._lang = lang
-        self._variants = variants if variants is not None else _EMPTY
+        self._variants = _view(variants)
         self._dry_run = dry_run
-        self._source = None
         self._headers = Headers(headers.items() if isinstance(headers, Mapping) else headers) if headers is not None else Headers(())
         self._client = client
         self._kv = kv
@@ -235,31 +228,17 @@ class HookRequest:
     @property
     def route(self) -> str:
         """The matching route's match pattern (several joined with " | ")."""
-        r = self._route
-        if type(r) is not str:
-            r = self._route = r.label()
-        return r  # type: ignore[no-any-return]
-
-    @property
-    def dry_run(self) -> bool:
-        """True under gateway explain."""
-        return self._dry_run
+        return self._route
 
     @property
     def params(self) -> Mapping[str, str]:
         """The route's path parameters."""
-        p = self._params
-        if p is None:
-            assert self._source is not None
-            _, config, index, _ = self._source
-            p = self._params = config.route_set.params(index, self._path) or {}
-        return MappingProxyType(p) if type(p) is dict else p
+        return self._params
 
     @property
     def claims(self) -> Mapping[str, Any]:
         """The verified claims (empty at early, or without auth)."""
-        c = self._claims
-        return MappingProxyType(c) if type(c) is dict else c
+        return self._claims
 
     @property
     def country(self) -> str | None:
@@ -272,30 +251,22 @@ class HookRequest:
     @property
     def variants(self) -> Mapping[str, str]:
         """Experiment name -> variant."""
-        v = self._variants
-        return MappingProxyType(v) if type(v) is dict else v
+        return self._variants
+
+    @property
+    def dry_run(self) -> bool:
+        """True under gateway explain."""
+        return self._dry_run
 
     @property
     def headers(self) -> Headers:
         """The client's headers the gateway believes (see the class docstring)."""
-        h: Headers | None = getattr(self, "_headers", None)
-        if h is None:
-            assert self._source is not None
-            request, config, _, _ = self._source
-            hidden = config.hook_hidden_headers[config.server.is_trusted(request.client)]
-            h = self._headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.forward_headers(hidden))
-        return h
+        return self._headers
 
     @property
     def client(self) -> str | None:
         """The client's address, trusted-proxy aware."""
-        c = getattr(self, "_client", _UNSET)
-        if c is _UNSET:
-            assert self._source is not None
-            request, config, _, _ = self._source
-            trust = config.server.is_trusted
-            c = self._client = _client_address(request, trust(request.client), trust)
-        return c
+        return self._client
 
     def kv(self, namespace: str, key: str) -> Awaitable[Any]:
         """An awaitable of ``key``'s value in the ``[kv.NAMESPACE]`` store: ``await req.kv("flags", "beta")``.
@@ -303,20 +274,99 @@ class HookRequest:
         Read-only. None when the key is absent or the store is unavailable (the store keeps serving
         its last values, see the README's KV section). KeyError for a namespace the config lacks.
         Use it from an ``async`` hook; its time counts against ``[hooks] timeout``."""
-        source = self._source
-        if source is not None:
-            store, names = source[3], source[1].kv
-            if store is None:
-                raise KeyError(f"no KV store is available here (asked for {namespace!r})")
-            if namespace not in names:
-                raise KeyError(f"no [kv.{namespace}] in the config (have: {', '.join(sorted(names)) or 'none'})")
-            return store.get(namespace, key)  # type: ignore[no-any-return]
         if self._kv is None:
             raise KeyError(f"no KV store is available here (asked for {namespace!r})")
         return self._kv(namespace, key)
 
     def __repr__(self) -> str:
-        return f"HookRequest(method={self._method!r}, path={self._path!r}, route={self.route!r})"
+        return f"HookRequest(method={self.method!r}, path={self.path!r}, route={self.route!r})"
+
+
+def _view(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return _EMPTY if m is None else MappingProxyType(m) if type(m) is dict else m
+
+
+class _StageSnapshot(HookRequest):
+    """The gateway's snapshot for one stage: the request's context and whether the stage is
+    ``early`` (before auth: no claims, locale or variants yet). Two stores per request; every field
+    is read from the context when a hook asks for it (what the stages before decided, which nothing
+    later changes), derived fields once."""
+
+    __slots__ = ("_ctx", "_early")
+    _ctx: Any  # gateway.context.RequestContext
+    _early: bool
+
+    @property
+    def method(self) -> str:
+        return self._ctx.request.method  # type: ignore[no-any-return]
+
+    @property
+    def path(self) -> str:
+        return self._ctx.path  # type: ignore[no-any-return]
+
+    @property
+    def query(self) -> str:
+        return self._ctx.request.query  # type: ignore[no-any-return]
+
+    @property
+    def route(self) -> str:
+        return self._ctx.route.label()  # type: ignore[no-any-return]
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        p = getattr(self, "_params", None)
+        if p is None:
+            ctx = self._ctx
+            # Routes whose templates use no {params.*} skip the capture in the match stage.
+            p = self._params = _view(ctx.params or ctx.config.route_set.params(ctx.route.index, ctx.path) or {})
+        return p
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        return _EMPTY if self._early else _view(self._ctx.claims)
+
+    @property
+    def country(self) -> str | None:
+        return None if self._early else self._ctx.country  # type: ignore[no-any-return]
+
+    @property
+    def lang(self) -> str | None:
+        return None if self._early else self._ctx.lang  # type: ignore[no-any-return]
+
+    @property
+    def variants(self) -> Mapping[str, str]:
+        return _EMPTY if self._early else _view(self._ctx.experiments)
+
+    @property
+    def dry_run(self) -> bool:
+        return self._ctx.dry_run  # type: ignore[no-any-return]
+
+    @property
+    def headers(self) -> Headers:
+        h: Headers | None = getattr(self, "_headers", None)
+        if h is None:
+            ctx = self._ctx
+            request, config = ctx.request, ctx.config
+            hidden = config.hook_hidden_headers[config.server.is_trusted(request.client)]
+            h = self._headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.forward_headers(hidden))
+        return h
+
+    @property
+    def client(self) -> str | None:
+        c = getattr(self, "_client", _UNSET)
+        if c is _UNSET:
+            request = self._ctx.request
+            trust = self._ctx.config.server.is_trusted
+            c = self._client = _client_address(request, trust(request.client), trust)
+        return c  # type: ignore[no-any-return]
+
+    def kv(self, namespace: str, key: str) -> Awaitable[Any]:
+        ctx = self._ctx
+        if ctx.kv is None:
+            raise KeyError(f"no KV store is available here (asked for {namespace!r})")
+        if namespace not in ctx.config.kv:
+            raise KeyError(f"no [kv.{namespace}] in the config (have: {', '.join(sorted(ctx.config.kv)) or 'none'})")
+        return ctx.kv.get(namespace, key)  # type: ignore[no-any-return]
 
 
 def _client_address(request: Request, trusted: bool, trust: Callable[[str], bool] | None) -> str | None:

@@ -31,7 +31,7 @@ import orjson
 
 from gateway import _core, respond
 from gateway.config.model import FORWARDING_HEADERS, HOP_BY_HOP, MANAGED_HEADERS, NEVER_FORWARDED
-from gateway.hooks.api import _EMPTY, Forward, HookRequest, HookResponse, Headers, Respond, ResponseChanges, describe
+from gateway.hooks.api import Forward, HookRequest, HookResponse, Headers, Respond, ResponseChanges, _StageSnapshot, describe
 from gateway.respond import Answer
 
 if TYPE_CHECKING:
@@ -226,27 +226,10 @@ def _record(ctx: RequestContext, hook: Hook, stage: str, value: Any) -> None:
 
 
 def snapshot(ctx: RequestContext, stage: str) -> HookRequest:
-    """The stage's snapshot, made here rather than by HookRequest's constructor (no keyword parsing,
-    no checks: this runs per request): plain values copied now, everything derived on first read."""
-    route = ctx.route
-    assert route is not None and ctx.path is not None
-    req = ctx.request
-    r: HookRequest = _new(HookRequest)
-    r._method = req.method
-    r._path = ctx.path
-    r._query = req.query
-    r._route = route
-    r._params = ctx.params or None  # None: captured from the path on first read
-    if stage == "early":
-        r._claims = r._variants = _EMPTY
-        r._country = r._lang = None
-    else:
-        r._claims = ctx.claims
-        r._country = ctx.country
-        r._lang = ctx.lang
-        r._variants = ctx.experiments
-    r._dry_run = ctx.dry_run
-    r._source = (req, ctx.config, route.index, ctx.kv)
+    """The stage's snapshot (api._StageSnapshot): two stores; every field is read when asked for."""
+    r: _StageSnapshot = _new(_StageSnapshot)
+    r._ctx = ctx
+    r._early = stage == "early"
     return r
 
 
@@ -256,11 +239,16 @@ def snapshot(ctx: RequestContext, stage: str) -> HookRequest:
 
 
 def run_early(ctx: RequestContext, rh: RouteHooks) -> Answer | Awaitable[Answer | None] | None:
-    return _hooks_from(ctx, rh, "early", rh.early, 0, snapshot(ctx, "early"))
+    req: _StageSnapshot = _new(_StageSnapshot)  # `snapshot`, inlined: this runs per request
+    req._ctx = ctx
+    req._early = True
+    return _hooks_from(ctx, rh, "early", rh.early, 0, req)
 
 
 def run_request(ctx: RequestContext, rh: RouteHooks) -> Answer | Awaitable[Answer | None] | None:
-    req = snapshot(ctx, "request")
+    req: _StageSnapshot = _new(_StageSnapshot)
+    req._ctx = ctx
+    req._early = False
     if rh.response:
         ctx.hook_request = req  # the response hooks see the same snapshot
     return _hooks_from(ctx, rh, "request", rh.request, 0, req)
