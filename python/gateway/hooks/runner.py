@@ -65,6 +65,10 @@ class HookFailed(Exception):
     """A hook's value the gateway refuses (the message names the hook and what it returned)."""
 
 
+class HookTimeout(TimeoutError):
+    """A hook was cancelled at ``[hooks] timeout`` (chained to where it was waiting)."""
+
+
 class _Limiter:
     """At most one log record per key per `LOG_INTERVAL` seconds; the rest are counted."""
 
@@ -121,8 +125,8 @@ def _resume(coro: Coroutine[Any, Any, Any], first: Any) -> Generator[Any, Any, A
                 return stop.value
 
 
-def _timed_out(hook: Hook, timeout: float) -> TimeoutError:
-    return TimeoutError(f"hook {hook.name!r} did not finish within {_ms(timeout)} (cancelled)")
+def _timed_out(hook: Hook, timeout: float) -> HookTimeout:
+    return HookTimeout(f"hook {hook.name!r} did not finish within {_ms(timeout)} (cancelled)")
 
 
 async def _waited(hook: Hook, coro: Coroutine[Any, Any, Any], first: Any, started: float, timeout: float) -> Any:
@@ -202,7 +206,7 @@ def _failed(ctx: RequestContext, hook: Hook, stage: str, e: BaseException, rh: R
     if isinstance(e, HookFailed):
         why = str(e)
         _log(hook, logging.ERROR, f"{why}; {action}")
-    elif isinstance(e, TimeoutError) and str(e).startswith(f"hook {hook.name!r} did not finish"):
+    elif isinstance(e, HookTimeout):
         why = str(e)
         _log(hook, logging.ERROR, f"{why} on {ctx.request.method} {ctx.path}; {action}", e)
     else:
