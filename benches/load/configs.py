@@ -251,3 +251,35 @@ url = "http://127.0.0.1:{origin}"
 match = "/:path*"
 origin = "ws"
 """
+
+# Issue 13: one no-op async `request` hook on a copy of the S2 route, placed before it, so the same
+# gateway serves S2 without hooks (/dashboard/x) and with one (/dashboard/h/x): same auth, same origin
+# location, same answer. The hook returns None after being handed its snapshot.
+HOOKS_PY = """
+import gateway
+
+
+@gateway.hook("request")
+async def noop(req):
+    return None
+"""
+
+_FIRST_ROUTE = "[[routes]]\nmatch = \"/dashboard/:path*\""
+HOOKS_TABLE = """[hooks]
+module = "file:{tmp}/hooks.py"
+timeout = "50ms"
+
+[[routes]]
+match = "/dashboard/h/:path*"
+auth = "session"
+hooks = ["noop"]
+origin = "web"
+
+"""
+
+
+def with_hooks(text: str, tmp: Path) -> str:
+    """The gateway config with a [hooks] table and the hooked copy of the S2 route before it."""
+    assert _FIRST_ROUTE in text, "the example config no longer starts its routes with /dashboard/:path*"
+    (tmp / "hooks.py").write_text(HOOKS_PY)
+    return text.replace(_FIRST_ROUTE, HOOKS_TABLE.format(tmp=tmp) + _FIRST_ROUTE, 1)

@@ -141,9 +141,16 @@ def load_with_fallback(path: str, snapshot: str | None) -> Config:
             log.error("%s", line)
         log.error("config reload refused: %d problem(s) in %s; still serving the previous config", len(e.problems), path)
         with open(snapshot, encoding="utf-8") as f:
-            return load(path, text=f.read())
+            text = f.read()
+        # The hook module that loaded with it, if it was a file (the file itself may be broken now).
+        hooks = _hooks_snapshot(snapshot)
+        return load(path, text=text, hooks_source=hooks if os.path.exists(hooks) else None)
     _write_snapshot(config, snapshot)
     return config
+
+
+def _hooks_snapshot(snapshot: str) -> str:
+    return f"{snapshot}.hooks.py"
 
 
 def _write_snapshot(config: Config, snapshot: str | None) -> None:
@@ -154,6 +161,14 @@ def _write_snapshot(config: Config, snapshot: str | None) -> None:
         tmp = f"{snapshot}.{os.getpid()}"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
+        # A `file:` hook module is part of the config: a worker that starts while the file is broken
+        # (a refused reload, then a respawn) runs the copy that loaded with this text.
+        hooks_code = config.hooks.file_source if config.hooks is not None else None
+        if hooks_code is not None:
+            hooks_tmp = f"{_hooks_snapshot(snapshot)}.{os.getpid()}"
+            with open(hooks_tmp, "wb") as fb:
+                fb.write(hooks_code)
+            os.replace(hooks_tmp, _hooks_snapshot(snapshot))
         os.replace(tmp, snapshot)
     except OSError as err:
         log.warning("cannot update the config snapshot %s: %s", snapshot, err)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:
     from gateway._core import HeaderNames, Request
     from gateway.config import Config, Origin, Route
+    from gateway.hooks.api import HookRequest
     from gateway.kv import KVStore
     from gateway.respond import Answer
 
@@ -73,6 +74,12 @@ class RequestContext:
     forward_query: str | None = None
     # a WebSocket handshake: its session (gateway.proxy.websocket.Session); None for HTTP requests
     ws: Any = None
+    # hooks: lower-case names of client headers a request hook set or removed (dropped from the
+    # forward), the request stage's snapshot (the response hooks see it too), and explain's record
+    # of what each hook returned
+    hook_drop: frozenset[str] = frozenset()
+    hook_request: HookRequest | None = None
+    hook_trace: list[dict[str, Any]]
     # proxy
     upstream_url: str | None = None
     timeout: float = 30.0
@@ -98,6 +105,7 @@ class RequestContext:
         ctx = cls(config, request, kv, started)
         ctx.dry_run = True
         ctx.trace = []
+        ctx.hook_trace = []
         if rng is not None:
             ctx.rng = rng
         ctx.now = now

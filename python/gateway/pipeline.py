@@ -26,11 +26,11 @@ from gateway.context import RequestContext
 from gateway.kv import KVStore
 from gateway.proxy import http, websocket
 from gateway.respond import Answer, send_answer
-from gateway.stages import auth, cors, experiment, headers, locale, match, normalize, proxy, require
+from gateway.stages import auth, cors, early_hooks, experiment, headers, locale, match, normalize, proxy, request_hooks, require
 
 log = logging.getLogger("gateway")
 
-STAGES: tuple[ModuleType, ...] = (normalize, match, cors, auth, require, locale, experiment, headers, proxy)
+STAGES: tuple[ModuleType, ...] = (normalize, match, cors, early_hooks, auth, require, locale, experiment, request_hooks, headers, proxy)
 
 # (name, run, whether run is a coroutine function): resolved once, not per request.
 _PLAN: tuple[tuple[str, Callable[[RequestContext], Any], bool], ...] = tuple((s.NAME, s.run, inspect.iscoroutinefunction(s.run)) for s in STAGES)
@@ -41,6 +41,12 @@ async def decide(ctx: RequestContext) -> Answer | None:
     for _name, run, awaits in _PLAN:
         answer = (await run(ctx)) if awaits else run(ctx)
         if answer is not None:
+            if type(answer) is not Answer:
+                # A synchronous stage that has to wait this time (the hook stages, on routes that
+                # list hooks) hands back an awaitable: routes without hooks never pay for one.
+                answer = await answer
+                if answer is None:
+                    continue
             ctx.answer = answer
             ctx.status = answer.status
             return answer

@@ -31,6 +31,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     # the route refuses the upgrade (RFC 6455 §4.2.2 lets a server refuse one with an HTTP error).
     "websocket_not_allowed": (403, "websocket_not_allowed"),
     "service_unavailable": (503, "service_unavailable"),
+    "hook_failed": (500, "hook_failed"),  # a Python hook raised, timed out or returned a bad value (on_error = "deny")
 }
 
 _JSON = (b"content-type", b"application/json")

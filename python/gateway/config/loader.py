@@ -35,6 +35,7 @@ from gateway.config.model import (
 )
 from gateway.config.problems import ConfigError, Problems
 from gateway.listener_tls import pair_problem
+from gateway.hooks.loader import HooksConfig, load_hooks, route_hooks, warn_unused
 from gateway.template import Placeholder, Template, TemplateError
 
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -45,13 +46,15 @@ COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 LOCALE_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 # Granian's RuntimeModes values.
 RUNTIME_MODES = ("auto", "st", "mt")
-TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes", "cors"}
+TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes", "cors", "hooks"}
 
 Doc = dict[str, Any]
 
 
-def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
-    """Reads and validates a config file; raises ConfigError listing every problem."""
+def load(path: str | os.PathLike[str], text: str | None = None, hooks_source: str | os.PathLike[str] | None = None) -> Config:
+    """Reads and validates a config file; raises ConfigError listing every problem.
+
+    ``hooks_source``: run a ``[hooks] module = "file:..."`` from this copy (the last good one)."""
     p = Path(path)
     if text is None:
         try:
@@ -76,11 +79,13 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     experiments = load_experiments(c, doc)
     kv = load_kv(c, doc, base)
     cors = load_cors(c, doc, HTTP_METHODS)
-    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, cors=cors)
+    hooks = load_hooks(c, doc, base, Path(hooks_source) if hooks_source is not None else None)
+    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, cors=cors, hooks=hooks)
+    warn_unused(c, hooks, {n for r in routes if r.hooks is not None for n in r.hooks.names})
 
     if c.problems or route_set is None:
         raise ConfigError(c.problems)
-    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings), cors=cors)
+    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings), cors=cors, hooks=hooks)
 
 
 # ---------------------------------------------------------------- [server]
@@ -479,7 +484,7 @@ def _kv_file_usable(c: Problems, key: str, path: Path) -> bool:
 
 ROUTE_KEYS = {
     "match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout",
-    "cors", "require", "websocket", "ws_idle_timeout", "ws_max_message",
+    "cors", "require", "websocket", "ws_idle_timeout", "ws_max_message", "hooks",
 }  # fmt: skip
 MATCH_EXPECTED = 'expected a path pattern such as "/dashboard/:path*" or a list of them'
 
@@ -494,6 +499,7 @@ def load_routes(
     experiments: dict[str, Experiment],
     kv: dict[str, KVConfig],
     cors: dict[str, CorsPolicy] | None = None,
+    hooks: HooksConfig | None = None,
 ) -> tuple[list[Route], _core.RouteSet | None]:
     """The routes, and the RouteSet matching them (None when a pattern is unusable)."""
     rdata = doc.get("routes", [])
@@ -585,6 +591,7 @@ def load_routes(
                 cors=cors_name,
                 require=require,
                 **_websocket_keys(c, key, rd),
+                hooks=route_hooks(c, f"{key}.hooks", rd.get("hooks"), hooks, "hooks" in doc),
             )
         )
     return routes, (None if c.problems else route_set)

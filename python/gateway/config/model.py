@@ -21,6 +21,7 @@ from gateway.template import Template
 if TYPE_CHECKING:
     from gateway.claim_rules import ClaimRules
     from gateway.cors import CorsPolicy
+    from gateway.hooks.loader import HooksConfig, RouteHooks
 
 # Headers a client may never set towards an origin, whatever the route says.
 HOP_BY_HOP = frozenset(
@@ -153,6 +154,8 @@ class Route:
     websocket: bool = True
     ws_idle_timeout: float = 3600.0
     ws_max_message: int = 1_000_000  # "1MB"
+    # The Python hooks it lists, resolved by stage (gateway.hooks.loader); None when it lists none.
+    hooks: RouteHooks | None = None
 
     def label(self) -> str:
         return " | ".join(self.match)
@@ -220,6 +223,8 @@ class Config:
     # form; printed by `gateway check` and at serve start, never a reason not to serve.
     warnings: tuple[str, ...] = ()
     cors: dict[str, CorsPolicy] = field(default_factory=dict)
+    # [hooks]: the imported module's hooks, the timeout and on_error (None without the table).
+    hooks: HooksConfig | None = None
     # Derived, computed once here:
     # headers that carry verified claims, so a client's own copies are removed on every route;
     forwarded_claim_headers: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -238,6 +243,8 @@ class Config:
     spoofable_headers: frozenset[str] = field(init=False, repr=False, compare=False)
     # the routes whose templates use {params.*}: only those pay for capturing path parameters.
     param_routes: frozenset[int] = field(init=False, repr=False, compare=False)
+    # the client headers a hook's snapshot leaves out, (for an untrusted peer, for a trusted one).
+    hook_hidden_headers: tuple[_core.HeaderNames, _core.HeaderNames] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
@@ -262,3 +269,6 @@ class Config:
         object.__setattr__(self, "spoofable_headers", FORWARDING_HEADERS | geo | forwarded)
         uses_params = frozenset(r.index for r in self.routes if any("params" in t.kinds for _, t in (*r.request_headers, *r.response_headers)))
         object.__setattr__(self, "param_routes", uses_params)
+        from gateway.hooks.runner import hidden_headers
+
+        object.__setattr__(self, "hook_hidden_headers", hidden_headers(forwarded, geo))
