@@ -41,6 +41,10 @@ class RequestContext:
     origin: Origin | None = None
     params: Mapping[str, str] = _EMPTY
     skipped: tuple[dict[str, Any], ...] = ()  # explain: earlier routes and why each was passed over
+    # limits, claim_limits: the limit that decided (the one that refused, else the last that counted
+    # the request) and how: "allowed" | "limited" | "store_error_allowed" | "store_error_denied".
+    rate_limit_name: str | None = None
+    rate_limit_outcome: str | None = None
     # auth
     auth_policy: str | None = None
     auth_outcome: str = "none"  # none | missing | valid | invalid

@@ -26,11 +26,11 @@ from gateway.context import RequestContext
 from gateway.kv import KVStore
 from gateway.proxy import http
 from gateway.respond import Answer, send_answer
-from gateway.stages import auth, experiment, headers, locale, match, normalize, proxy
+from gateway.stages import auth, claim_limits, experiment, headers, limits, locale, match, normalize, proxy
 
 log = logging.getLogger("gateway")
 
-STAGES: tuple[ModuleType, ...] = (normalize, match, auth, locale, experiment, headers, proxy)
+STAGES: tuple[ModuleType, ...] = (normalize, match, limits, auth, claim_limits, locale, experiment, headers, proxy)
 
 # (name, run, whether run is a coroutine function): resolved once, not per request.
 _PLAN: tuple[tuple[str, Callable[[RequestContext], Any], bool], ...] = tuple((s.NAME, s.run, inspect.iscoroutinefunction(s.run)) for s in STAGES)

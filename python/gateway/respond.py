@@ -24,6 +24,9 @@ ERRORS: dict[str, tuple[int, str]] = {
     "bad_gateway": (502, "bad_gateway"),
     "gateway_timeout": (504, "gateway_timeout"),
     "internal_error": (500, "internal_error"),
+    "rate_limited": (429, "rate_limited"),
+    # A rate limit whose store (redis) cannot be reached, with on_store_error = "deny".
+    "rate_limit_unavailable": (503, "service_unavailable"),
 }
 
 _JSON = (b"content-type", b"application/json")
