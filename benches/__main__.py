@@ -6,6 +6,7 @@
     python -m benches --only gateway,haproxy --duration 5
     python -m benches --micro              # the load benchmark, then the core micro-benchmarks
     python -m benches micro [ARGS...]      # only the micro-benchmarks (benches/verify_micro.py)
+    python -m benches ratelimits [ARGS...] # a route with a memory / redis rate limit vs none (benches/load/ratelimits.py)
 
 Results: benches/results/<timestamp>.json (raw), .md (table, targets) and .png (chart).
 Exit status 1 when a system fails its correctness check or the gateway misbehaves under load.
@@ -32,6 +33,12 @@ def micro(args: list[str]) -> int:
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "micro":
         return micro(argv[1:])
+    if argv and argv[0] == "ratelimits":
+        if str(BENCHES.parent) not in sys.path:
+            sys.path.insert(0, str(BENCHES.parent))
+        from benches.load.ratelimits import main as ratelimits_main
+
+        return ratelimits_main(argv[1:])
     with_micro = "--micro" in argv
     argv = [a for a in argv if a != "--micro"]
     if str(BENCHES.parent) not in sys.path:

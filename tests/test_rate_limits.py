@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -18,9 +19,9 @@ import httpx
 import pytest
 
 from gateway import _core, limits, pipeline
-from gateway.config import ConfigError, load
+from gateway.config import ConfigError, RateLimit, load
 from gateway.request import from_url
-from tests.harness import GATEWAY_BIN, SECRET, Gateway, gateway_env, start_echo, start_gateway, start_redis, write_config
+from tests.harness import GATEWAY_BIN, SECRET, Gateway, Proc, free_port, gateway_env, port_is_listening, spawn, start_echo, start_gateway, start_redis, wait_for, write_config
 
 
 def config_text(origin: int, limits_toml: str, routes: str, server: str = "") -> str:
@@ -383,3 +384,109 @@ def test_a_good_limits_config_loads_with_its_derived_values(tmp_path: Path) -> N
     assert (per_ip.interval_us, per_ip.tolerance_us) == (600_000, 12_000_000)
     assert (per_user.interval_us, per_user.tolerance_us, per_user.on_store_error) == (100_000, 0, "allow")
     assert config.route_limits[0] == ((per_ip,), (per_user,))
+
+
+# ---------------------------------------------------------------- the redis connection itself
+
+
+def _limit(url: str, rate: str = "1/h", burst: int = 1) -> RateLimit:
+    count, unit = rate.split("/")
+    return RateLimit("pipe", "ip", None, int(count), {"s": 1, "m": 60, "h": 3600}[unit], burst, "redis", url, "deny")
+
+
+def test_redis_restart_and_script_flush_are_recovered_from(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    redis_proc, port = start_redis(tmp_path / "r1")
+    url = f"redis://127.0.0.1:{port}/0"
+    limit = _limit(url, burst=2)
+
+    async def scenario() -> list[object]:
+        store = limits.RedisStore(url)
+        out: list[object] = []
+        key = limits.key_bytes(limit, "a")
+        out.append([(await store.check(limit, key) or (None,))[0] for _ in range(4)])
+        # The server forgets its scripts: the next check loads it again, on the same connection.
+        subprocess.run(["redis-cli", "-p", str(port), "script", "flush"], check=True, capture_output=True, timeout=10)
+        out.append((await store.check(limit, limits.key_bytes(limit, "b")) or (None,))[0])
+        # The server goes away: a store error (None), then, once it is back, counting resumes.
+        redis_proc.stop()
+        out.append(await store.check(limit, limits.key_bytes(limit, "c")))
+        # A new server on the same port (empty, without the script): after the down window the
+        # store reconnects, loads the script and counts again.
+        again.append(spawn("redis-again", [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""], tmp_path / "r2"))
+        assert wait_for(lambda: port_is_listening(port), 15)
+        await asyncio.sleep(limits.REDIS_DOWN_FOR + 0.1)
+        out.append([(await store.check(limit, key) or (None,))[0] for _ in range(4)])
+        return out
+
+    again: list[Proc] = []
+    try:
+        with caplog.at_level("WARNING", logger="gateway.limits"):
+            first = asyncio.run(scenario())
+        assert first == [[True, True, True, False], True, None, [True, True, True, False]]
+        assert "cannot be reached" in caplog.text and "is back after" in caplog.text
+    finally:
+        redis_proc.stop()
+        for p in again:
+            p.stop()
+
+
+def test_a_redis_that_never_answers_is_a_bounded_store_error(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(silent.accept()[0])  # reads nothing, answers nothing
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    limit = _limit(url)
+
+    async def scenario() -> list[object]:
+        store = limits.RedisStore(url)
+        # Many requests at once: all get the store error, none hangs (the whole gather is bounded).
+        return await asyncio.wait_for(asyncio.gather(*(store.check(limit, limits.key_bytes(limit, str(i))) for i in range(50))), 5)
+
+    try:
+        assert asyncio.run(scenario()) == [None] * 50
+        assert accepted, "the check never reached the silent server"
+    finally:
+        stop.set()
+        t.join()
+        for s in accepted:
+            s.close()
+        silent.close()
+
+
+def test_redis_password_and_database_from_the_url(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    proc = spawn("redis-auth", [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--requirepass", "Sup3r-s3cret"], tmp_path)
+    try:
+        assert wait_for(lambda: port_is_listening(port), 15)
+        good, bad = f"redis://:Sup3r-s3cret@127.0.0.1:{port}/5", f"redis://:wrong-pass@127.0.0.1:{port}/5"
+
+        async def scenario() -> tuple[object, object]:
+            ok = await limits.RedisStore(good).check(_limit(good), b"k")
+            refused = await limits.RedisStore(bad).check(_limit(bad), b"k")
+            return ok, refused
+
+        with caplog.at_level("WARNING", logger="gateway.limits"):
+            ok, refused = asyncio.run(scenario())
+        assert ok is not None and ok[0] is True
+        assert refused is None
+        assert "AUTH refused: WRONGPASS" in caplog.text and "wrong-pass" not in caplog.text and "Sup3r" not in caplog.text
+        keys = subprocess.run(["redis-cli", "-p", str(port), "-a", "Sup3r-s3cret", "-n", "5", "--no-auth-warning", "keys", "*"], capture_output=True, text=True, timeout=10).stdout.split()
+        assert len(keys) == 1 and keys[0].startswith("gateway:rl:pipe:")
+    finally:
+        proc.stop()

@@ -30,8 +30,9 @@ Stores: ``memory`` is `gateway._core.RateTable`, a fixed-size table in a file th
 process creates before its workers start (``$GATEWAY_RATE_TABLE``), mapped by every worker: one count
 per instance. Its size is fixed (`DEFAULT_SLOTS` slots, 8 bytes each: 1 MiB); see rust/src/limits for
 what happens when a flood of distinct keys fills it (limits get stricter, never looser; memory never
-grows). ``redis`` runs one Lua script per check (EVALSHA; redis-py loads it again after a restart)
-that reads the server's clock (TIME), so instances with skewed clocks share one exact limit. When
+grows). ``redis`` runs one Lua script per check (EVALSHA, loaded again when a restarted server lost it)
+over one pipelined connection per worker (`gateway.redis_pipe`), and the script reads the server's
+clock (TIME), so instances with skewed clocks share one exact limit. When
 redis cannot be reached within `REDIS_TIMEOUT`, the limit's ``on_store_error`` applies: ``allow``
 lets the request through, ``deny`` answers 503 with ``Retry-After``; for `REDIS_DOWN_FOR` seconds
 after a failure redis is not asked again (so a dead redis costs one timeout a second per worker,
@@ -62,6 +63,7 @@ import orjson
 from gateway import _core, respond
 from gateway.config import RateLimit
 from gateway.context import RequestContext
+from gateway.redis_pipe import RedisPipe, RedisUnavailable, ReplyError
 from gateway.respond import Answer
 
 log = logging.getLogger("gateway.limits")
@@ -221,36 +223,31 @@ local reset = nxt - now
 redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.floor(reset / 1000) + 1)
 return {1, math.floor((tolerance + interval - reset) / interval), 0, reset}
 """
+GCRA_SHA1 = hashlib.sha1(GCRA_LUA.encode()).hexdigest()  # EVALSHA's name for the script, as redis computes it
 
 
 class RedisStore:
-    """One redis server's limits: a client per event loop, the script, and whether it is down."""
+    """One redis server's limits: the pipelined connection (`gateway.redis_pipe`), and whether it is down."""
 
     def __init__(self, url: str):
         self.url = url
-        self._client: Any = None
-        self._script: Any = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pipe = RedisPipe(url, REDIS_TIMEOUT)
         self._down_until = 0.0
         self._down_since: float | None = None
         self._failures = 0
 
-    def _connect(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            # redis-py: the project's redis client (also gateway.kv); asyncio, pooled connections,
-            # and Script, which runs EVALSHA and loads the script again when the server lost it.
-            import redis.asyncio as redis_asyncio
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-
-            # No retries: a failure is answered by on_store_error at once, not after a back-off.
-            self._client = redis_asyncio.Redis.from_url(
-                self.url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT, retry=Retry(NoBackoff(), 0), retry_on_timeout=False
-            )
-            self._script = self._client.register_script(GCRA_LUA)
-            self._loop = loop
-        return self._script
+    async def _gcra(self, key: str, limit: RateLimit) -> Decision:
+        reply = await self._pipe.call("EVALSHA", GCRA_SHA1, 1, key, limit.interval_us, limit.tolerance_us)
+        if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+            # A restarted (or flushed) server has lost the script: load it once, then run it.
+            loaded = await self._pipe.call("SCRIPT", "LOAD", GCRA_LUA)
+            if isinstance(loaded, ReplyError):
+                raise RedisUnavailable(f"SCRIPT LOAD refused: {loaded}")
+            reply = await self._pipe.call("EVALSHA", GCRA_SHA1, 1, key, limit.interval_us, limit.tolerance_us)
+        if isinstance(reply, ReplyError):
+            # OOM, READONLY (a replica), BUSY, ...: the server cannot count now.
+            raise RedisUnavailable(f"the script failed: {str(reply)[:200]}")
+        return (bool(reply[0]), int(reply[1]), int(reply[2]), int(reply[3]))
 
     async def check(self, limit: RateLimit, key: bytes) -> Decision | None:
         now = time.monotonic()
@@ -259,15 +256,13 @@ class RedisStore:
             return None
         redis_key = f"gateway:rl:{limit.name}:{hashlib.blake2b(key, digest_size=16).hexdigest()}"
         try:
-            script = self._connect()
-            out = await asyncio.wait_for(script(keys=[redis_key], args=[limit.interval_us, limit.tolerance_us]), timeout=REDIS_TIMEOUT * 2)
-            decision: Decision = (bool(out[0]), int(out[1]), int(out[2]), int(out[3]))
-        except Exception as e:  # noqa: BLE001 - any failure to get an answer is a store error
+            decision = await self._gcra(redis_key, limit)
+        except RedisUnavailable as e:
             self._down_until = time.monotonic() + REDIS_DOWN_FOR
             self._failures += 1
             if self._down_since is None:
                 self._down_since = now
-                log.warning("rate limits: redis at %s cannot be reached (%s); on_store_error applies", _safe_url(self.url), type(e).__name__)
+                log.warning("rate limits: redis at %s cannot be reached (%s); on_store_error applies", _safe_url(self.url), e)
             return None
         if self._down_since is not None:
             log.warning("rate limits: redis at %s is back after %.1f s (%d checks answered by on_store_error)", _safe_url(self.url), now - self._down_since, self._failures)
