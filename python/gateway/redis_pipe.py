@@ -169,7 +169,7 @@ class RedisPipe:
             tls = ssl.create_default_context() if self.url.startswith("rediss://") else None
             _, conn = await loop.create_connection(_Connection, o.get("host", "localhost"), o.get("port", 6379), ssl=tls)
         try:
-            handshake = []
+            handshake: list[tuple[Any, ...]] = []
             if o.get("password") is not None:
                 handshake.append(("AUTH", o["username"], o["password"]) if o.get("username") else ("AUTH", o["password"]))
             if o.get("db"):
