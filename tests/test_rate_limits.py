@@ -342,7 +342,7 @@ BAD_CONFIGS = [
     ('[limits.a]\nkey = "ip"\nrate = "1/s"\nstore = "redis"\nredis = "http://x:1/0"\n', "limits.a.redis: is 'http://x:1/0'"),
     ('[limits.a]\nkey = "ip"\nrate = "1/s"\nstore = "redis"\nredis = "redis://:pw@h:99999/0"\n', "limits.a.redis: is 'redis://***@h:99999/0'"),
     ('[limits.a]\nkey = "ip"\nrate = "1/s"\nstore = "redis"\nredis = "redis://h/0"\non_store_error = "ignore"\n', "limits.a.on_store_error: is 'ignore'"),
-    ('[limits.a]\nkey = "ip"\nrate = "1/s"\nredis = "redis://h/0"\n', 'limits.a.redis: is set but store is "memory"'),
+    ('[limits.a]\nkey = "ip"\nrate = "1/s"\nredis = "redis://h:0/0"\n', "limits.a.redis: is 'redis://h:0/0'"),
     ('[limits.a]\nkey = "ip"\nrate = "1/s"\nwindow = "1m"\n', "limits.a.window: unknown key"),
     ('[limits."a b"]\nkey = "ip"\nrate = "1/s"\n', "limits.a b: 'a b' is not a usable limit name"),
 ]
@@ -490,3 +490,24 @@ def test_redis_password_and_database_from_the_url(tmp_path: Path, caplog: pytest
         assert len(keys) == 1 and keys[0].startswith("gateway:rl:pipe:")
     finally:
         proc.stop()
+
+
+def test_the_issues_own_example_loads_with_a_warning_for_the_unused_redis_keys(tmp_path: Path) -> None:
+    toml = """
+[limits.per_ip]
+key = "ip"                 # "ip" | "header:NAME" | "claim:NAME"; claim keys run after auth, the others before it
+rate = "100/m"             # N per s, m or h
+burst = 20
+store = "memory"           # "memory": one count per instance, shared by its worker processes | "redis"
+redis = "redis://127.0.0.1:6379/0"
+on_store_error = "allow"   # "allow" | "deny" when redis cannot be reached
+
+[limits.per_user]
+key = "claim:sub"
+rate = "10/s"
+"""
+    path = write_config(tmp_path, config_text(9, toml, '[[routes]]\nmatch = "/api/:path*"\norigin = "web"\nauth = "api"\nrate_limit = ["per_ip", "per_user"]\n'))
+    config = load(path)
+    assert config.limits["per_ip"].store == "memory" and config.limits["per_ip"].redis is None
+    assert any('limits.per_ip.redis: is set but store is "memory", so it is not used' in w for w in config.warnings)
+    assert any("limits.per_ip.on_store_error: is set" in w for w in config.warnings)

@@ -154,7 +154,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # the workers start and mapped by each of them (always made: a reload may add such a limit).
     from gateway import limits
 
-    os.environ[limits.TABLE_ENV] = str(limits.create_instance_table())
+    try:
+        os.environ[limits.TABLE_ENV] = str(limits.create_instance_table())
+    except OSError as e:
+        raise StartupError(f"rate limits: {e}") from None
 
     server = _server_class()(
         "gateway.app:create_app",

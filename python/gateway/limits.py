@@ -169,12 +169,20 @@ def create_instance_table(slots: int = DEFAULT_SLOTS) -> Path:
     """Creates this instance's table (in /dev/shm when there is one: memory, not disk) in a private
     directory removed at exit, and returns its path. Called by `gateway serve` before the workers
     start, which find it through ``$GATEWAY_RATE_TABLE``."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    directory = tempfile.mkdtemp(prefix="gateway-limits-", dir=base)
-    atexit.register(shutil.rmtree, directory, True)
-    path = Path(directory) / "table"
-    _core.RateTable.create(str(path), slots, secrets.token_bytes(16))
-    return path
+    bases = ["/dev/shm", None] if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else [None]
+    for base in bases:
+        try:
+            directory = tempfile.mkdtemp(prefix="gateway-limits-", dir=base)
+        except OSError:
+            continue
+        atexit.register(shutil.rmtree, directory, True)
+        path = Path(directory) / "table"
+        try:
+            _core.RateTable.create(str(path), slots, secrets.token_bytes(16))
+        except OSError:
+            continue  # /dev/shm full or too small: the temporary directory (the page cache holds it)
+        return path
+    raise OSError(f"cannot create the rate-limit table ({64 + 8 * slots} bytes) in /dev/shm or {tempfile.gettempdir()}")
 
 
 class MemoryStore:
@@ -212,7 +220,7 @@ local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if tat < now then tat = now end
 local ahead = tat - now
 if ahead > tolerance then

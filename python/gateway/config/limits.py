@@ -63,9 +63,13 @@ def load_limits(c: Problems, doc: dict[str, Any]) -> dict[str, RateLimit]:
         if store == "redis":
             redis_url = _redis_url(c, f"{key}.redis", redis_url)
         elif store == "memory":
+            # Allowed (the issue's own example sets them beside store = "memory", ready to switch),
+            # but said: they do nothing until store = "redis".
             for extra in ("redis", "on_store_error"):
                 if extra in ld:
-                    c.bad(f"{key}.{extra}", 'is set but store is "memory"', 'expected store = "redis" with it, or no ' + extra)
+                    c.warn(f"{key}.{extra}", 'is set but store is "memory", so it is not used', 'store = "redis" to count in redis')
+            if "redis" in ld:
+                _redis_url(c, f"{key}.redis", redis_url)
         if kind is None or count is None or period is None or burst is None or store is None or on_error is None or (store == "redis" and redis_url is None):
             continue
         limit = RateLimit(name, kind, key_name, count, period, burst, store, redis_url if store == "redis" else None, on_error)
