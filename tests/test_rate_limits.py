@@ -272,9 +272,8 @@ def test_explain_lists_the_limits_and_counts_nothing(tmp_path: Path, stack: Exit
         ctx = asyncio.run(pipeline.explain(config, request, None))
         assert ctx.answer is None
     mem = config.limits["per_ip"]
-    key = limits.key_bytes(mem, "192.0.2.7")
-    assert limits.memory.check(mem, key)[0] is True
-    assert limits.memory.check(mem, key)[0] is False
+    assert limits.memory.check(mem, "192.0.2.7")[0] is True
+    assert limits.memory.check(mem, "192.0.2.7")[0] is False
 
 
 def test_flood_of_distinct_keys_never_grows_the_table_and_a_hot_key_stays_limited(tmp_path: Path, stack: ExitStack) -> None:
@@ -298,13 +297,13 @@ def test_flood_of_distinct_keys_never_grows_the_table_and_a_hot_key_stays_limite
     small = _core.RateTable.create(str(tmp_path / "small"), 64, os.urandom(16))
     before = (tmp_path / "small").stat().st_size
     now = _core.monotonic_us()
-    assert small.check(b"hot", 3_600_000_000, 0, now_us=now)[0]
+    assert small.check(b"hot", None, 3_600_000_000, 0, now_us=now)[0]
     for i in range(20_000):
-        small.check(f"k{i}".encode(), 3_600_000_000, 0, now_us=now)
+        small.check(b"k", str(i), 3_600_000_000, 0, now_us=now)
     assert (tmp_path / "small").stat().st_size == before == small.size_bytes == 64 + 8 * 64
     assert small.live(now) == 64
-    assert not small.check(b"hot", 3_600_000_000, 0, now_us=now)[0]
-    assert not any(small.check(f"k{i}".encode(), 3_600_000_000, 0, now_us=now)[0] for i in range(2000))
+    assert not small.check(b"hot", None, 3_600_000_000, 0, now_us=now)[0]
+    assert not any(small.check(b"k", str(i), 3_600_000_000, 0, now_us=now)[0] for i in range(2000))
 
 
 def test_client_ip_reads_x_forwarded_for_only_through_trusted_proxies(tmp_path: Path) -> None:
@@ -402,14 +401,14 @@ def test_redis_restart_and_script_flush_are_recovered_from(tmp_path: Path, caplo
     async def scenario() -> list[object]:
         store = limits.RedisStore(url)
         out: list[object] = []
-        key = limits.key_bytes(limit, "a")
+        key = "a"
         out.append([(await store.check(limit, key) or (None,))[0] for _ in range(4)])
         # The server forgets its scripts: the next check loads it again, on the same connection.
         subprocess.run(["redis-cli", "-p", str(port), "script", "flush"], check=True, capture_output=True, timeout=10)
-        out.append((await store.check(limit, limits.key_bytes(limit, "b")) or (None,))[0])
+        out.append((await store.check(limit, "b") or (None,))[0])
         # The server goes away: a store error (None), then, once it is back, counting resumes.
         redis_proc.stop()
-        out.append(await store.check(limit, limits.key_bytes(limit, "c")))
+        out.append(await store.check(limit, "c"))
         # A new server on the same port (empty, without the script): after the down window the
         # store reconnects, loads the script and counts again.
         again.append(spawn("redis-again", [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""], tmp_path / "r2"))
@@ -456,7 +455,7 @@ def test_a_redis_that_never_answers_is_a_bounded_store_error(tmp_path: Path) -> 
     async def scenario() -> list[object]:
         store = limits.RedisStore(url)
         # Many requests at once: all get the store error, none hangs (the whole gather is bounded).
-        return await asyncio.wait_for(asyncio.gather(*(store.check(limit, limits.key_bytes(limit, str(i))) for i in range(50))), 5)
+        return await asyncio.wait_for(asyncio.gather(*(store.check(limit, str(i)) for i in range(50))), 5)
 
     try:
         assert asyncio.run(scenario()) == [None] * 50
@@ -477,8 +476,8 @@ def test_redis_password_and_database_from_the_url(tmp_path: Path, caplog: pytest
         good, bad = f"redis://:Sup3r-s3cret@127.0.0.1:{port}/5", f"redis://:wrong-pass@127.0.0.1:{port}/5"
 
         async def scenario() -> tuple[object, object]:
-            ok = await limits.RedisStore(good).check(_limit(good), b"k")
-            refused = await limits.RedisStore(bad).check(_limit(bad), b"k")
+            ok = await limits.RedisStore(good).check(_limit(good), "k")
+            refused = await limits.RedisStore(bad).check(_limit(bad), "k")
             return ok, refused
 
         with caplog.at_level("WARNING", logger="gateway.limits"):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benches.load import configs, wrk
-from benches.load.common import ORIGIN_CPUS, RESULTS, ROOT, SECRET, SUT_CPUS, free_port, install_cleanup, log, start, stop, tokens, wait_port
+from benches.load.common import CLK_TCK, ORIGIN_CPUS, RESULTS, ROOT, SECRET, SUT_CPUS, descendants, free_port, install_cleanup, log, proc_jiffies, start, stop, tokens, wait_port
 from benches.load.systems import Ctx, Running, gateway_workers, origin_start, snapshot_gateway
 from benches.load.suite import Suite, _median_run, core_hash, machine
 
@@ -179,13 +179,33 @@ def main(argv: list[str]) -> int:
         for key in SCENARIOS:
             wrk.run(port, SCENARIOS[key], duration=a.warmup, connections=a.connections, script=suite.script)
         runs: dict[str, list[dict[str, Any]]] = {k: [] for k in SCENARIOS}
+
+        def ours() -> list[int]:
+            # Everything serving the request on the SUT core: the gateway and its workers, the origin, redis.
+            assert gw is not None and redis is not None and origin is not None
+            return [p for root in (gw.pid, redis.pid, origin.pid) for p in (root, *descendants(root))]
+
         for i in range(a.runs):
             for key in SCENARIOS:
-                runs[key].append(suite.one_run(SCENARIOS[key].title, port, key, i, run))
+                assert redis is not None
+                cpu0, redis0 = proc_jiffies(ours()), proc_jiffies([redis.pid])
+                r = suite.one_run(SCENARIOS[key].title, port, key, i, run)
+                # CPU per request: what the work costs, whatever else the machine was doing meanwhile
+                # (req/s on a shared machine measures the neighbours as much as the gateway).
+                r["cpu_us_per_request"] = round((proc_jiffies(ours()) - cpu0) / CLK_TCK * 1e6 / max(1, r["requests"]), 1)
+                r["redis_cpu_us_per_request"] = round((proc_jiffies([redis.pid]) - redis0) / CLK_TCK * 1e6 / max(1, r["requests"]), 1)
+                runs[key].append(r)
         medians = {k: _median_run(v) for k, v in runs.items()}
+        for k, v in runs.items():
+            medians[k]["cpu_us_per_request"] = sorted(x["cpu_us_per_request"] for x in v)[len(v) // 2]
+            medians[k]["redis_cpu_us_per_request"] = sorted(x["redis_cpu_us_per_request"] for x in v)[len(v) // 2]
         base = medians["R0"]["rps"]
+        base_cpu = medians["R0"]["cpu_us_per_request"]
         res["scenarios"] = {k: {"title": SCENARIOS[k].title, "path": SCENARIOS[k].path, "runs": runs[k], "median": medians[k]} for k in SCENARIOS}
         res["ratios"] = {k: round(medians[k]["rps"] / base, 3) if base else None for k in ("R1", "R2")}
+        # Throughput when the SUT core is the bottleneck is the inverse of CPU per request.
+        res["cpu_ratios"] = {k: round(base_cpu / medians[k]["cpu_us_per_request"], 3) if medians[k]["cpu_us_per_request"] else None for k in ("R1", "R2")}
+        res["decide_cpu_us"] = decide_cpu(cfg, 5000)
         errors = {k: {e: n for e, n in m["errors"].items() if n} for k, m in medians.items()}
         if any(errors.values()):
             log(f"ratelimits: ERRORS during the runs: {errors}")
@@ -204,21 +224,74 @@ def main(argv: list[str]) -> int:
     return rc
 
 
+def decide_cpu(cfg: Path, n: int) -> dict[str, float]:
+    """CPU µs of `pipeline.decide` (every stage up to the forward) per request on each route, in this
+    process, best of 5: the gateway's own cost of a limit, apart from the server, the origin and
+    redis-server (a redis check's round trip is waited for, but only this process's CPU counts)."""
+    import asyncio
+    import os
+
+    os.environ.setdefault("JWT_SECRET", SECRET)
+    from gateway import pipeline
+    from gateway.config import load
+    from gateway.context import RequestContext
+    from gateway.kv import KVStore
+    from gateway.request import from_url
+
+    config = load(cfg)
+
+    async def measure() -> dict[str, float]:
+        kv = KVStore(config.kv)
+        out = {}
+        for key, sc in SCENARIOS.items():
+            req = from_url("GET", f"http://localhost{sc.path}", [], "127.0.0.1")
+            for _ in range(500):
+                await pipeline.decide(RequestContext(config, req, kv, 0.0))
+            best = float("inf")
+            for _ in range(5):
+                t = time.process_time()
+                for _ in range(n):
+                    ctx = RequestContext(config, req, kv, 0.0)
+                    await pipeline.decide(ctx)
+                    assert ctx.answer is None, f"{sc.path}: {ctx.answer.status if ctx.answer else ''}"
+                best = min(best, (time.process_time() - t) / n)
+            out[key] = round(best * 1e6, 2)
+        await kv.close()
+        return out
+
+    import uvloop
+
+    return uvloop.run(measure())
+
+
 def markdown(res: dict[str, Any]) -> str:
     s = res["settings"]
     lines = [
         f"`{res['command']}` — {res['started']}, gateway {s['workers']} worker(s) + nginx origin + redis-server on core {s['pinning']['gateway+origin+redis']}, "
         f"`wrk -t1 -c{s['connections']} -d{s['duration_s']:g}s` on core 0, {s['runs']} interleaved runs per scenario, medians.",
         "",
-        "| scenario | req/s | p50 | p99 | vs no limit | target |",
-        "|---|---|---|---|---|---|",
+        "| scenario | req/s | p50 | p99 | req/s vs no limit | CPU µs / request: gateway + origin + redis (of which redis) | by CPU vs no limit | target |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for key, sc in res["scenarios"].items():
         m = sc["median"]
-        ratio = res["ratios"].get(key)
+        ratio, cpu_ratio = res["ratios"].get(key), res["cpu_ratios"].get(key)
         target = TARGETS.get(key)
-        verdict = "" if target is None else f"≥ {target:.2f}x " + ("met" if ratio is not None and ratio >= target else "NOT met")
-        lines.append(f"| {sc['title']} (`{sc['path']}`) | {m['rps']:,.0f} | {m['p50_ms']:.2f} ms | {m['p99_ms']:.2f} ms | {'' if ratio is None else f'{ratio:.3f}x'} | {verdict} |")
+        verdict = "" if target is None else f"≥ {target:.2f}x: " + ", ".join(f"{what} {'met' if r is not None and r >= target else 'NOT met'}" for what, r in (("req/s", ratio), ("CPU", cpu_ratio)))
+        lines.append(
+            f"| {sc['title']} (`{sc['path']}`) | {m['rps']:,.0f} | {m['p50_ms']:.2f} ms | {m['p99_ms']:.2f} ms | {'' if ratio is None else f'{ratio:.3f}x'} "
+            f"| {m['cpu_us_per_request']:.1f} ({m['redis_cpu_us_per_request']:.1f}) | {'' if cpu_ratio is None else f'{cpu_ratio:.3f}x'} | {verdict} |"
+        )
+    d = res.get("decide_cpu_us")
+    if d:
+        lines += [
+            "",
+            "The gateway's own cost, in process (`pipeline.decide`, every stage up to the forward, CPU µs per request, best of 5): "
+            + ", ".join(f"{res['scenarios'][k]['title']} {v:.2f}" for k, v in d.items())
+            + f" — the memory limit adds {d['R1'] - d['R0']:.2f} µs, the redis limit {d['R2'] - d['R0']:.2f} µs of this process's CPU.",
+        ]
+    foreign = [r["foreign_cpu_pct"] for sc in res["scenarios"].values() for r in sc["runs"]]
+    lines += ["", f"Other processes used {min(foreign):.0f}-{max(foreign):.0f} % of a core during the timed runs (0 on a quiet machine)."]
     return "\n".join(lines)
 
 

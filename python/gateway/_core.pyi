@@ -174,10 +174,13 @@ class RateTable:
     def size_bytes(self) -> int: ...
     def live(self, now_us: int | None = ...) -> int:
         """Slots holding a key that is still counting (its TAT is after now)."""
-    def check(self, key: bytes, interval_us: int, tolerance_us: int, consume: bool = ..., now_us: int | None = ...) -> tuple[bool, int, int, int]:
-        """One GCRA check of ``key``: emission interval and tolerance (``burst * interval``) in
-        microseconds; returns (allowed, remaining, retry_after_us, reset_us). ``consume=False``
-        (explain's dry run) counts nothing. ``now_us`` defaults to `monotonic_us()`."""
+    def check(
+        self, key: bytes, value: str | None, interval_us: int, tolerance_us: int, consume: bool = ..., now_us: int | None = ...
+    ) -> tuple[bool, int, int, int]:
+        """One GCRA check of the key ``key`` + ``value`` (UTF-8), hashed as if joined: emission
+        interval and tolerance (``burst * interval``) in microseconds; returns (allowed, remaining,
+        retry_after_us, reset_us). ``consume=False`` counts nothing. ``now_us`` defaults to
+        `monotonic_us()`."""
 
 def normalize_path(raw: str | bytes) -> str:
     """Normalizes a raw request path; the ValueError's ``.kind`` (e.g. ``encoded_slash``,

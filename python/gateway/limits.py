@@ -156,10 +156,11 @@ def key_value(limit: RateLimit, ctx: RequestContext) -> str | None:
 
 
 def key_bytes(limit: RateLimit, value: str | None) -> bytes:
-    """What a store hashes: the limit's name, then the value or the missing bucket's marker."""
+    """The whole key a store hashes: the limit's name, then the value or the missing bucket's marker
+    (the memory store hashes `RateLimit.key_prefix` and the value without joining them)."""
     if value is None:
-        return limit.name.encode() + b"\x00m"
-    return limit.name.encode() + b"\x00v" + value.encode("utf-8", "surrogatepass")
+        return limit.missing_key
+    return limit.key_prefix + value.encode("utf-8", "surrogatepass")
 
 
 # ---------------------------------------------------------------- store = "memory"
@@ -203,8 +204,11 @@ class MemoryStore:
                 self._table = _core.RateTable.open(create_instance_table())
         return self._table
 
-    def check(self, limit: RateLimit, key: bytes) -> Decision:
-        return self.table.check(key, limit.interval_us, limit.tolerance_us)
+    def check(self, limit: RateLimit, value: str | None) -> Decision:
+        table = self._table or self.table
+        if value is None:
+            return table.check(limit.missing_key, None, limit.interval_us, limit.tolerance_us)
+        return table.check(limit.key_prefix, value, limit.interval_us, limit.tolerance_us)
 
 
 memory = MemoryStore()
@@ -257,12 +261,12 @@ class RedisStore:
             raise RedisUnavailable(f"the script failed: {str(reply)[:200]}")
         return (bool(reply[0]), int(reply[1]), int(reply[2]), int(reply[3]))
 
-    async def check(self, limit: RateLimit, key: bytes) -> Decision | None:
+    async def check(self, limit: RateLimit, value: str | None) -> Decision | None:
         now = time.monotonic()
         if now < self._down_until:
             self._failures += 1
             return None
-        redis_key = f"gateway:rl:{limit.name}:{hashlib.blake2b(key, digest_size=16).hexdigest()}"
+        redis_key = f"gateway:rl:{limit.name}:{hashlib.blake2b(key_bytes(limit, value), digest_size=16).hexdigest()}"
         try:
             decision = await self._gcra(redis_key, limit)
         except RedisUnavailable as e:
@@ -334,27 +338,32 @@ def _describe_key(limit: RateLimit, ctx: RequestContext, value: str | None) -> s
 
 async def check(ctx: RequestContext, limits: tuple[RateLimit, ...], stage: str) -> Answer | None:
     """Checks `limits` in order for this request; the 429 (or 503) of the first that refuses."""
+    if ctx.dry_run:
+        if ctx.trace is not None:
+            for limit in limits:
+                ctx.note(stage, f"{limit.describe()}: applies to {_describe_key(limit, ctx, key_value(limit, ctx))}; not counted (dry run)")
+        return None
     for limit in limits:
         value = key_value(limit, ctx)
-        if ctx.dry_run:
-            if ctx.trace is not None:
-                ctx.note(stage, f"{limit.describe()}: applies to {_describe_key(limit, ctx, value)}; not counted (dry run)")
-            continue
-        key = key_bytes(limit, value)
-        decision = memory.check(limit, key) if limit.store == "memory" else await redis_store(limit.redis or "").check(limit, key)
+        if limit.in_memory:
+            table = memory._table or memory.table
+            decision: Decision | None = (
+                table.check(limit.key_prefix, value, limit.interval_us, limit.tolerance_us)
+                if value is not None
+                else table.check(limit.missing_key, None, limit.interval_us, limit.tolerance_us)
+            )
+        else:
+            decision = await redis_store(limit.redis or "").check(limit, value)
         if decision is None:
-            ctx.rate_limit_name = limit.name
             if limit.on_store_error == "deny":
-                ctx.rate_limit_outcome = "store_error_denied"
+                ctx.rate_limit = (limit.name, "store_error_denied")
                 return store_error_answer(limit)
-            ctx.rate_limit_outcome = "store_error_allowed"
+            ctx.rate_limit = (limit.name, "store_error_allowed")
             continue
         if not decision[0]:
-            ctx.rate_limit_name = limit.name
-            ctx.rate_limit_outcome = "limited"
+            ctx.rate_limit = (limit.name, "limited")
             return limited_answer(limit, decision)
         # A request let through by on_store_error keeps saying so, whatever later limits decide.
-        if ctx.rate_limit_outcome != "store_error_allowed":
-            ctx.rate_limit_name = limit.name
-            ctx.rate_limit_outcome = "allowed"
+        if ctx.rate_limit is None or ctx.rate_limit[1] != "store_error_allowed":
+            ctx.rate_limit = (limit.name, "allowed")
     return None

@@ -127,8 +127,16 @@ class RateLimit:
     interval_us: int = field(init=False, repr=False, compare=False)
     tolerance_us: int = field(init=False, repr=False, compare=False)
     policy_header: bytes = field(init=False, repr=False, compare=False)
+    # What a store hashes, before the key's value: the limit's name and a marker, one for a request
+    # with a value ("NAME\0v" + value) and one for the shared bucket of those without ("NAME\0m").
+    key_prefix: bytes = field(init=False, repr=False, compare=False)
+    missing_key: bytes = field(init=False, repr=False, compare=False)
+    in_memory: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "key_prefix", self.name.encode() + b"\x00v")
+        object.__setattr__(self, "missing_key", self.name.encode() + b"\x00m")
+        object.__setattr__(self, "in_memory", self.store == "memory")
         interval = max(1, round(self.period * 1_000_000 / self.count))
         object.__setattr__(self, "interval_us", interval)
         object.__setattr__(self, "tolerance_us", interval * self.burst)

@@ -216,25 +216,30 @@ impl Table {
         unsafe { &*(self.map.as_ptr().add(HEADER_BYTES + 8 * i) as *const AtomicU64) }
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
+    /// The key's hash: its parts hashed one after the other, the same as hashing them joined.
+    fn hash(&self, parts: &[&[u8]]) -> u64 {
         let mut h = SipHasher24::new_with_keys(self.k0, self.k1);
-        h.write(key);
+        for part in parts {
+            h.write(part);
+        }
         h.finish()
     }
 
-    /// One GCRA check of `key` at `now_us` (microseconds of [`monotonic_us`]) with an emission
-    /// interval of `interval_us` (> 0) and a tolerance of `tolerance_us` (`burst * interval`).
-    /// With `consume`, an allowed request is counted; without, nothing is written (a dry run).
+    /// One GCRA check of the key made of `parts` (hashed as if joined: the caller can pass a fixed
+    /// prefix and a value without joining them) at `now_us` (microseconds of [`monotonic_us`]) with
+    /// an emission interval of `interval_us` (> 0) and a tolerance of `tolerance_us`
+    /// (`burst * interval`). With `consume`, an allowed request is counted; without, nothing is
+    /// written (a dry run).
     pub fn check(
         &self,
-        key: &[u8],
+        parts: &[&[u8]],
         interval_us: u64,
         tolerance_us: u64,
         now_us: u64,
         consume: bool,
     ) -> Decision {
         let interval_us = interval_us.max(1);
-        let h = self.hash(key);
+        let h = self.hash(parts);
         let mut tag = h >> TAG_SHIFT;
         if tag == 0 {
             tag = 1;
@@ -322,30 +327,30 @@ mod tests {
         // 10/s, burst 4: 5 pass at once, the 6th waits exactly one interval (100 ms).
         let (iv, tol, now) = (SEC / 10, 4 * SEC / 10, 1000 * SEC);
         for n in 0..5 {
-            let d = t.check(b"k", iv, tol, now, true);
+            let d = t.check(&[b"k"], iv, tol, now, true);
             assert!(d.allowed, "request {n}");
             assert_eq!(d.remaining, 4 - n);
         }
-        let d = t.check(b"k", iv, tol, now, true);
+        let d = t.check(&[b"k"], iv, tol, now, true);
         assert!(!d.allowed);
         assert_eq!(d.retry_after_us, iv);
         assert_eq!(d.reset_us, 5 * iv);
         // Not counted while refused; one interval later exactly one more passes.
-        assert!(!t.check(b"k", iv, tol, now + iv - 1, true).allowed);
-        assert!(t.check(b"k", iv, tol, now + iv, true).allowed);
-        assert!(!t.check(b"k", iv, tol, now + iv, true).allowed);
+        assert!(!t.check(&[b"k"], iv, tol, now + iv - 1, true).allowed);
+        assert!(t.check(&[b"k"], iv, tol, now + iv, true).allowed);
+        assert!(!t.check(&[b"k"], iv, tol, now + iv, true).allowed);
         // Other keys are unaffected.
-        assert!(t.check(b"other", iv, tol, now, true).allowed);
+        assert!(t.check(&[b"other"], iv, tol, now, true).allowed);
     }
 
     #[test]
     fn dry_run_counts_nothing() {
         let t = Table::create(&temp_path("dry"), 64, [1; 16]).unwrap();
         for _ in 0..100 {
-            assert!(t.check(b"k", SEC, 0, 5 * SEC, false).allowed);
+            assert!(t.check(&[b"k"], SEC, 0, 5 * SEC, false).allowed);
         }
-        assert!(t.check(b"k", SEC, 0, 5 * SEC, true).allowed);
-        assert!(!t.check(b"k", SEC, 0, 5 * SEC, true).allowed);
+        assert!(t.check(&[b"k"], SEC, 0, 5 * SEC, true).allowed);
+        assert!(!t.check(&[b"k"], SEC, 0, 5 * SEC, true).allowed);
     }
 
     #[test]
@@ -354,10 +359,10 @@ mod tests {
         let a = Table::create(&p, 64, [2; 16]).unwrap();
         let b = Table::open(&p).unwrap();
         let now = 50 * SEC;
-        assert!(a.check(b"k", SEC, SEC, now, true).allowed);
-        assert!(b.check(b"k", SEC, SEC, now, true).allowed);
-        assert!(!a.check(b"k", SEC, SEC, now, true).allowed);
-        assert!(!b.check(b"k", SEC, SEC, now, true).allowed);
+        assert!(a.check(&[b"k"], SEC, SEC, now, true).allowed);
+        assert!(b.check(&[b"k"], SEC, SEC, now, true).allowed);
+        assert!(!a.check(&[b"k"], SEC, SEC, now, true).allowed);
+        assert!(!b.check(&[b"k"], SEC, SEC, now, true).allowed);
     }
 
     #[test]
@@ -368,19 +373,22 @@ mod tests {
         assert_eq!(size, t.size_bytes());
         let now = 10 * SEC;
         // The hot key: 1 per 10 s, no burst; now limited.
-        assert!(t.check(b"hot", 10 * SEC, 0, now, true).allowed);
+        assert!(t.check(&[b"hot"], 10 * SEC, 0, now, true).allowed);
         for i in 0..100_000u32 {
-            t.check(&i.to_le_bytes(), 10 * SEC, 0, now, true);
-            assert!(!t.check(b"hot", 10 * SEC, 0, now, true).allowed);
+            t.check(&[&i.to_le_bytes()], 10 * SEC, 0, now, true);
+            assert!(!t.check(&[b"hot"], 10 * SEC, 0, now, true).allowed);
         }
         assert_eq!(std::fs::metadata(&p).unwrap().len(), size);
         assert_eq!(t.live(now), 64);
         // Each flooding key is refused on its second try too (it shares a count, never escapes it).
         for i in 0..1000u32 {
-            assert!(!t.check(&i.to_le_bytes(), 10 * SEC, 0, now, true).allowed);
+            assert!(!t.check(&[&i.to_le_bytes()], 10 * SEC, 0, now, true).allowed);
         }
         // After the hot key's interval it passes once more.
-        assert!(t.check(b"hot", 10 * SEC, 0, now + 10 * SEC, true).allowed);
+        assert!(
+            t.check(&[b"hot"], 10 * SEC, 0, now + 10 * SEC, true)
+                .allowed
+        );
     }
 
     #[test]
@@ -392,7 +400,7 @@ mod tests {
                 let t = t.clone();
                 std::thread::spawn(move || {
                     (0..1000)
-                        .filter(|_| t.check(b"k", SEC, 19 * SEC, now, true).allowed)
+                        .filter(|_| t.check(&[b"k"], SEC, 19 * SEC, now, true).allowed)
                         .count() as u64
                 })
             })
@@ -422,6 +430,8 @@ mod tests {
     fn hashing_is_keyed_per_instance() {
         let a = Table::create(&temp_path("ka"), 64, [5; 16]).unwrap();
         let b = Table::create(&temp_path("kb"), 64, [6; 16]).unwrap();
-        assert_ne!(a.hash(b"same"), b.hash(b"same"));
+        assert_ne!(a.hash(&[b"same"]), b.hash(&[b"same"]));
+        // Parts hash as if joined.
+        assert_eq!(a.hash(&[b"sa", b"me"]), a.hash(&[b"same"]));
     }
 }

@@ -63,11 +63,14 @@ impl RateTable {
         self.inner.live(now_us.unwrap_or_else(limits::monotonic_us))
     }
 
-    /// One GCRA check: (allowed, remaining, retry_after_us, reset_us). `consume=False` writes nothing.
-    #[pyo3(signature = (key, interval_us, tolerance_us, consume=true, now_us=None))]
+    /// One GCRA check of the key `key` + `value` (UTF-8; hashed as if joined, never stored):
+    /// (allowed, remaining, retry_after_us, reset_us). `consume=False` writes nothing.
+    #[pyo3(signature = (key, value, interval_us, tolerance_us, consume=true, now_us=None))]
+    #[allow(clippy::too_many_arguments)]
     fn check(
         &self,
         key: &[u8],
+        value: Option<&str>,
         interval_us: u64,
         tolerance_us: u64,
         consume: bool,
@@ -77,9 +80,18 @@ impl RateTable {
             return Err(PyValueError::new_err("interval_us must be at least 1"));
         }
         let now = now_us.unwrap_or_else(limits::monotonic_us);
-        let d = self
-            .inner
-            .check(key, interval_us, tolerance_us, now, consume);
+        let d = match value {
+            Some(v) => self.inner.check(
+                &[key, v.as_bytes()],
+                interval_us,
+                tolerance_us,
+                now,
+                consume,
+            ),
+            None => self
+                .inner
+                .check(&[key], interval_us, tolerance_us, now, consume),
+        };
         Ok((d.allowed, d.remaining, d.retry_after_us, d.reset_us))
     }
 }
