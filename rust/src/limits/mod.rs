@@ -142,8 +142,22 @@ impl Table {
             opts.mode(0o600);
         }
         let file = opts.open(path)?;
-        // A sparse file of zeros: every slot starts empty.
+        // Zeros (every slot empty), with the pages reserved now: on tmpfs (/dev/shm) a sparse file
+        // that cannot get a page later is a SIGBUS in whichever worker touches it first, so a full
+        // filesystem must fail here, at start, instead.
         file.set_len(file_len(slots))?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid open file descriptor and a length within the file.
+            let rc = unsafe {
+                libc::posix_fallocate(file.as_raw_fd(), 0, file_len(slots) as libc::off_t)
+            };
+            if rc != 0 {
+                let _ = std::fs::remove_file(path);
+                return Err(TableError::Io(io::Error::from_raw_os_error(rc)));
+            }
+        }
         // SAFETY: the file is ours (just created, 0600); every access to the slots goes through
         // atomics, and the header is written here once, before any other process opens it.
         let mut map = unsafe { MmapMut::map_mut(&file)? };
