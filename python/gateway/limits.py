@@ -115,13 +115,14 @@ def client_ip(ctx: RequestContext) -> str:
     peer = req.client or ""
     server = ctx.config.server
     if server.trusted_proxies and server.is_trusted(peer):
-        hops = [h.strip() for h in ",".join(req.header_values("x-forwarded-for")).split(",")]
-        hops = [h for h in hops if h]
-        for hop in reversed(hops):
-            if not server.is_trusted(hop):
-                return _ip_key(hop)
-        if hops:  # every hop is a trusted proxy: the first one is as close to the client as it gets
-            return _ip_key(hops[0])
+        lines = req.header_values("x-forwarded-for")
+        if lines:
+            hops = [h for h in (h.strip() for line in lines for h in line.split(",")) if h]
+            for hop in reversed(hops):
+                if not server.is_trusted(hop):
+                    return _ip_key(hop)
+            if hops:  # every hop is a trusted proxy: the first one is as close to the client as it gets
+                return _ip_key(hops[0])
     return _ip_key(peer)
 
 
