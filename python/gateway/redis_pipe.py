@@ -1,9 +1,9 @@
 """A pipelined asyncio connection to one redis server, for the rate limits' per-request script call.
 
 Why not redis-py's asyncio client (which `gateway.kv` uses, where a lookup is cached): measured on
-this project's machine it spends 135-200 µs of CPU per EVALSHA (connection-pool checkout, command
-machinery, one write and one wake-up per call), about three times what the gateway spends on the
-whole request, so a redis-backed limit would cut throughput to a third. Here every command made in
+this project's machine it spends 120-200 µs of CPU per EVALSHA (connection-pool checkout, command
+machinery, one write and one wake-up per call; `benches/redis_client_cost.py`), more than the gateway
+spends on the whole proxied request, so a redis-backed limit would cut throughput by half or more. Here every command made in
 one event-loop tick goes out in one write on one connection, replies come back in order and resolve
 their futures in one read: a few µs of Python per call. The RESP protocol itself is not written
 here: hiredis (the Redis project's C library, also redis-py's optional parser) packs the commands
