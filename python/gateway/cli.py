@@ -152,6 +152,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # [server] io_threads reaches the core's upstream I/O runtime, built in each worker after the
     # fork, through the environment the workers inherit (an internal channel, like the two above).
     os.environ["GATEWAY_IO_THREADS"] = str(config.server.io_threads)
+    # Rate limits with store = "memory" count in one fixed-size table per instance, made here before
+    # the workers start and mapped by each of them (always made: a reload may add such a limit).
+    from gateway import limits
+
+    try:
+        os.environ[limits.TABLE_ENV] = str(limits.create_instance_table())
+    except OSError as e:
+        raise StartupError(f"rate limits: {e}") from None
 
     server = _server_class()(
         "gateway.app:create_app",
