@@ -28,6 +28,8 @@ from gateway._core import (
     set_cookie,
     verify,
 )
+from gateway.jwks import JWKSClient
+from gateway import asgi
 
 __all__ = [
     "AlgorithmNotAllowed",
@@ -35,12 +37,14 @@ __all__ = [
     "InvalidAudience",
     "InvalidIssuer",
     "InvalidSignature",
+    "JWKSClient",
     "JWTError",
     "MalformedToken",
     "MissingClaim",
     "NotYetValid",
     "Verifier",
     "__version__",
+    "asgi",
     "b64url_decode",
     "b64url_encode",
     "best_language",
