@@ -43,7 +43,7 @@ class RequestContext:
     skipped: tuple[dict[str, Any], ...] = ()  # explain: earlier routes and why each was passed over
     # auth
     auth_policy: str | None = None
-    auth_outcome: str = "none"  # none | missing | valid | invalid
+    auth_outcome: str = "none"  # none | missing | valid | invalid | unavailable (no usable key set)
     auth_reason: str | None = None
     claims: Mapping[str, Any] = _EMPTY
     # locale

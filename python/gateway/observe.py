@@ -40,5 +40,8 @@ def request_done(ctx: RequestContext) -> None:
         "upstream_ms": None if ctx.upstream_seconds is None else round(ctx.upstream_seconds * 1000, 3),
         "total_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
     }
+    if ctx.auth_outcome == "unavailable":
+        # Why the IdP's keys are unavailable (host and failure; never a token or a response body).
+        line["auth_reason"] = ctx.auth_reason
     sys.stdout.write(orjson.dumps(line).decode() + "\n")
     sys.stdout.flush()

@@ -24,6 +24,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "bad_gateway": (502, "bad_gateway"),
     "gateway_timeout": (504, "gateway_timeout"),
     "internal_error": (500, "internal_error"),
+    # No usable key set from the identity provider (down, or stale beyond jwks_stale_if_error).
+    "key_set_unavailable": (503, "key_set_unavailable"),
 }
 
 _JSON = (b"content-type", b"application/json")
