@@ -66,6 +66,7 @@ def loads(tmp: Path, auth: str, files: dict[str, str] | None = None):  # type: i
         ('algorithms = ["RS256"]\ndiscovery = "yes"\nissuer = "https://idp.example.com/"', "auth.idp.discovery: is 'yes' (expected true"),
         ('algorithms = ["RS256"]\ndiscovery = true\nissuer = "http://idp.example.com/"', "auth.idp.issuer: the issuer is plain http://"),
         ('algorithms = ["RS256"]\njwks_url = "https://idp.example.com/k"\ntoken_cache = -1', "auth.idp.token_cache: is -1"),
+        ('algorithms = ["RS256"]\njwks_url = "https://idp.example.com/k"\njwks_cache = "0s"', "auth.idp.jwks_cache: is 0"),
         ('algorithms = ["RS256"]\nkeys = "keys.pem"', "auth.idp.keys: is 'keys.pem' (expected \"file:PATH\""),
         ('algorithms = ["RS256"]\nkeys = "file:nope.pem"', "auth.idp.keys: cannot read"),
     ],

@@ -241,4 +241,5 @@ def test_explain_names_the_key_that_verified_or_why_none_fit(tmp_path: Path, ca:
     idp.down()
     e = explain(config, idp.keys[0].sign({"aud": "api"}))
     assert e["status"] == 503 and e["auth"]["outcome"] == "unavailable"
+    assert int(e["response_headers"]["Retry-After"]) >= 1
     assert "refused" in e["auth"]["reason"] and f"127.0.0.1:{idp.port}" in e["auth"]["reason"]

@@ -298,7 +298,7 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "stages": [{"stage": stage, "why": why} for stage, why in ctx.trace or ()],
     }
     if answer is not None:
-        result["response_headers"] = {k: v for k, v in (("Location", answer.header(b"location")), ("WWW-Authenticate", answer.header(b"www-authenticate"))) if v}
+        result["response_headers"] = {k: v for k, v in (("Location", answer.header(b"location")), ("WWW-Authenticate", answer.header(b"www-authenticate")), ("Retry-After", answer.header(b"retry-after"))) if v}
         if answer.kind not in ("redirect", "health"):
             result["error"] = {"kind": answer.kind, "detail": answer.detail}
         return result

@@ -231,10 +231,15 @@ def load_source(c: Problems, key: str, ad: dict[str, Any], base: Path, chosen: s
     Nothing is fetched: ``gateway check`` validates the URLs' shape only."""
     if chosen == "keys":
         return _static_keys(c, key, ad.get("keys"), base, algs)
-    cache_ttl = c.duration(ad, key, "jwks_cache", 600.0) or 600.0
+    cache_ttl = c.duration(ad, key, "jwks_cache", 600.0)
     cooldown = c.duration(ad, key, "jwks_cooldown", 30.0)
     stale = c.duration(ad, key, "jwks_stale_if_error", 86400.0)
-    timeout = c.duration(ad, key, "jwks_timeout", 5.0) or 5.0
+    timeout = c.duration(ad, key, "jwks_timeout", 5.0)
+    for option, value in (("jwks_cache", cache_ttl), ("jwks_timeout", timeout)):
+        if value == 0:
+            c.bad(f"{key}.{option}", "is 0", 'expected a duration above zero, such as "10m" or "5s"')
+    cache_ttl = cache_ttl or 600.0
+    timeout = timeout or 5.0
     ca_file = _ca_file(c, f"{key}.jwks_ca_file", ad.get("jwks_ca_file"), base)
     if ca_file is False:
         return None
