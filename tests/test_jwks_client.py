@@ -385,3 +385,14 @@ def test_discovery_refuses_another_issuer_and_plain_http_jwks_uri(server: KeySet
     with pytest.raises(_core.KeySetUnavailable, match="loopback"):
         DiscoveryJWKSClient(server.issuer, ca_file=str(ca.ca_file)).get_key_set()
     assert server.fetches == 0
+
+
+def test_an_https_issuer_cannot_point_discovery_at_loopback_http(server: KeySetServer, ca: TestCA) -> None:
+    plain = KeySetServer(None, [SigningKey("RS256", "k1")])
+    try:
+        server.jwks_uri_override = plain.url  # http://127.0.0.1:PORT/jwks.json
+        with pytest.raises(_core.KeySetUnavailable, match="plain http"):
+            DiscoveryJWKSClient(server.issuer, ca_file=str(ca.ca_file)).get_key_set()
+        assert plain.fetches == 0
+    finally:
+        plain.down()

@@ -516,9 +516,14 @@ class DiscoveryJWKSClient(JWKSClient):
         if not isinstance(uri, str):
             raise FetchError(f"{where} has no jwks_uri string")
         try:
-            return check_url(uri, "its jwks_uri")
+            target = check_url(uri, "its jwks_uri")
         except ValueError as e:
             raise FetchError(f"{where}: {e}") from None
+        if target.scheme == "http" and self._target.scheme == "https":
+            # Loopback HTTP is for a local IdP; an HTTPS issuer's document must not steer the
+            # gateway to plain-HTTP services on its own host.
+            raise FetchError(f"{where} names a plain http:// jwks_uri for an https:// issuer (expected https://)")
+        return target
 
 
 def parse_jwks(body: bytes) -> Any:
