@@ -7,7 +7,8 @@ counts every fetch.
 - ``SigningKey("RS256" | "PS256" | "ES256" | "ES384" | "EdDSA", kid)``: a private key that signs
   tokens (PyJWT + cryptography, independent of the gateway's own encoder) and gives its public JWK.
 - ``KeySetServer(ca)``: ``.url`` (the JWK Set), ``.issuer`` (whose discovery document names ``.url``),
-  ``.keys = [...]`` to rotate, ``.mode`` ("ok", "garbage", "huge", "error", "redirect", "not_a_set"),
+  ``.keys = [...]`` to rotate, ``.mode`` ("ok", "garbage", "not_a_set", "huge" (chunked), "huge_declared", "trickle" (a byte
+  per 0.2 s), "error", "redirect"),
   ``.delay`` seconds before answering, ``.cache_control``, ``.down()`` / ``.up()`` (the port refuses
   connections in between), ``.fetches`` (JWK Set GETs answered or attempted) and ``.discoveries``.
 """
@@ -246,6 +247,22 @@ class KeySetServer:
             body = b" " * (2 << 20)
             try:
                 self._send(h, 200, body)
+            except OSError:
+                pass
+        elif mode == "trickle":
+            # A valid head, then the body one byte at a time, each well within any per-read timeout.
+            body = json.dumps(self.jwks()).encode()
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            try:
+                for i in range(len(body)):
+                    h.wfile.write(body[i : i + 1])
+                    h.wfile.flush()
+                    time.sleep(0.2)
+                    if self._server is None:
+                        return
             except OSError:
                 pass
         elif mode == "error":

@@ -276,6 +276,15 @@ def test_a_slow_server_is_bounded_by_timeout(server: KeySetServer, ca: TestCA) -
     assert "timed out" in str(e.value)
 
 
+def test_a_trickling_body_is_cut_at_timeout_as_a_whole(server: KeySetServer, ca: TestCA) -> None:
+    # Every byte arrives well within a per-read timeout; only a bound on the whole fetch stops it.
+    server.mode = "trickle"
+    c = client(server, ca, timeout=1)
+    with pytest.raises(_core.KeySetUnavailable) as e:
+        c.get_key_set()
+    assert "timed out" in str(e.value)
+
+
 def test_an_untrusted_certificate_is_refused(server: KeySetServer, tmp_path: Path) -> None:
     other = TestCA(tmp_path / "other", cn="someone else's CA")
     c = JWKSClient(server.url, ca_file=str(other.ca_file))

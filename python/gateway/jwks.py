@@ -221,6 +221,10 @@ def http_get(target: Target, context: ssl.SSLContext | None, timeout: float, acc
                 if size > limit:
                     raise FetchError(f"the response is over the {limit}-byte limit")
                 chunks.append(chunk)
+            if expired.is_set():  # the watchdog shut the socket: what was read is a truncated body
+                raise TimeoutError
+            if length is not None and length.strip().isdigit() and size != int(length):
+                raise FetchError(f"the response ended after {size} of {int(length)} bytes")
             return b"".join(chunks), resp
         except FetchError:
             raise
