@@ -511,12 +511,12 @@ def test_hs512_token_against_hs256_policy_even_with_right_key(v: Entry) -> None:
 
 @pytest.mark.parametrize("alg", [256, None, True, ["HS256"], {"HS256": 1}, 1.5])
 def test_alg_not_a_string(v: Entry, alg: Any) -> None:
-    v.bad(gateway.AlgorithmNotAllowed, make({"sub": "a"}, {"alg": alg}))
+    # RFC 7515 §4.1.1: a required string. Missing, null or another type is one kind (documented).
+    v.bad(gateway.MalformedToken, make({"sub": "a"}, {"alg": alg}))
 
 
 def test_alg_missing(v: Entry) -> None:
-    # the contract does not say which of the two; it must be one of them
-    v.bad((gateway.AlgorithmNotAllowed, gateway.MalformedToken), make({"sub": "a"}, {"typ": "JWT"}))
+    v.bad(gateway.MalformedToken, make({"sub": "a"}, {"typ": "JWT"}))
 
 
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
@@ -858,7 +858,7 @@ def test_time_claims_must_be_numbers(v: Entry, claim: str, value: Any) -> None:
 
 @pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
 def test_time_claims_as_numbers(v: Entry, claim: str) -> None:
-    value = {"exp": NOW + 100, "nbf": NOW - 100, "iat": NOW}[claim]
+    value = {"exp": NOW + 100, "nbf": NOW - 100, "iat": NOW - 100}[claim]
     for number in (value, float(value), value + 0.25):
         assert v.ok(make({claim: number})) == {claim: number}
 

@@ -1,9 +1,11 @@
-"""gateway: an auth-and-routing HTTP gateway with a Rust core, and a fast, strict HS* JWT verifier.
+"""gateway: an auth-and-routing HTTP gateway with a Rust core, and a fast, strict JWT verifier (HS*, RS*, PS*, ES*, EdDSA).
 
 As a library::
 
     import gateway
     claims = gateway.verify(token, key, algorithms=["HS256"], audience="api")
+    keys = gateway.KeySet.from_jwks(jwks)            # or from_jwk / from_pem
+    claims = gateway.verify(token, keys, algorithms=["RS256"], issuer="https://idp.example.com/")
 
 As a server: ``gateway serve --config gateway.toml`` (see the README).
 """
@@ -15,6 +17,9 @@ from gateway._core import (
     InvalidIssuer,
     InvalidSignature,
     JWTError,
+    KeyNotFound,
+    KeySet,
+    KeySetUnavailable,
     MalformedToken,
     MissingClaim,
     NotYetValid,
@@ -26,6 +31,8 @@ from gateway._core import (
     cookie_value,
     encode,
     set_cookie,
+    unverified_claims,
+    unverified_header,
     verify,
 )
 from gateway.jwks import JWKSClient
@@ -39,6 +46,9 @@ __all__ = [
     "InvalidSignature",
     "JWKSClient",
     "JWTError",
+    "KeyNotFound",
+    "KeySet",
+    "KeySetUnavailable",
     "MalformedToken",
     "MissingClaim",
     "NotYetValid",
@@ -51,5 +61,7 @@ __all__ = [
     "cookie_value",
     "encode",
     "set_cookie",
+    "unverified_claims",
+    "unverified_header",
     "verify",
 ]

@@ -11,8 +11,15 @@ ERROR_STATUS: dict[str, int]
 """Every error kind the core reports -> the HTTP status the gateway answers with (rust/src/error.rs)."""
 
 __all__ = [
+    "__version__",
     "AlgorithmNotAllowed",
+    "b64url_decode",
+    "b64url_encode",
+    "best_language",
     "BodySender",
+    "compile_pattern",
+    "cookie_value",
+    "encode",
     "ERROR_STATUS",
     "ExpiredToken",
     "HeaderNames",
@@ -20,32 +27,30 @@ __all__ = [
     "InvalidIssuer",
     "InvalidSignature",
     "JWTError",
+    "KeyNotFound",
+    "KeySet",
+    "KeySetUnavailable",
     "MalformedToken",
+    "MAX_SAME_NAME_COOKIES",
     "MissingClaim",
+    "normalize_path",
     "NotYetValid",
+    "percent_encode",
     "Request",
     "RouteSet",
+    "set_cookie",
+    "unverified_claims",
+    "unverified_header",
     "Upstream",
     "UpstreamConnectError",
     "UpstreamError",
     "UpstreamResponse",
     "UpstreamTimeout",
     "Verifier",
-    "MAX_SAME_NAME_COOKIES",
-    "__version__",
-    "b64url_decode",
-    "b64url_encode",
-    "best_language",
-    "compile_pattern",
-    "cookie_value",
-    "encode",
-    "normalize_path",
-    "percent_encode",
-    "set_cookie",
     "verify",
 ]
 
-_Key = str | bytes | Mapping[str, str | bytes]
+_Key = str | bytes | Mapping[str, Any] | KeySet | Any  # Any: a key-set source with _gateway_key_set()
 _Seconds = int | float | datetime.timedelta
 _Time = int | float | datetime.datetime
 
@@ -76,9 +81,61 @@ class InvalidAudience(JWTError):
 class MissingClaim(JWTError):
     kind: ClassVar[str]
 
+class KeyNotFound(JWTError):
+    """No key in the key set fits the token's ``alg`` (key type and curve) and ``kid``, or several
+    fit and the token has no ``kid`` (RFC 7515 §4.1.4; selection as panva/jose does)."""
+
+    kind: ClassVar[str]
+
+class KeySetUnavailable(JWTError):
+    """The key set could not be fetched and no usable copy is cached: the IdP's fault, answered
+    with 503 by the gateway, never 401."""
+
+    kind: ClassVar[str]
+
+@final
+class KeySet:
+    """An immutable set of public keys (RFC 7517) for RS256/384/512, PS256/384/512, ES256/384/512
+    and EdDSA (Ed25519). A token's ``alg`` selects the key type and curve, its ``kid`` the key.
+
+    Construction errors are ValueError with ``.kind``: ``malformed_key``, ``unsupported_key``,
+    ``weak_key`` (RSA under 2048 bits, ROCA), ``invalid_key``, ``private_key`` (private members
+    are refused, never silently used), ``key_usage`` (``use`` not ``sig``, ``key_ops`` without
+    ``verify``) or ``key_type_mismatch``. Messages never contain key material."""
+
+    @staticmethod
+    def from_jwks(jwks: Mapping[str, Any] | str | bytes) -> KeySet:
+        """A JWK Set (RFC 7517 §5). Unusable entries are skipped and listed in ``skipped``."""
+    @staticmethod
+    def from_jwk(jwk: Mapping[str, Any] | str | bytes) -> KeySet:
+        """One JWK (RFC 7517 §4). An ``x5c`` leaf must be the JWK's own key."""
+    @staticmethod
+    def from_pem(pem: str | bytes, kid: str | None = None, algorithm: str | None = None) -> KeySet:
+        """One PEM public key (RFC 7468): SPKI ``PUBLIC KEY``, PKCS#1 ``RSA PUBLIC KEY`` or an
+        X.509 ``CERTIFICATE``. ``algorithm`` restricts the key to that one algorithm."""
+    def __len__(self) -> int: ...
+    @property
+    def kids(self) -> list[str | None]: ...
+    @property
+    def algorithms(self) -> list[str]:
+        """The algorithms some key of the set can verify."""
+    @property
+    def skipped(self) -> list[tuple[str | None, str]]:
+        """JWK Set entries that are not keys here: (kid, why)."""
+    def describe(self) -> list[dict[str, Any]]:
+        """Per key: ``kid``, ``kty``, ``crv`` (EC/OKP) or ``bits`` (RSA), ``alg``; no key material."""
+
 @final
 class Verifier:
-    """A reusable, immutable, thread-safe HS256/HS384/HS512 verifier."""
+    """A reusable, immutable, thread-safe JWT verifier: HS256/384/512 with a shared secret,
+    RS256/384/512, PS256/384/512, ES256/384/512 and EdDSA with public keys.
+
+    ``key`` is a secret (str/bytes) for HS*; for the others public-key text (PEM, a JWK or JWK
+    Set as JSON), a JWK or JWK Set dict, a `KeySet`, or a key-set source such as
+    ``gateway.JWKSClient`` (any object with ``_gateway_key_set(unknown_kid) -> KeySet``: asked for
+    the current set before each verification, and once more with the token's kid when no key
+    fits). A key's type decides which algorithms it can ever verify: a public key is never an
+    HMAC secret (``public_key_as_secret``), a secret never verifies RS* (``key_type_mismatch``)."""
 
     def __new__(
         cls,
@@ -91,11 +148,24 @@ class Verifier:
         *,
         max_length: int = ...,
         allow_weak_key: bool = ...,
+        options: Mapping[str, Any] | None = ...,
+        cache_size: int = ...,
     ) -> Verifier:
         """Construction errors (ValueError/TypeError) carry ``.kind``: ``weak_key``,
-        ``public_key_as_secret``, ``empty_key``, ``unknown_algorithm``, ``unsupported_algorithm``
-        or ``bad_option``."""
-    def verify(self, token: str | bytes, now: _Time | None = ...) -> dict[str, Any]: ...
+        ``public_key_as_secret``, ``key_type_mismatch``, ``empty_key``, ``unknown_algorithm``,
+        ``unsupported_algorithm``, ``bad_option`` or a key kind (see `KeySet`)."""
+    def verify(self, token: str | bytes, now: _Time | None = ...) -> dict[str, Any]:
+        """The claims as a new dict (the caller's to change), or a `JWTError` subclass.
+
+        With ``cache_size`` > 0, a token that fully verified before is served from a bounded cache
+        (at most ``cache_size`` entries; only the identical token hits): ``exp``/``nbf``/``iat``
+        are checked again against ``now`` on every hit, and an entry whose key has left a changing
+        key set is dropped."""
+    @property
+    def cache_len(self) -> int:
+        """Entries in the verified-token cache (0 when off)."""
+    def with_key_set(self, keys: KeySet) -> Verifier:
+        """This verifier's policy with ``keys``: one verifier per key-set version, made without I/O."""
     @property
     def algorithms(self) -> list[str]: ...
     @property
@@ -121,7 +191,18 @@ def verify(
     *,
     max_length: int = ...,
     allow_weak_key: bool = ...,
-) -> dict[str, Any]: ...
+    options: Mapping[str, Any] | None = ...,
+) -> dict[str, Any]:
+    """One-shot `Verifier(key, ...).verify(token, now)`. ``options`` is PyJWT's subset:
+    ``verify_exp``, ``verify_nbf``, ``verify_iat``, ``verify_aud``, ``verify_iss`` (bool) and
+    ``require`` (claim names); ``verify_signature=False`` raises ValueError. Differences from PyJWT:
+    a header ``alg`` that is missing, null or not a string is `MalformedToken`; an ``iat`` later
+    than now + leeway is `NotYetValid`; non-string ``sub``/``jti`` and numbers beyond f64 (``1e400``)
+    are `MalformedToken`; a ``require``d claim that is JSON null is missing."""
+def unverified_header(token: str | bytes) -> dict[str, Any]:
+    """The JOSE header (RFC 7515 §4), decoded and NOT verified: to pick a key by ``kid``/``alg``."""
+def unverified_claims(token: str | bytes) -> dict[str, Any]:
+    """The claims, decoded and NOT verified: anyone can write any claims. Debugging only."""
 def encode(
     claims: Mapping[str, Any],
     key: _Key,
@@ -129,7 +210,11 @@ def encode(
     headers: Mapping[str, Any] | None = ...,
     *,
     allow_weak_key: bool = ...,
-) -> str: ...
+) -> str:
+    """A compact JWS (RFC 7515 §7.1). HS*: ``key`` is the shared secret. RS*/PS*/ES*/EdDSA: a
+    private key as PEM (PKCS#8, PKCS#1 RSA, SEC1 EC), DER, or a private JWK (dict or JSON).
+    ``headers`` may not hold a non-string ``kid``/``typ``/``cty``, ``crit`` or ``b64`` (ValueError):
+    what `verify` would refuse is never written."""
 def b64url_encode(data: bytes) -> str: ...
 def b64url_decode(data: str | bytes) -> bytes: ...
 def cookie_value(cookie_header: str, name: str) -> str | None: ...

@@ -25,6 +25,11 @@ pub enum ErrorKind {
     InvalidIssuer,
     InvalidAudience,
     MissingClaim,
+    /// No key in the key set fits the token's `alg` and `kid` (or several do and it names none).
+    KeyNotFound,
+    /// The key set could not be fetched and no usable copy is cached: the IdP's fault, not the
+    /// token's, so a 503 rather than a 401.
+    KeySetUnavailable,
     // A request path the gateway refuses.
     NotAbsolute,
     BadPercentEncoding,
@@ -45,6 +50,14 @@ pub enum ErrorKind {
     UnsupportedAlgorithm,
     BadOption,
     BadPattern,
+    // Keys (PEM, DER, JWK, JWK Set), found when a key set is built.
+    MalformedKey,
+    UnsupportedKey,
+    InvalidKey,
+    PrivateKey,
+    KeyUsage,
+    /// The key's type cannot verify the algorithms (a public key with HS*, a secret with RS*).
+    KeyTypeMismatch,
 }
 
 impl ErrorKind {
@@ -58,6 +71,8 @@ impl ErrorKind {
             ErrorKind::InvalidIssuer => "invalid_issuer",
             ErrorKind::InvalidAudience => "invalid_audience",
             ErrorKind::MissingClaim => "missing_claim",
+            ErrorKind::KeyNotFound => "key_not_found",
+            ErrorKind::KeySetUnavailable => "key_set_unavailable",
             ErrorKind::NotAbsolute => "not_absolute",
             ErrorKind::BadPercentEncoding => "bad_percent_encoding",
             ErrorKind::EncodedSlash => "encoded_slash",
@@ -75,6 +90,12 @@ impl ErrorKind {
             ErrorKind::UnsupportedAlgorithm => "unsupported_algorithm",
             ErrorKind::BadOption => "bad_option",
             ErrorKind::BadPattern => "bad_pattern",
+            ErrorKind::MalformedKey => "malformed_key",
+            ErrorKind::UnsupportedKey => "unsupported_key",
+            ErrorKind::InvalidKey => "invalid_key",
+            ErrorKind::PrivateKey => "private_key",
+            ErrorKind::KeyUsage => "key_usage",
+            ErrorKind::KeyTypeMismatch => "key_type_mismatch",
         }
     }
 
@@ -88,7 +109,9 @@ impl ErrorKind {
             | ErrorKind::NotYetValid
             | ErrorKind::InvalidIssuer
             | ErrorKind::InvalidAudience
-            | ErrorKind::MissingClaim => 401,
+            | ErrorKind::MissingClaim
+            | ErrorKind::KeyNotFound => 401,
+            ErrorKind::KeySetUnavailable => 503,
             ErrorKind::NotAbsolute
             | ErrorKind::BadPercentEncoding
             | ErrorKind::EncodedSlash
@@ -106,12 +129,18 @@ impl ErrorKind {
             | ErrorKind::UnknownAlgorithm
             | ErrorKind::UnsupportedAlgorithm
             | ErrorKind::BadOption
-            | ErrorKind::BadPattern => 500,
+            | ErrorKind::BadPattern
+            | ErrorKind::MalformedKey
+            | ErrorKind::UnsupportedKey
+            | ErrorKind::InvalidKey
+            | ErrorKind::PrivateKey
+            | ErrorKind::KeyUsage
+            | ErrorKind::KeyTypeMismatch => 500,
         }
     }
 
     /// Every kind, for tests and for the bindings' table of kinds.
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 33] = [
         ErrorKind::MalformedToken,
         ErrorKind::InvalidSignature,
         ErrorKind::AlgorithmNotAllowed,
@@ -120,6 +149,8 @@ impl ErrorKind {
         ErrorKind::InvalidIssuer,
         ErrorKind::InvalidAudience,
         ErrorKind::MissingClaim,
+        ErrorKind::KeyNotFound,
+        ErrorKind::KeySetUnavailable,
         ErrorKind::NotAbsolute,
         ErrorKind::BadPercentEncoding,
         ErrorKind::EncodedSlash,
@@ -137,6 +168,12 @@ impl ErrorKind {
         ErrorKind::UnsupportedAlgorithm,
         ErrorKind::BadOption,
         ErrorKind::BadPattern,
+        ErrorKind::MalformedKey,
+        ErrorKind::UnsupportedKey,
+        ErrorKind::InvalidKey,
+        ErrorKind::PrivateKey,
+        ErrorKind::KeyUsage,
+        ErrorKind::KeyTypeMismatch,
     ];
 }
 
@@ -156,9 +193,14 @@ pub enum JwtError {
     AlgorithmNotAllowed(String),
     Expired,
     NotYetValid,
+    /// `iat` later than now + leeway (kind `not_yet_valid`, as PyJWT's ImmatureSignatureError).
+    IssuedInFuture,
     InvalidIssuer,
     InvalidAudience(&'static str),
     MissingClaim(String),
+    /// No key fits the token's `alg`/`kid`, or several do and the token does not say which.
+    KeyNotFound(String),
+    KeySetUnavailable(String),
 }
 
 impl JwtError {
@@ -172,10 +214,12 @@ impl JwtError {
             JwtError::InvalidSignature(_) => ErrorKind::InvalidSignature,
             JwtError::AlgorithmNotAllowed(_) => ErrorKind::AlgorithmNotAllowed,
             JwtError::Expired => ErrorKind::ExpiredToken,
-            JwtError::NotYetValid => ErrorKind::NotYetValid,
+            JwtError::NotYetValid | JwtError::IssuedInFuture => ErrorKind::NotYetValid,
             JwtError::InvalidIssuer => ErrorKind::InvalidIssuer,
             JwtError::InvalidAudience(_) => ErrorKind::InvalidAudience,
             JwtError::MissingClaim(_) => ErrorKind::MissingClaim,
+            JwtError::KeyNotFound(_) => ErrorKind::KeyNotFound,
+            JwtError::KeySetUnavailable(_) => ErrorKind::KeySetUnavailable,
         }
     }
 }
@@ -188,9 +232,14 @@ impl fmt::Display for JwtError {
             JwtError::AlgorithmNotAllowed(m) => write!(f, "algorithm not allowed: {m}"),
             JwtError::Expired => f.write_str("token has expired"),
             JwtError::NotYetValid => f.write_str("token is not yet valid (nbf)"),
+            JwtError::IssuedInFuture => {
+                f.write_str("token is not yet valid (iat is in the future)")
+            }
             JwtError::InvalidIssuer => f.write_str("token issuer (iss) is not the expected one"),
             JwtError::InvalidAudience(m) => write!(f, "invalid audience: {m}"),
             JwtError::MissingClaim(c) => write!(f, "token is missing the required claim {c:?}"),
+            JwtError::KeyNotFound(m) => write!(f, "no key for the token: {m}"),
+            JwtError::KeySetUnavailable(m) => write!(f, "key set unavailable: {m}"),
         }
     }
 }
@@ -295,5 +344,35 @@ mod tests {
         assert_eq!(ErrorKind::ExpiredToken.http_status(), 401);
         assert_eq!(ErrorKind::ControlCharacter.http_status(), 400);
         assert_eq!(ErrorKind::UpstreamTimeout.http_status(), 504);
+    }
+}
+
+impl From<crate::jose::Error> for Error {
+    fn from(e: crate::jose::Error) -> Self {
+        use crate::jose::ErrorKind as K;
+        let kind = match e.kind() {
+            K::Malformed => ErrorKind::MalformedKey,
+            K::UnsupportedKey => ErrorKind::UnsupportedKey,
+            K::WeakKey => ErrorKind::WeakKey,
+            K::InvalidKey => ErrorKind::InvalidKey,
+            K::PrivateKey => ErrorKind::PrivateKey,
+            K::KeyUsage => ErrorKind::KeyUsage,
+            K::AlgorithmNotAllowed => ErrorKind::KeyTypeMismatch,
+            K::KeyNotFound | K::AmbiguousKey => ErrorKind::KeyNotFound,
+            K::InvalidSignature => ErrorKind::InvalidSignature,
+        };
+        Error::new(kind, e.message())
+    }
+}
+
+impl From<crate::jose::Error> for JwtError {
+    /// A key-selection or signature error met while verifying a token.
+    fn from(e: crate::jose::Error) -> Self {
+        use crate::jose::ErrorKind as K;
+        match e.kind() {
+            K::KeyNotFound | K::AmbiguousKey => JwtError::KeyNotFound(e.message().to_owned()),
+            K::AlgorithmNotAllowed => JwtError::AlgorithmNotAllowed(e.message().to_owned()),
+            _ => JwtError::InvalidSignature("signature does not verify"),
+        }
     }
 }

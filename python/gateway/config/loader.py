@@ -209,7 +209,7 @@ def _verifier_problem(c: Problems, key: str, e: Exception) -> None:
     # The core's advice names a Python argument; the config key is allow_weak_key = true.
     msg = str(e).split(". Use a longer")[0]
     if kind == "public_key_as_secret":
-        c.bad(f"{key}.secret", msg, "a random shared secret; asymmetric algorithms are not supported yet")
+        c.bad(f"{key}.secret", msg, "a random shared secret; for a public key use keys, jwks_url or discovery with an RS/PS/ES/EdDSA algorithm")
     elif kind == "weak_key":
         c.bad(f"{key}.secret", msg, "a random secret at least that long (e.g. `openssl rand -base64 48`), or allow_weak_key = true")
     else:

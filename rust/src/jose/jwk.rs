@@ -294,7 +294,7 @@ impl Key {
 impl KeySet {
     /// A key set of the one key in a JWK (see [`Key::from_jwk`]).
     pub fn from_jwk(json: &[u8]) -> Result<KeySet, Error> {
-        Ok(KeySet::new(vec![Key::from_jwk(json)?]))
+        Ok(KeySet::single(Key::from_jwk(json)?))
     }
 
     /// A key set from a JWK Set (`{"keys": [...]}`, RFC 7517 §5). Entries that are not usable
@@ -352,4 +352,23 @@ impl KeySet {
         }
         Ok(KeySet::with_skipped(keys, skipped))
     }
+}
+
+/// A private key from a private JWK (JSON text): RSA with every CRT member, EC with `d`, `x`,
+/// `y`, OKP Ed25519 with `d` and `x`. `use`/`key_ops`, when present, must allow signing.
+pub fn signing_key_from_jwk(json: &[u8]) -> Result<super::signing::SigningKey, Error> {
+    let value = parse_json(json)?;
+    let obj = as_object(&value, "a JWK")?;
+    let kty = string_member(obj, "kty")?.ok_or_else(|| Error::malformed("JWK without \"kty\""))?;
+    if let Some(u) = string_member(obj, "use")? {
+        if u != "sig" {
+            return Err(Error::new(
+                ErrorKind::KeyUsage,
+                "JWK \"use\" is not \"sig\"",
+            ));
+        }
+    }
+    let crv = string_member(obj, "crv")?;
+    let get = |name: &str| required_b64url(obj, name, kty);
+    super::signing::SigningKey::from_jwk_members(kty, crv, &get)
 }

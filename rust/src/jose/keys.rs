@@ -269,6 +269,9 @@ pub struct Key {
     public: PublicKey,
     kid: Option<String>,
     alg: Option<Alg>,
+    /// A hash of the kind and public numbers, computed once: the identity of the key for caches
+    /// that must forget what a key verified once the key leaves its set.
+    fingerprint: u64,
 }
 
 impl Key {
@@ -283,7 +286,28 @@ impl Key {
                 )));
             }
         }
-        Ok(Key { public, kid, alg })
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            public.kind.hash(&mut h);
+            match &public.material {
+                Material::Rsa { n, e } => (n, e).hash(&mut h),
+                Material::Ec { x, y } => (x, y).hash(&mut h),
+                Material::Ed25519 { x } => x.hash(&mut h),
+            }
+            h.finish()
+        };
+        Ok(Key {
+            public,
+            kid,
+            alg,
+            fingerprint,
+        })
+    }
+
+    /// The key's identity (kind and public numbers), equal for equal keys from any source.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     pub fn public_key(&self) -> &PublicKey {
@@ -345,6 +369,10 @@ pub struct SkippedKey {
 pub struct KeySet {
     keys: Vec<Key>,
     skipped: Vec<SkippedKey>,
+    /// True for a set of one key given on its own (one PEM, one JWK, one DER key) without a
+    /// `kid`: it is *the* caller's key, whatever `kid` a token names (as PyJWT treats one key).
+    /// In a set (a JWK Set, [`KeySet::new`]) a token's `kid` must match a key's.
+    any_kid: bool,
 }
 
 impl KeySet {
@@ -352,11 +380,26 @@ impl KeySet {
         KeySet {
             keys,
             skipped: Vec::new(),
+            any_kid: false,
         }
     }
 
     pub(crate) fn with_skipped(keys: Vec<Key>, skipped: Vec<SkippedKey>) -> KeySet {
-        KeySet { keys, skipped }
+        KeySet {
+            keys,
+            skipped,
+            any_kid: false,
+        }
+    }
+
+    /// A set of the one key a caller gave on its own. Without a `kid` of its own, it verifies
+    /// tokens whatever `kid` they name; with one, the token's `kid` must match it.
+    pub fn single(key: Key) -> KeySet {
+        KeySet {
+            any_kid: key.kid().is_none(),
+            keys: vec![key],
+            skipped: Vec::new(),
+        }
     }
 
     pub fn keys(&self) -> &[Key] {
@@ -373,6 +416,11 @@ impl KeySet {
         self.keys.len()
     }
 
+    /// True when a key with this [`Key::fingerprint`] is in the set.
+    pub fn contains_fingerprint(&self, fingerprint: u64) -> bool {
+        self.keys.iter().any(|k| k.fingerprint == fingerprint)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -380,11 +428,17 @@ impl KeySet {
     /// The key a token with header `alg` and `kid` is to be verified with, selected as the
     /// strictest JOSE libraries do:
     /// - `alg` decides the key type and curve, and a key's own `alg` (when it has one) must equal it;
-    /// - when the token has a `kid`, only keys with that same `kid` fit;
+    /// - when the token has a `kid`, only keys with that same `kid` fit (except the one key of a
+    ///   set made from a single PEM or JWK without a `kid` of its own: it is the caller's key);
     /// - exactly one key must fit: none is [`ErrorKind::KeyNotFound`], several is
     ///   [`ErrorKind::AmbiguousKey`] (a token without `kid` facing several keys of its type, or a
     ///   `kid` that the set uses twice for that type).
     pub fn select(&self, alg: Alg, kid: Option<&str>) -> Result<&Key, Error> {
+        if let [only] = &self.keys[..] {
+            if self.any_kid && only.fits(alg) {
+                return Ok(only);
+            }
+        }
         let mut found: Option<&Key> = None;
         let mut count = 0usize;
         for key in &self.keys {

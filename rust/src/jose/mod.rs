@@ -18,12 +18,15 @@ pub mod jwk;
 pub mod keys;
 pub mod pem;
 pub mod signature;
+pub mod signing;
 
 pub use alg::{Alg, KeyKind};
 pub use error::{Error, ErrorKind};
+pub use jwk::signing_key_from_jwk;
 pub use keys::{Key, KeySet, PublicKey, SkippedKey, MAX_RSA_BITS, MIN_RSA_BITS};
 pub use pem::{
     is_asymmetric_key_material, public_key_from_certificate_der, public_key_from_der,
     public_key_from_pem, public_key_from_pkcs1_der, public_key_from_spki_der,
 };
 pub use signature::{verify_signature, verify_with_public_key};
+pub use signing::SigningKey;

@@ -250,6 +250,6 @@ impl Key {
 impl KeySet {
     /// A key set of the one key in `pem_text` (see [`Key::from_pem`]).
     pub fn from_pem(pem_text: &[u8], kid: Option<&str>, alg: Option<Alg>) -> Result<KeySet, Error> {
-        Ok(KeySet::new(vec![Key::from_pem(pem_text, kid, alg)?]))
+        Ok(KeySet::single(Key::from_pem(pem_text, kid, alg)?))
     }
 }

@@ -146,21 +146,36 @@ enum Field {
     Iat,
     Iss,
     Aud,
+    /// `sub`, `jti`: strings or refused.
+    StringOnly,
     Other,
 }
 
-fn num_claim(n: &NumberAny) -> NumClaim {
+/// A time claim (`exp`, `nbf`, `iat`) as a number of seconds. A float beyond f64 (JSON `1e400`,
+/// which a parser reads as infinity) does not fit: malformed, never an "expires never" infinity.
+fn num_claim(n: &NumberAny) -> Result<NumClaim, JwtError> {
     match n {
-        NumberAny::Int(NumberInt::Int(i)) => NumClaim::Int(*i),
-        // Far beyond any real date either way; keep the sign so a huge negative `exp` is expired.
+        NumberAny::Int(NumberInt::Int(i)) => Ok(NumClaim::Int(*i)),
+        // An exact integer far beyond any real date either way: its sign decides every comparison
+        // (a huge negative `exp` is expired, a huge positive one is not), as on the number itself.
         NumberAny::Int(NumberInt::BigInt(b)) => {
-            NumClaim::Num(if b.sign() == num_bigint::Sign::Minus {
+            Ok(NumClaim::Num(if b.sign() == num_bigint::Sign::Minus {
                 f64::NEG_INFINITY
             } else {
                 f64::INFINITY
-            })
+            }))
         }
-        NumberAny::Float(f) => NumClaim::Num(*f),
+        NumberAny::Float(f) if f.is_finite() => Ok(NumClaim::Num(*f)),
+        NumberAny::Float(_) => Err(bad("a number does not fit a 64-bit float")),
+    }
+}
+
+/// Any JSON number: a float that overflows f64 is refused (NaN and Infinity are not JSON, and a
+/// number read as one would compare as no number does).
+fn finite(n: NumberAny) -> Result<NumberAny, JwtError> {
+    match n {
+        NumberAny::Float(f) if !f.is_finite() => Err(bad("a number does not fit a 64-bit float")),
+        n => Ok(n),
     }
 }
 
@@ -214,7 +229,7 @@ fn value<S: Sink>(
             }
             Ok(sink.end_object(object))
         }
-        _ => sink.number(j.known_number(peek).map_err(syntax)?),
+        _ => sink.number(finite(j.known_number(peek).map_err(syntax)?)?),
     }
 }
 
@@ -272,22 +287,28 @@ pub fn walk_claims<S: Sink>(
             "iat" => Field::Iat,
             "iss" => Field::Iss,
             "aud" => Field::Aud,
+            "sub" | "jti" => Field::StringOnly,
             _ => Field::Other,
         };
         // Every position naming `k` (a name required twice is present twice).
+        let mut named = 0u64;
         for (i, r) in expect.require.iter().take(MAX_REQUIRED).enumerate() {
             if r == k {
-                reg.present |= 1 << i;
+                named |= 1 << i;
             }
         }
         let skey = sink.key(k)?;
         let p = j.peek().map_err(syntax)?;
+        // A required claim that is JSON null is missing (as PyJWT has it).
+        if p != Peek::Null {
+            reg.present |= named;
+        }
         let start = j.current_index();
         let v = match (field, p) {
             (Field::Exp | Field::Nbf | Field::Iat, _) => {
                 let (claim, v) = if p.is_num() {
                     let n = j.known_number(p).map_err(syntax)?;
-                    (num_claim(&n), sink.number(n)?)
+                    (num_claim(&n)?, sink.number(n)?)
                 } else {
                     (NumClaim::NotANumber, value(&mut j, p, 1, sink)?)
                 };
@@ -323,6 +344,9 @@ pub fn walk_claims<S: Sink>(
                 reg.aud = AudClaim::Invalid;
                 value(&mut j, p, 1, sink)?
             }
+            // RFC 7519 §4.1.2 and §4.1.7: `sub` and `jti` are strings (PyJWT refuses others too).
+            (Field::StringOnly, Peek::String) => value(&mut j, p, 1, sink)?,
+            (Field::StringOnly, _) => return Err(bad("\"sub\" and \"jti\" must be strings")),
             (Field::Other, _) => value(&mut j, p, 1, sink)?,
         };
         let raw = data[start..j.current_index()].trim_ascii();

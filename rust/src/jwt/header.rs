@@ -19,6 +19,8 @@ pub struct Header {
     pub alg_is_string: bool,
     pub kid: Option<String>,
     pub kid_invalid: bool,
+    /// `typ` or `cty` present but not a string (RFC 7515 §4.1.9–10).
+    pub typ_invalid: bool,
     pub has_crit: bool,
     pub has_b64: bool,
 }
@@ -83,6 +85,7 @@ pub fn read_header(data: &[u8]) -> Result<Header, JwtError> {
             "kid" => HeaderField::Kid,
             "crit" => HeaderField::Crit,
             "b64" => HeaderField::B64,
+            "typ" | "cty" => HeaderField::Typ,
             _ => HeaderField::Other,
         };
         let peek = jiter.peek().map_err(json_err(WHAT))?;
@@ -94,12 +97,16 @@ pub fn read_header(data: &[u8]) -> Result<Header, JwtError> {
             (HeaderField::Kid, Peek::String) => {
                 header.kid = Some(jiter.known_str().map_err(json_err(WHAT))?.to_owned())
             }
+            (HeaderField::Typ, Peek::String) => {
+                jiter.known_str().map_err(json_err(WHAT))?;
+            }
             (field, _) => {
                 match field {
                     HeaderField::Alg => header.alg = Some(String::new()),
                     HeaderField::Kid => header.kid_invalid = true,
                     HeaderField::Crit => header.has_crit = true,
                     HeaderField::B64 => header.has_b64 = true,
+                    HeaderField::Typ => header.typ_invalid = true,
                     HeaderField::Other => {}
                 }
                 skip_value(&mut jiter, peek, 1, WHAT)?;
@@ -117,6 +124,7 @@ enum HeaderField {
     Kid,
     Crit,
     B64,
+    Typ,
     Other,
 }
 
@@ -140,4 +148,14 @@ mod tests {
         assert!(read_header(br#"{"alg":"HS256","alg":"none"}"#).is_err());
         assert!(read_header(br#"{"alg":"HS256","x":{"a":1,"a":2}}"#).is_err());
     }
+}
+
+/// The `kid` of a compact JWS's header, read without verifying anything (for asking a key-set
+/// source about a kid it did not have). None when the header is unreadable or has no string kid.
+pub fn kid_of(token: &[u8]) -> Option<String> {
+    let end = memchr::memchr(b'.', token)?;
+    super::b64::with_decoded(&token[..end], read_header)
+        .ok()?
+        .ok()?
+        .kid
 }

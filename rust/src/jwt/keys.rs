@@ -4,29 +4,56 @@
 //! key is made, with an error kind the config loader can act on.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha384, Sha512};
 
 use crate::error::{bounded, ConfigError, ErrorKind, JwtError};
+use crate::jose::Alg as JoseAlg;
 
+/// A JWS algorithm (RFC 7518 §3.1; EdDSA from RFC 8037 §3.1): the HMAC ones, verified here with a
+/// shared secret, and the asymmetric ones, verified by [`crate::jose`] with a public key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alg {
     HS256,
     HS384,
     HS512,
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    ES512,
+    EdDSA,
 }
 
-impl Alg {
-    pub const ALL: [Alg; 3] = [Alg::HS256, Alg::HS384, Alg::HS512];
+const ALL_NAMES: &str =
+    "HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA";
 
+impl Alg {
+    pub const ALL: [Alg; 13] = [
+        Alg::HS256,
+        Alg::HS384,
+        Alg::HS512,
+        Alg::RS256,
+        Alg::RS384,
+        Alg::RS512,
+        Alg::PS256,
+        Alg::PS384,
+        Alg::PS512,
+        Alg::ES256,
+        Alg::ES384,
+        Alg::ES512,
+        Alg::EdDSA,
+    ];
+
+    /// The algorithm named exactly `name` (case-sensitive, as RFC 7518 registers them).
     pub fn from_name(name: &str) -> Option<Alg> {
-        match name {
-            "HS256" => Some(Alg::HS256),
-            "HS384" => Some(Alg::HS384),
-            "HS512" => Some(Alg::HS512),
-            _ => None,
-        }
+        Alg::ALL.into_iter().find(|a| a.name() == name)
     }
 
     pub fn name(self) -> &'static str {
@@ -34,36 +61,61 @@ impl Alg {
             Alg::HS256 => "HS256",
             Alg::HS384 => "HS384",
             Alg::HS512 => "HS512",
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::ES512 => "ES512",
+            Alg::EdDSA => "EdDSA",
         }
     }
 
-    /// Output size of the hash, which is also the shortest secret RFC 7518 §3.2 allows.
+    /// True for HS256/384/512, which take a shared secret.
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Alg::HS256 | Alg::HS384 | Alg::HS512)
+    }
+
+    /// The asymmetric algorithm, for [`crate::jose`]; None for the HMAC ones (which have no
+    /// value there, so a public key can never be handed an HMAC algorithm).
+    pub fn asymmetric(self) -> Option<JoseAlg> {
+        Some(match self {
+            Alg::HS256 | Alg::HS384 | Alg::HS512 => return None,
+            Alg::RS256 => JoseAlg::RS256,
+            Alg::RS384 => JoseAlg::RS384,
+            Alg::RS512 => JoseAlg::RS512,
+            Alg::PS256 => JoseAlg::PS256,
+            Alg::PS384 => JoseAlg::PS384,
+            Alg::PS512 => JoseAlg::PS512,
+            Alg::ES256 => JoseAlg::ES256,
+            Alg::ES384 => JoseAlg::ES384,
+            Alg::ES512 => JoseAlg::ES512,
+            Alg::EdDSA => JoseAlg::EdDSA,
+        })
+    }
+
+    /// Output size of the hash, which is also the shortest secret RFC 7518 §3.2 allows; 0 for the
+    /// asymmetric algorithms.
     pub fn mac_len(self) -> usize {
         match self {
             Alg::HS256 => 32,
             Alg::HS384 => 48,
             Alg::HS512 => 64,
+            _ => 0,
         }
     }
 
-    fn bit(self) -> u8 {
-        match self {
-            Alg::HS256 => 1,
-            Alg::HS384 => 2,
-            Alg::HS512 => 4,
-        }
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
-/// Algorithm names this build knows but cannot verify yet; refused with a clear message rather
-/// than "unknown", so that RS/ES keys can be added later without changing the API.
-const KNOWN_ASYMMETRIC: [&str; 10] = [
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-];
-
 /// A set of allowed algorithms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AlgSet(u8);
+pub struct AlgSet(u16);
 
 impl AlgSet {
     pub fn contains(self, alg: Alg) -> bool {
@@ -74,11 +126,21 @@ impl AlgSet {
         Alg::ALL.into_iter().filter(move |a| self.contains(*a))
     }
 
+    /// True when the set holds at least one HMAC algorithm.
+    pub fn has_hmac(self) -> bool {
+        self.iter().any(Alg::is_hmac)
+    }
+
+    /// True when the set holds at least one asymmetric algorithm.
+    pub fn has_asymmetric(self) -> bool {
+        self.iter().any(|a| !a.is_hmac())
+    }
+
     pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<AlgSet, ConfigError> {
         if names.is_empty() {
             return Err(ConfigError::new(
                 ErrorKind::BadOption,
-                "algorithms must list at least one algorithm, e.g. [\"HS256\"]",
+                "algorithms must list at least one algorithm, e.g. [\"RS256\"] or [\"HS256\"]",
             ));
         }
         let mut set = AlgSet(0);
@@ -92,14 +154,14 @@ impl AlgSet {
                         "algorithm \"none\" is never accepted",
                     ))
                 }
-                None if KNOWN_ASYMMETRIC.contains(&name) => {
+                None if name == "Ed25519" || name == "Ed448" || name == "ES256K" => {
                     return Err(ConfigError::new(ErrorKind::UnsupportedAlgorithm, format!(
-                        "algorithm {name} needs an asymmetric key, which this version does not support yet (supported: HS256, HS384, HS512)"
+                        "algorithm {name} is not supported (supported: {ALL_NAMES}; Ed25519 keys sign as \"EdDSA\")"
                     )))
                 }
                 None => {
                     return Err(ConfigError::new(ErrorKind::UnknownAlgorithm, format!(
-                        "unknown algorithm {:?} (supported: HS256, HS384, HS512)",
+                        "unknown algorithm {:?} (supported: {ALL_NAMES}; names are case-sensitive)",
                         bounded(name, 16)
                     )))
                 }
@@ -128,19 +190,20 @@ impl HmacKey {
                 "the HMAC secret is empty",
             ));
         }
-        let text = String::from_utf8_lossy(&secret[..secret.len().min(64)]);
-        let trimmed = text.trim_start();
-        if trimmed.starts_with("-----BEGIN")
-            || trimmed.starts_with("ssh-")
-            || trimmed.starts_with("ecdsa-sha2-")
-        {
+        // Recognised as a parser would, not by a prefix: a certificate with `openssl x509 -text`'s
+        // explanation before its BEGIN line (RFC 7468 §5.2), DER, a JWK, an SSH key line.
+        if crate::jose::is_asymmetric_key_material(secret) {
             return Err(ConfigError::new(
                 ErrorKind::PublicKeyAsSecret,
-                "the key looks like a PEM or SSH public key, which must never be used as an HMAC secret",
+                "the key is public-key material (a PEM, DER, JWK or SSH public key or certificate), which must never be used as an HMAC secret; verify with it under an RS/PS/ES/EdDSA algorithm instead",
             ));
         }
         if !allow_weak {
-            if let Some(alg) = algs.iter().filter(|a| secret.len() < a.mac_len()).last() {
+            if let Some(alg) = algs
+                .iter()
+                .filter(|a| a.is_hmac() && secret.len() < a.mac_len())
+                .last()
+            {
                 return Err(ConfigError::new(ErrorKind::WeakKey, format!(
                     "the secret is {} bytes; {} needs at least {} (RFC 7518 §3.2). Use a longer random secret, or pass allow_weak_key=True to accept it",
                     secret.len(),
@@ -183,6 +246,7 @@ impl HmacKey {
                 m.update(signing_input);
                 m.verify_slice(signature).is_ok()
             }),
+            _ => None,
         };
         match ok {
             Some(true) => Ok(()),
@@ -207,6 +271,7 @@ impl HmacKey {
             Alg::HS256 => mac!(self.hs256),
             Alg::HS384 => mac!(self.hs384),
             Alg::HS512 => mac!(self.hs512),
+            _ => None,
         }
     }
 }
@@ -218,4 +283,6 @@ impl HmacKey {
 pub enum KeySet {
     Single(HmacKey),
     ByKid(HashMap<String, HmacKey>),
+    /// Asymmetric public keys (PEM, JWK, JWK Set), selected by the token's `alg` and `kid`.
+    Public(Arc<crate::jose::KeySet>),
 }

@@ -9,4 +9,4 @@ pub mod seconds;
 pub mod verify;
 
 pub use keys::{Alg, AlgSet, HmacKey, KeySet};
-pub use verify::{sign, wall_clock, Policy, Verified, Verifier, DEFAULT_MAX_LENGTH};
+pub use verify::{sign, wall_clock, Checks, Policy, Verified, Verifier, DEFAULT_MAX_LENGTH};

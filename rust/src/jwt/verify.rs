@@ -24,6 +24,32 @@ pub struct Policy {
     pub leeway: f64,
     pub require: Vec<String>,
     pub max_length: usize,
+    /// Which registered-claim checks run (PyJWT's `options`; all on by default). The signature
+    /// is always checked: there is no switch for it.
+    pub checks: Checks,
+}
+
+/// The registered-claim checks a policy runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checks {
+    pub exp: bool,
+    pub nbf: bool,
+    /// `iat` must be a number and not later than now + leeway.
+    pub iat: bool,
+    pub iss: bool,
+    pub aud: bool,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            exp: true,
+            nbf: true,
+            iat: true,
+            iss: true,
+            aud: true,
+        }
+    }
 }
 
 impl Policy {
@@ -35,6 +61,7 @@ impl Policy {
             leeway: 0.0,
             require: Vec::new(),
             max_length: DEFAULT_MAX_LENGTH,
+            checks: Checks::default(),
         }
     }
 
@@ -121,7 +148,13 @@ struct CachedHeader {
 /// The parts of a token whose signature has been checked.
 pub struct Verified<'t> {
     pub payload_b64: &'t [u8],
+    pub alg: Alg,
+    /// The [`crate::jose::Key::fingerprint`] of the public key that verified; None for HMAC.
+    pub key_fingerprint: Option<u64>,
 }
+
+/// The longest base64url signature any supported algorithm makes: RSA-8192, 1024 bytes.
+const MAX_SIGNATURE_B64: usize = 1366;
 
 impl Verifier {
     pub fn new(keys: KeySet, policy: Policy) -> Result<Verifier, ConfigError> {
@@ -133,6 +166,30 @@ impl Verifier {
                     "the kid → key mapping is empty",
                 ));
             }
+        }
+        // A key's type decides which algorithms it can ever verify: a shared secret never an
+        // asymmetric one, a public key never an HMAC one (the RS256/HS256 confusion).
+        let algs = policy.algorithms;
+        match &keys {
+            KeySet::Public(_) if algs.has_hmac() => {
+                return Err(ConfigError::new(
+                    ErrorKind::KeyTypeMismatch,
+                    format!(
+                        "{} needs a shared secret; a public key is never an HMAC secret (allow only RS/PS/ES/EdDSA algorithms with it)",
+                        algs.iter().find(|a| a.is_hmac()).map_or("HS256", Alg::name)
+                    ),
+                ))
+            }
+            KeySet::Single(_) | KeySet::ByKid(_) if algs.has_asymmetric() => {
+                return Err(ConfigError::new(
+                    ErrorKind::KeyTypeMismatch,
+                    format!(
+                        "{} needs a public key (PEM, JWK, JWK Set or a key-set URL), not a shared secret",
+                        algs.iter().find(|a| !a.is_hmac()).map_or("RS256", Alg::name)
+                    ),
+                ))
+            }
+            _ => {}
         }
         Ok(Verifier {
             keys,
@@ -182,14 +239,15 @@ impl Verifier {
         }
         let header = b64::with_decoded(header_b64, super::header::read_header)
             .map_err(|_| JwtError::malformed("the header is not strict base64url"))??;
+        // RFC 7515 §4.1.1: `alg` is required and a string. Missing, null or another type is one
+        // fault, a malformed header (documented: MalformedToken, never AlgorithmNotAllowed).
         let alg_name = match (&header.alg, header.alg_is_string) {
-            (None, _) => return Err(JwtError::malformed("the header has no \"alg\"")),
-            (Some(_), false) => {
-                return Err(JwtError::AlgorithmNotAllowed(
-                    "the header's \"alg\" is not a string".into(),
+            (Some(a), true) => a.as_str(),
+            _ => {
+                return Err(JwtError::malformed(
+                    "the header's \"alg\" is missing or not a string",
                 ))
             }
-            (Some(a), true) => a.as_str(),
         };
         let alg = match Alg::from_name(alg_name) {
             Some(alg) if self.policy.algorithms.contains(alg) => alg,
@@ -218,11 +276,26 @@ impl Verifier {
         if header.kid_invalid {
             return Err(JwtError::malformed("the header's \"kid\" is not a string"));
         }
+        if header.typ_invalid {
+            return Err(JwtError::malformed(
+                "the header's \"typ\" or \"cty\" is not a string",
+            ));
+        }
         Ok((alg, header.kid))
     }
 
-    /// Splits the token, reads the header, selects the key and checks the MAC.
+    /// Splits the token, reads the header, selects the key and checks the signature.
     pub fn check_signature<'t>(&self, token: &'t [u8]) -> Result<Verified<'t>, JwtError> {
+        self.check_signature_using(token, None)
+    }
+
+    /// [`Verifier::check_signature`] with `keys` in place of the verifier's own public keys: the
+    /// current version of a key set that changes (a JWK Set URL), without building a verifier.
+    pub fn check_signature_using<'t>(
+        &self,
+        token: &'t [u8],
+        keys: Option<&crate::jose::KeySet>,
+    ) -> Result<Verified<'t>, JwtError> {
         if token.len() > self.policy.max_length {
             return Err(JwtError::Malformed(format!(
                 "token is {} bytes, over the limit of {}",
@@ -251,28 +324,61 @@ impl Verifier {
                 (alg, kid.map(Cow::Owned))
             }
         };
-        let key = match &self.keys {
-            KeySet::Single(k) => k,
-            KeySet::ByKid(map) => {
-                let kid = kid.as_deref().ok_or(JwtError::InvalidSignature(
-                    "the token has no \"kid\" and keys are selected by kid",
-                ))?;
-                map.get(kid)
-                    .ok_or(JwtError::InvalidSignature("no key for the token's \"kid\""))?
+        let signing_input = &token[..first + 1 + second];
+        let mut key_fingerprint = None;
+        if let Some(asym) = alg.asymmetric() {
+            let set = match (keys, &self.keys) {
+                (Some(set), _) => set,
+                (None, KeySet::Public(set)) => &**set,
+                _ => {
+                    return Err(JwtError::AlgorithmNotAllowed(format!(
+                        "{} needs a public key; this verifier has a shared secret",
+                        alg.name()
+                    )))
+                }
+            };
+            if sig_b64.len() > MAX_SIGNATURE_B64 {
+                return Err(JwtError::InvalidSignature("signature has the wrong length"));
             }
-        };
-        let mut sig = [0u8; 72];
-        // base64url of 64 bytes is 86 characters; anything longer cannot be a valid HS* MAC.
-        if sig_b64.len() > 86 {
-            return Err(JwtError::InvalidSignature("signature has the wrong length"));
+            let mut sig = [0u8; 1024];
+            let n = b64::decode_slice(sig_b64, &mut sig)
+                .map_err(|_| JwtError::malformed("the signature is not strict base64url"))?;
+            let key = set.verify(asym, kid.as_deref(), signing_input, &sig[..n])?;
+            key_fingerprint = Some(key.fingerprint());
+        } else {
+            let key = match &self.keys {
+                KeySet::Single(k) => k,
+                KeySet::ByKid(map) => {
+                    let kid = kid.as_deref().ok_or(JwtError::InvalidSignature(
+                        "the token has no \"kid\" and keys are selected by kid",
+                    ))?;
+                    map.get(kid)
+                        .ok_or(JwtError::InvalidSignature("no key for the token's \"kid\""))?
+                }
+                KeySet::Public(_) => {
+                    return Err(JwtError::AlgorithmNotAllowed(format!(
+                        "{} needs a shared secret; this verifier has public keys",
+                        alg.name()
+                    )))
+                }
+            };
+            let mut sig = [0u8; 72];
+            // base64url of 64 bytes is 86 characters; anything longer cannot be a valid HS* MAC.
+            if sig_b64.len() > 86 {
+                return Err(JwtError::InvalidSignature("signature has the wrong length"));
+            }
+            let n = b64::decode_slice(sig_b64, &mut sig)
+                .map_err(|_| JwtError::malformed("the signature is not strict base64url"))?;
+            key.verify(alg, signing_input, &sig[..n])?;
         }
-        let n = b64::decode_slice(sig_b64, &mut sig)
-            .map_err(|_| JwtError::malformed("the signature is not strict base64url"))?;
-        key.verify(alg, &token[..first + 1 + second], &sig[..n])?;
         if cached.is_none() {
             self.remember_header(header_b64, alg, kid.map(Cow::into_owned));
         }
-        Ok(Verified { payload_b64 })
+        Ok(Verified {
+            payload_b64,
+            alg,
+            key_fingerprint,
+        })
     }
 
     /// What the claims walker checks while reading (expected issuers and audiences, required
@@ -295,30 +401,39 @@ impl Verifier {
                 return Err(JwtError::MissingClaim(bounded(name, 32)));
             }
         }
+        let c = p.checks;
         match reg.exp {
             NumClaim::NotANumber => return Err(JwtError::malformed("\"exp\" is not a number")),
-            NumClaim::Int(exp) if Seconds::Int(exp).le(now.plus(-p.leeway)) => {
+            NumClaim::Int(exp) if c.exp && Seconds::Int(exp).le(now.plus(-p.leeway)) => {
                 return Err(JwtError::Expired)
             }
-            NumClaim::Num(exp) if Seconds::Float(exp).le(now.plus(-p.leeway)) => {
+            NumClaim::Num(exp) if c.exp && Seconds::Float(exp).le(now.plus(-p.leeway)) => {
                 return Err(JwtError::Expired)
             }
             _ => {}
         }
         match reg.nbf {
             NumClaim::NotANumber => return Err(JwtError::malformed("\"nbf\" is not a number")),
-            NumClaim::Int(nbf) if Seconds::Int(nbf).gt(now.plus(p.leeway)) => {
+            NumClaim::Int(nbf) if c.nbf && Seconds::Int(nbf).gt(now.plus(p.leeway)) => {
                 return Err(JwtError::NotYetValid)
             }
-            NumClaim::Num(nbf) if Seconds::Float(nbf).gt(now.plus(p.leeway)) => {
+            NumClaim::Num(nbf) if c.nbf && Seconds::Float(nbf).gt(now.plus(p.leeway)) => {
                 return Err(JwtError::NotYetValid)
             }
             _ => {}
         }
-        if reg.iat == NumClaim::NotANumber {
-            return Err(JwtError::malformed("\"iat\" is not a number"));
+        match reg.iat {
+            NumClaim::NotANumber => return Err(JwtError::malformed("\"iat\" is not a number")),
+            // Issued in the future (beyond the leeway): not valid yet, as PyJWT has it.
+            NumClaim::Int(iat) if c.iat && Seconds::Int(iat).gt(now.plus(p.leeway)) => {
+                return Err(JwtError::IssuedInFuture)
+            }
+            NumClaim::Num(iat) if c.iat && Seconds::Float(iat).gt(now.plus(p.leeway)) => {
+                return Err(JwtError::IssuedInFuture)
+            }
+            _ => {}
         }
-        if p.issuer.is_some() {
+        if p.issuer.is_some() && c.iss {
             match reg.iss {
                 IssClaim::Absent => return Err(JwtError::MissingClaim("iss".into())),
                 IssClaim::Matched(true) => {}
@@ -326,6 +441,9 @@ impl Verifier {
             }
         } else if reg.iss == IssClaim::Invalid {
             return Err(JwtError::InvalidIssuer);
+        }
+        if !c.aud {
+            return Ok(());
         }
         match (&p.audience, reg.aud) {
             (_, AudClaim::Invalid) => {
@@ -362,6 +480,9 @@ impl Verifier {
         // Built once: constructing a SIMD searcher costs more than running it on a token.
         static EXP_KEY: LazyLock<memchr::memmem::Finder<'static>> =
             LazyLock::new(|| memchr::memmem::Finder::new(b"\"exp\":"));
+        if !self.policy.checks.exp {
+            return None;
+        }
         let hint = claims::top_level_int_hint(payload, &EXP_KEY)?;
         if !Seconds::Int(hint).le(now.plus(-self.policy.leeway)) {
             return None;
@@ -469,7 +590,7 @@ mod tests {
 
     #[test]
     fn signs_and_verifies_each_alg() {
-        for alg in Alg::ALL {
+        for alg in Alg::ALL.into_iter().filter(|a| a.is_hmac()) {
             let v = verifier(&[alg.name()]);
             let t = token(
                 alg,
@@ -547,7 +668,16 @@ mod tests {
             "32 bytes is too short for HS512"
         );
         assert!(AlgSet::from_names(&["none"]).is_err());
-        assert!(AlgSet::from_names(&["RS256"]).is_err());
+        assert!(AlgSet::from_names(&["RS256", "EdDSA"]).is_ok());
+        assert!(AlgSet::from_names(&["Ed448"]).is_err());
+        assert!(AlgSet::from_names(&["rs256"]).is_err());
+        // A shared secret never verifies an asymmetric algorithm, whatever the policy says.
+        let mixed = AlgSet::from_names(&["HS256", "RS256"]).unwrap();
+        assert!(Verifier::new(
+            KeySet::Single(HmacKey::new(KEY, mixed, false).unwrap()),
+            Policy::new(mixed)
+        )
+        .is_err());
         assert!(AlgSet::from_names::<&str>(&[]).is_err());
     }
 
@@ -619,9 +749,14 @@ mod tests {
                 r#"{"sub":"x","iss":"you","aud":"api","iat":null}"#,
                 ErrorKind::MalformedToken,
             ),
+            // A float beyond f64 is malformed, never an infinity that expires never (or always).
             (
                 r#"{"sub":"x","iss":"you","aud":"api","exp":-1e400}"#,
-                ErrorKind::ExpiredToken,
+                ErrorKind::MalformedToken,
+            ),
+            (
+                r#"{"sub":"x","iss":"you","aud":"api","exp":1e400}"#,
+                ErrorKind::MalformedToken,
             ),
         ];
         for (claims, kind) in cases {

@@ -69,6 +69,18 @@ create_exception!(
     JWTError,
     "A required claim is absent."
 );
+create_exception!(
+    gateway,
+    KeyNotFound,
+    JWTError,
+    "No key in the key set fits the token's kid and alg (or several fit and the token has no kid)."
+);
+create_exception!(
+    gateway,
+    KeySetUnavailable,
+    JWTError,
+    "The key set could not be fetched and no usable copy is cached (answer 503, not 401)."
+);
 
 create_exception!(
     gateway,
@@ -101,6 +113,8 @@ fn class_of(py: Python<'_>, kind: ErrorKind) -> Option<Bound<'_, PyType>> {
         ErrorKind::InvalidIssuer => py.get_type::<InvalidIssuer>(),
         ErrorKind::InvalidAudience => py.get_type::<InvalidAudience>(),
         ErrorKind::MissingClaim => py.get_type::<MissingClaim>(),
+        ErrorKind::KeyNotFound => py.get_type::<KeyNotFound>(),
+        ErrorKind::KeySetUnavailable => py.get_type::<KeySetUnavailable>(),
         ErrorKind::UpstreamTimeout => py.get_type::<UpstreamTimeout>(),
         ErrorKind::UpstreamConnect => py.get_type::<UpstreamConnectError>(),
         ErrorKind::UpstreamFailed => py.get_type::<UpstreamError>(),
@@ -117,7 +131,13 @@ fn class_of(py: Python<'_>, kind: ErrorKind) -> Option<Bound<'_, PyType>> {
         | ErrorKind::UnknownAlgorithm
         | ErrorKind::UnsupportedAlgorithm
         | ErrorKind::BadOption
-        | ErrorKind::BadPattern => return None,
+        | ErrorKind::BadPattern
+        | ErrorKind::MalformedKey
+        | ErrorKind::UnsupportedKey
+        | ErrorKind::InvalidKey
+        | ErrorKind::PrivateKey
+        | ErrorKind::KeyUsage
+        | ErrorKind::KeyTypeMismatch => return None,
     })
 }
 
@@ -183,6 +203,12 @@ pub(crate) fn jwt_err(e: JwtError) -> PyErr {
 #[cold]
 pub(crate) fn kinded(kind: ErrorKind, message: String) -> PyErr {
     Error::new(kind, message).into()
+}
+
+/// A key error (PEM, DER, JWK, JWK Set) as a `ValueError` with `.kind`.
+#[cold]
+pub(crate) fn key_err(e: crate::jose::Error) -> PyErr {
+    Error::from(e).into()
 }
 
 #[cold]

@@ -1,7 +1,7 @@
 //! `Verifier`, `verify`, `encode` and the base64url helpers: argument conversion around
 //! [`crate::jwt`]; the claims dict is built by [`super::claims`].
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
@@ -10,9 +10,13 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, Py
 
 use super::claims;
 use super::convert::bytes_of;
-use super::errors::{config_err, jwt_err, jwt_exception, kinded, with_kind};
+use super::errors::{config_err, jwt_err, jwt_exception, key_err, kinded, with_kind};
+use super::keys::{build_keys, KeySet as PyKeySet, KeySource, SOURCE_METHOD};
+use super::token_cache::TokenCache;
+use crate::error::ErrorKind;
 use crate::error::JwtError;
 use crate::jwt::b64;
+use crate::jwt::claims::Registered;
 use crate::jwt::seconds::Seconds;
 use crate::jwt::{self, Alg, AlgSet, HmacKey, KeySet, Policy, DEFAULT_MAX_LENGTH};
 
@@ -112,40 +116,58 @@ fn unix_time_of(obj: &Bound<'_, PyAny>) -> PyResult<Seconds> {
     ))
 }
 
-fn build_keys(key: &Bound<'_, PyAny>, algs: AlgSet, allow_weak: bool) -> PyResult<KeySet> {
-    if key.is_instance_of::<PyString>() || key.is_instance_of::<PyBytes>() {
-        let secret = bytes_of(key, "key")?;
-        return HmacKey::new(secret, algs, allow_weak)
-            .map(KeySet::Single)
-            .map_err(config_err);
-    }
-    if let Ok(mapping) = key.cast::<PyMapping>() {
-        let mut map = HashMap::new();
-        for item in mapping.items()?.iter() {
-            let (kid, secret): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
-            let kid = kid
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err("key mapping keys (kids) must be str"))?
-                .to_str()?
-                .to_owned();
-            let secret = bytes_of(&secret, "each secret in the key mapping")?;
-            let prepared = HmacKey::new(secret, algs, allow_weak).map_err(|e| {
-                kinded(
-                    e.kind,
-                    format!(
-                        "key for kid {:?}: {}",
-                        crate::error::bounded(&kid, 32),
-                        e.message
-                    ),
-                )
-            })?;
-            map.insert(kid, prepared);
+/// The keyword-only knobs of `Verifier(...)` and `verify(...)`.
+struct Knobs<'a, 'py> {
+    max_length: i64,
+    allow_weak_key: bool,
+    options: Option<&'a Bound<'py, PyAny>>,
+}
+
+fn strict_bool(v: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+    v.cast::<PyBool>()
+        .map(|b| b.is_true())
+        .map_err(|_| PyTypeError::new_err(format!("options[{name:?}] must be True or False")))
+}
+
+/// PyJWT's `options` (a subset), so that migrating is one import: `verify_exp`, `verify_nbf`,
+/// `verify_iat`, `verify_aud`, `verify_iss` (booleans) and `require` (claim names, added to
+/// `require=`). `verify_signature=False` is refused: nothing here skips the signature.
+fn apply_options(policy: &mut jwt::Policy, options: &Bound<'_, PyAny>) -> PyResult<()> {
+    let options = options
+        .cast::<PyMapping>()
+        .map_err(|_| PyTypeError::new_err("options must be a mapping"))?;
+    for item in options.items()?.iter() {
+        let (k, v): (String, Bound<'_, PyAny>) = item.extract()?;
+        let c = &mut policy.checks;
+        match k.as_str() {
+            "verify_signature" => {
+                if !strict_bool(&v, &k)? {
+                    return Err(PyValueError::new_err(
+                        "options[\"verify_signature\"] = False is never supported; use gateway.unverified_claims(token) to read a token without verifying it",
+                    ));
+                }
+            }
+            "verify_exp" => c.exp = strict_bool(&v, &k)?,
+            "verify_nbf" => c.nbf = strict_bool(&v, &k)?,
+            "verify_iat" => c.iat = strict_bool(&v, &k)?,
+            "verify_aud" => c.aud = strict_bool(&v, &k)?,
+            "verify_iss" => c.iss = strict_bool(&v, &k)?,
+            "require" => {
+                for name in str_list(&v, "options[\"require\"]")? {
+                    if !policy.require.contains(&name) {
+                        policy.require.push(name);
+                    }
+                }
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown option {:?} (supported: verify_signature (True only), verify_exp, verify_nbf, verify_iat, verify_aud, verify_iss, require)",
+                    crate::error::bounded(other, 24)
+                )))
+            }
         }
-        return Ok(KeySet::ByKid(map));
     }
-    Err(PyTypeError::new_err(
-        "key must be str, bytes, or a mapping of kid to str/bytes secret",
-    ))
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -156,15 +178,21 @@ fn build_verifier(
     issuer: Option<&Bound<'_, PyAny>>,
     leeway: Option<&Bound<'_, PyAny>>,
     require: Option<&Bound<'_, PyAny>>,
-    max_length: usize,
-    allow_weak_key: bool,
-) -> PyResult<jwt::Verifier> {
+    knobs: Knobs<'_, '_>,
+) -> PyResult<(jwt::Verifier, Option<Py<PyAny>>)> {
     let names = match algorithms.filter(|a| !a.is_none()) {
         Some(a) => str_list(a, "algorithms")?,
         None => vec!["HS256".to_owned()],
     };
     let algs = AlgSet::from_names(&names).map_err(config_err)?;
-    let keys = build_keys(key, algs, allow_weak_key)?;
+    let (keys, source) = match build_keys(key, algs, knobs.allow_weak_key)? {
+        KeySource::Static(keys) => (keys, None),
+        // The verifier's own set is never used: each verification asks the source.
+        KeySource::Dynamic(source) => (
+            KeySet::Public(Arc::new(crate::jose::KeySet::default())),
+            Some(source),
+        ),
+    };
     let mut policy = Policy::new(algs);
     policy.audience = audience
         .filter(|a| !a.is_none())
@@ -183,21 +211,83 @@ fn build_verifier(
         .map(|a| str_list(a, "require"))
         .transpose()?
         .unwrap_or_default();
-    policy.max_length = max_length;
-    jwt::Verifier::new(keys, policy).map_err(config_err)
+    if let Some(options) = knobs.options.filter(|o| !o.is_none()) {
+        apply_options(&mut policy, options)?;
+    }
+    // A negative or huge max_length is a bad option (ValueError), not an OverflowError.
+    policy.max_length = usize::try_from(knobs.max_length)
+        .ok()
+        .filter(|&n| n <= 1 << 24)
+        .ok_or_else(|| {
+            kinded(
+                ErrorKind::BadOption,
+                format!(
+                    "max_length must be between 16 and {} bytes, got {}",
+                    1 << 24,
+                    knobs.max_length
+                ),
+            )
+        })?;
+    let verifier = jwt::Verifier::new(keys, policy).map_err(config_err)?;
+    Ok((verifier, source))
 }
 
-fn verify_with<'py>(
+/// The current set of a key-set source (`_gateway_key_set(kid)`).
+fn source_keys(
+    source: &Bound<'_, PyAny>,
+    kid: Option<String>,
+) -> PyResult<Arc<crate::jose::KeySet>> {
+    let set = source.call_method1(SOURCE_METHOD, (kid,))?;
+    Ok(set
+        .cast::<PyKeySet>()
+        .map_err(|_| PyTypeError::new_err(format!("{SOURCE_METHOD}() must return a KeySet")))?
+        .get()
+        .inner
+        .clone())
+}
+
+/// The signature check against a key-set source: the current set first; when no key fits and
+/// the token names a `kid`, the source is asked once more with that kid (it may refetch, at most
+/// once per its cooldown) and, if it hands over a different set, the check runs once more.
+fn check_with_source<'t>(
+    py: Python<'_>,
+    v: &jwt::Verifier,
+    source: &Py<PyAny>,
+    token: &'t [u8],
+) -> PyResult<jwt::Verified<'t>> {
+    let source = source.bind(py);
+    let current = source_keys(source, None)?;
+    match v.check_signature_using(token, Some(&current)) {
+        Err(JwtError::KeyNotFound(msg)) => {
+            let Some(kid) = crate::jwt::header::kid_of(token) else {
+                return Err(jwt_exception(py, JwtError::KeyNotFound(msg)));
+            };
+            let again = source_keys(source, Some(kid))?;
+            if Arc::ptr_eq(&again, &current) {
+                return Err(jwt_exception(py, JwtError::KeyNotFound(msg)));
+            }
+            v.check_signature_using(token, Some(&again))
+                .map_err(|e| jwt_exception(py, e))
+        }
+        other => other.map_err(|e| jwt_exception(py, e)),
+    }
+}
+
+/// A full verification: signature, then the claims (early verdict for a passed `exp`, then the
+/// walk into a dict, then the registered-claim checks). Also returns what the cache keeps.
+fn verify_full<'py>(
     py: Python<'py>,
     v: &jwt::Verifier,
+    source: Option<&Py<PyAny>>,
     interned: Option<&claims::ExpectedStrings>,
-    token: &Bound<'py, PyAny>,
-    now: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
+    token: &[u8],
+    now: Seconds,
+) -> PyResult<(Bound<'py, PyDict>, Registered, Option<u64>)> {
     let raise = |e| jwt_exception(py, e);
-    let token = token_bytes(token)?;
-    let now = unix_time(now)?;
-    let checked = v.check_signature(token).map_err(raise)?;
+    let checked = match source {
+        None => v.check_signature(token).map_err(raise)?,
+        Some(source) => check_with_source(py, v, source, token)?,
+    };
     let (dict, reg) = b64::with_decoded(checked.payload_b64, |payload| {
         if let Some(early) = v.early_verdict(payload, now) {
             return Err(early);
@@ -207,20 +297,65 @@ fn verify_with<'py>(
     .map_err(|_| raise(JwtError::malformed("the payload is not strict base64url")))?
     .map_err(raise)?;
     v.check_claims(&reg, now).map_err(raise)?;
-    Ok(dict)
+    Ok((dict, reg, checked.key_fingerprint))
 }
 
-/// A reusable, immutable HS* JWT verifier. Keys are prepared once; `verify` is thread-safe.
+/// A reusable, immutable JWT verifier. Keys are prepared once; `verify` is thread-safe.
 #[pyclass(frozen, module = "gateway")]
 pub struct Verifier {
     inner: jwt::Verifier,
+    /// A key-set source asked for the current keys at each verification (e.g. a JWKSClient).
+    source: Option<Py<PyAny>>,
     interned: claims::ExpectedStrings,
+    cache: Option<TokenCache>,
+}
+
+impl Verifier {
+    fn from_parts(
+        py: Python<'_>,
+        inner: jwt::Verifier,
+        source: Option<Py<PyAny>>,
+        cache_size: usize,
+    ) -> Verifier {
+        let interned = claims::ExpectedStrings::new(py, &inner.policy);
+        Verifier {
+            inner,
+            source,
+            interned,
+            cache: (cache_size > 0).then(|| TokenCache::new(cache_size)),
+        }
+    }
+
+    /// A cached verdict for `token`, or None to verify it in full. An entry whose key left a
+    /// changing key set is dropped; one whose registered claims fail now raises that error.
+    fn cached<'py>(
+        &self,
+        py: Python<'py>,
+        cache: &TokenCache,
+        token: &[u8],
+        now: Seconds,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(entry) = cache.get(token) else {
+            return Ok(None);
+        };
+        if let (Some(source), Some(fp)) = (&self.source, entry.key_fingerprint) {
+            if !source_keys(source.bind(py), None)?.contains_fingerprint(fp) {
+                cache.remove(token);
+                return Ok(None);
+            }
+        }
+        if let Err(e) = self.inner.check_claims(&entry.registered, now) {
+            cache.remove(token);
+            return Err(jwt_exception(py, e));
+        }
+        entry.claims(py).map(Some)
+    }
 }
 
 #[pymethods]
 impl Verifier {
     #[new]
-    #[pyo3(signature = (key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, *, max_length=DEFAULT_MAX_LENGTH, allow_weak_key=false))]
+    #[pyo3(signature = (key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, *, max_length=DEFAULT_MAX_LENGTH as i64, allow_weak_key=false, options=None, cache_size=0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         key: &Bound<'_, PyAny>,
@@ -229,25 +364,43 @@ impl Verifier {
         issuer: Option<&Bound<'_, PyAny>>,
         leeway: Option<&Bound<'_, PyAny>>,
         require: Option<&Bound<'_, PyAny>>,
-        max_length: usize,
+        max_length: i64,
         allow_weak_key: bool,
+        options: Option<&Bound<'_, PyAny>>,
+        cache_size: i64,
     ) -> PyResult<Self> {
-        let inner = build_verifier(
-            key,
-            algorithms,
-            audience,
-            issuer,
-            leeway,
-            require,
+        let py = key.py();
+        let cache_size = usize::try_from(cache_size).map_err(|_| {
+            kinded(
+                ErrorKind::BadOption,
+                format!("cache_size must be 0 (off) or more, got {cache_size}"),
+            )
+        })?;
+        let knobs = Knobs {
             max_length,
             allow_weak_key,
-        )
-        .map_err(|e| with_kind(key.py(), e))?;
-        let interned = claims::ExpectedStrings::new(key.py(), &inner.policy);
-        Ok(Verifier { inner, interned })
+            options,
+        };
+        let (inner, source) =
+            build_verifier(key, algorithms, audience, issuer, leeway, require, knobs)
+                .map_err(|e| with_kind(py, e))?;
+        Ok(Verifier::from_parts(py, inner, source, cache_size))
     }
 
-    /// Verifies `token` and returns its claims as a dict, or raises a `JWTError` subclass.
+    /// A verifier with this one's policy and cache size and `keys` in place of its keys: one
+    /// verifier per version of a key set that changes, made without I/O. Raises ValueError
+    /// (`.kind` ``key_type_mismatch``) when this verifier's algorithms are HMAC ones.
+    fn with_key_set(&self, py: Python<'_>, keys: &Bound<'_, PyKeySet>) -> PyResult<Verifier> {
+        let inner = jwt::Verifier::new(
+            KeySet::Public(keys.get().inner.clone()),
+            self.inner.policy.clone(),
+        )
+        .map_err(config_err)?;
+        let size = self.cache.as_ref().map_or(0, |c| c.capacity() as usize);
+        Ok(Verifier::from_parts(py, inner, None, size))
+    }
+
+    /// Verifies `token` and returns its claims as a new dict, or raises a `JWTError` subclass.
     #[pyo3(signature = (token, now=None))]
     fn verify<'py>(
         &self,
@@ -255,7 +408,33 @@ impl Verifier {
         token: &Bound<'py, PyAny>,
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        verify_with(py, &self.inner, Some(&self.interned), token, now)
+        let token = token_bytes(token)?;
+        let now = unix_time(now)?;
+        if let Some(cache) = &self.cache {
+            if token.len() <= self.inner.policy.max_length {
+                if let Some(hit) = self.cached(py, cache, token, now)? {
+                    return Ok(hit);
+                }
+            }
+        }
+        let (dict, reg, fp) = verify_full(
+            py,
+            &self.inner,
+            self.source.as_ref(),
+            Some(&self.interned),
+            token,
+            now,
+        )?;
+        if let Some(cache) = &self.cache {
+            cache.insert(token, &dict, reg, fp)?;
+        }
+        Ok(dict)
+    }
+
+    /// Entries in the verified-token cache (0 when it is off).
+    #[getter]
+    fn cache_len(&self) -> usize {
+        self.cache.as_ref().map_or(0, TokenCache::len)
     }
 
     #[getter]
@@ -290,17 +469,19 @@ impl Verifier {
 
     fn __repr__(&self) -> String {
         // Never the key: only its shape.
-        let keys = match &self.inner.keys {
-            KeySet::Single(_) => "1 key".to_owned(),
-            KeySet::ByKid(m) => format!("{} keys by kid", m.len()),
+        let keys = match (&self.inner.keys, &self.source) {
+            (_, Some(_)) => "keys from a key-set source".to_owned(),
+            (KeySet::Single(_), _) => "1 key".to_owned(),
+            (KeySet::ByKid(m), _) => format!("{} keys by kid", m.len()),
+            (KeySet::Public(set), _) => format!("{} public key(s)", set.len()),
         };
         format!("Verifier(algorithms={:?}, {keys})", self.algorithms())
     }
 }
 
-/// One-shot verification: `Verifier(key, ...).verify(token, now)`.
+/// One-shot verification: `Verifier(key, ...).verify(token, now)` (no cache).
 #[pyfunction]
-#[pyo3(signature = (token, key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, now=None, *, max_length=DEFAULT_MAX_LENGTH, allow_weak_key=false))]
+#[pyo3(signature = (token, key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, now=None, *, max_length=DEFAULT_MAX_LENGTH as i64, allow_weak_key=false, options=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn verify<'py>(
     py: Python<'py>,
@@ -312,24 +493,23 @@ pub fn verify<'py>(
     leeway: Option<&Bound<'py, PyAny>>,
     require: Option<&Bound<'py, PyAny>>,
     now: Option<&Bound<'py, PyAny>>,
-    max_length: usize,
+    max_length: i64,
     allow_weak_key: bool,
+    options: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let v = build_verifier(
-        key,
-        algorithms,
-        audience,
-        issuer,
-        leeway,
-        require,
+    let knobs = Knobs {
         max_length,
         allow_weak_key,
-    )?;
-    verify_with(py, &v, None, token, now)
+        options,
+    };
+    let (v, source) = build_verifier(key, algorithms, audience, issuer, leeway, require, knobs)?;
+    let token = token_bytes(token)?;
+    let now = unix_time(now)?;
+    verify_full(py, &v, source.as_ref(), None, token, now).map(|(dict, _, _)| dict)
 }
 
 /// Appends `obj` as JSON to `out`. Registered time claims given as datetimes become ints.
-fn write_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
+pub(crate) fn write_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResult<()> {
     if depth > 64 {
         return Err(PyValueError::new_err("claims are nested too deeply"));
     }
@@ -402,7 +582,60 @@ fn write_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>, depth: usize) -> PyResu
     Ok(())
 }
 
-/// Signs `claims` with an HMAC `key`; returns the compact JWS.
+/// The key `encode` signs with: an HMAC secret, or a private key (PEM or JWK).
+#[allow(clippy::large_enum_variant)] // made once per encode call
+enum SignWith {
+    Hmac(HmacKey),
+    Private(crate::jose::SigningKey),
+}
+
+/// A private key from what the caller passed: PEM text, a private JWK as JSON or a dict.
+fn signing_key(key: &Bound<'_, PyAny>) -> PyResult<crate::jose::SigningKey> {
+    if key.is_instance_of::<PyString>() || key.is_instance_of::<PyBytes>() {
+        let text = bytes_of(key, "key")?;
+        if text.trim_ascii_start().first() == Some(&b'{') {
+            return crate::jose::signing_key_from_jwk(text).map_err(key_err);
+        }
+        if memchr::memmem::find(text, b"-----BEGIN ").is_some() {
+            return crate::jose::SigningKey::from_pem(text).map_err(key_err);
+        }
+        return crate::jose::SigningKey::from_der(text).map_err(key_err);
+    }
+    if key.cast::<PyMapping>().is_ok() {
+        let mut json = Vec::with_capacity(1024);
+        write_json(key, &mut json, 1)?;
+        return crate::jose::signing_key_from_jwk(&json).map_err(key_err);
+    }
+    Err(PyTypeError::new_err(
+        "for RS/PS/ES/EdDSA, key must be a private key: PEM (str/bytes), DER bytes, or a private JWK (dict or JSON)",
+    ))
+}
+
+/// Refuses header members the verifier would refuse, so `encode` never writes a token that
+/// `verify` rejects for its header: `kid`, `typ`, `cty` must be strings; `crit` and `b64`
+/// (RFC 7797) are not supported; `alg` must be `algorithm`.
+fn check_header_member(name: &str, v: &Bound<'_, PyAny>, algorithm: &str) -> PyResult<bool> {
+    match name {
+        "alg" => {
+            if v.extract::<String>().ok().as_deref() != Some(algorithm) {
+                return Err(PyValueError::new_err(
+                    "headers[\"alg\"] conflicts with algorithm",
+                ));
+            }
+            Ok(false)
+        }
+        "kid" | "typ" | "cty" if !v.is_instance_of::<PyString>() => Err(PyValueError::new_err(
+            format!("headers[{name:?}] must be a str (RFC 7515 §4.1), not {}", v.get_type().name()?),
+        )),
+        "crit" | "b64" => Err(PyValueError::new_err(format!(
+            "headers[{name:?}]: critical extensions and unencoded payloads (RFC 7797) are not supported"
+        ))),
+        _ => Ok(true),
+    }
+}
+
+/// Signs `claims` with `key` under `algorithm`; returns the compact JWS. HS*: a shared secret
+/// (or a `{kid: secret}` mapping with `headers["kid"]`); RS/PS/ES/EdDSA: a private key.
 #[pyfunction]
 #[pyo3(signature = (claims, key, algorithm="HS256", headers=None, *, allow_weak_key=false))]
 pub fn encode(
@@ -430,19 +663,17 @@ pub fn encode(
             let name = k
                 .extract::<String>()
                 .map_err(|_| PyTypeError::new_err("header names must be str"))?;
-            if name == "alg" {
-                if v.extract::<String>().ok().as_deref() != Some(algorithm) {
-                    return Err(PyValueError::new_err(
-                        "headers[\"alg\"] conflicts with algorithm",
-                    ));
-                }
-                continue;
+            if check_header_member(&name, &v, algorithm)? {
+                header.set_item(k, v)?;
             }
-            header.set_item(k, v)?;
         }
     }
-    let secret = if key.is_instance_of::<PyString>() || key.is_instance_of::<PyBytes>() {
-        HmacKey::new(bytes_of(key, "key")?, algs, allow_weak_key).map_err(config_err)?
+    let with = if !alg.is_hmac() {
+        SignWith::Private(signing_key(key)?)
+    } else if key.is_instance_of::<PyString>() || key.is_instance_of::<PyBytes>() {
+        SignWith::Hmac(
+            HmacKey::new(bytes_of(key, "key")?, algs, allow_weak_key).map_err(config_err)?,
+        )
     } else if let Ok(map) = key.cast::<PyMapping>() {
         let kid = header.get_item("kid")?.ok_or_else(|| {
             PyValueError::new_err(
@@ -452,7 +683,9 @@ pub fn encode(
         let secret = map
             .get_item(&kid)
             .map_err(|_| PyValueError::new_err("headers[\"kid\"] is not in the key mapping"))?;
-        HmacKey::new(bytes_of(&secret, "key")?, algs, allow_weak_key).map_err(config_err)?
+        SignWith::Hmac(
+            HmacKey::new(bytes_of(&secret, "key")?, algs, allow_weak_key).map_err(config_err)?,
+        )
     } else {
         return Err(PyTypeError::new_err(
             "key must be str, bytes, or a mapping of kid to secret",
@@ -462,7 +695,76 @@ pub fn encode(
     write_json(header.as_any(), &mut header_json, 1)?;
     let mut claims_json = Vec::with_capacity(256);
     write_json(claims, &mut claims_json, 0)?;
-    Ok(jwt::sign(&secret, alg, &header_json, &claims_json).expect("key prepared for alg"))
+    match with {
+        SignWith::Hmac(secret) => {
+            Ok(jwt::sign(&secret, alg, &header_json, &claims_json).expect("key prepared for alg"))
+        }
+        SignWith::Private(private) => {
+            let asym = alg.asymmetric().expect("not HMAC");
+            let mut token = b64::encode(&header_json);
+            token.push('.');
+            token.push_str(&b64::encode(&claims_json));
+            let sig = private.sign(asym, token.as_bytes()).map_err(key_err)?;
+            token.push('.');
+            token.push_str(&b64::encode(&sig));
+            Ok(token)
+        }
+    }
+}
+
+/// The JSON object in one base64url part of a token, as a dict; nothing is verified.
+fn unverified_part<'py>(
+    py: Python<'py>,
+    token: &Bound<'py, PyAny>,
+    index: usize,
+    what: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let token = token_bytes(token)?;
+    if token.len() > 64 * 1024 {
+        return Err(jwt_err(JwtError::malformed("token is over 64 KiB")));
+    }
+    let part = token
+        .split(|&b| b == b'.')
+        .nth(index)
+        .filter(|_| token.iter().filter(|&&b| b == b'.').count() == 2)
+        .ok_or_else(|| {
+            jwt_err(JwtError::malformed(
+                "not a compact JWS (three base64url parts)",
+            ))
+        })?;
+    let json = b64::decode(part).map_err(|_| {
+        jwt_err(JwtError::Malformed(format!(
+            "the {what} is not strict base64url"
+        )))
+    })?;
+    let value = jiter::PythonParse::default()
+        .python_parse(py, &json)
+        .map_err(|_| jwt_err(JwtError::Malformed(format!("the {what} is not valid JSON"))))?;
+    value.cast_into::<PyDict>().map_err(|_| {
+        jwt_err(JwtError::Malformed(format!(
+            "the {what} is not a JSON object"
+        )))
+    })
+}
+
+/// The token's JOSE header, decoded but NOT verified: for choosing a key (`kid`, `alg`) and for
+/// debugging. Raises MalformedToken when it is not a compact JWS with a JSON object header.
+#[pyfunction]
+pub fn unverified_header<'py>(
+    py: Python<'py>,
+    token: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    unverified_part(py, token, 0, "header")
+}
+
+/// The token's claims, decoded but NOT verified: anyone can write any claims into a token. For
+/// debugging and logging only; never for a decision.
+#[pyfunction]
+pub fn unverified_claims<'py>(
+    py: Python<'py>,
+    token: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    unverified_part(py, token, 1, "payload")
 }
 
 /// Encodes bytes as unpadded base64url.

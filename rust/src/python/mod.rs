@@ -6,9 +6,11 @@ mod claims;
 mod convert;
 mod errors;
 mod jwt;
+mod keys;
 mod locale;
 mod request;
 mod routing;
+mod token_cache;
 mod upstream;
 
 use pyo3::prelude::*;
@@ -16,7 +18,10 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 pub mod _core {
     #[pymodule_export]
-    use super::jwt::{b64url_decode, b64url_encode, encode, verify, Verifier};
+    use super::jwt::{
+        b64url_decode, b64url_encode, encode, unverified_claims, unverified_header, verify,
+        Verifier,
+    };
 
     #[pymodule_export]
     use super::request::{
@@ -32,8 +37,11 @@ pub mod _core {
     #[pymodule_export]
     use super::errors::{
         AlgorithmNotAllowed, ExpiredToken, InvalidAudience, InvalidIssuer, InvalidSignature,
-        JWTError, MalformedToken, MissingClaim, NotYetValid,
+        JWTError, KeyNotFound, KeySetUnavailable, MalformedToken, MissingClaim, NotYetValid,
     };
+
+    #[pymodule_export]
+    use super::keys::KeySet;
 
     #[pymodule_export]
     use super::errors::{UpstreamConnectError, UpstreamError, UpstreamTimeout};
