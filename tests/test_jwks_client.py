@@ -158,12 +158,20 @@ def test_an_unknown_kid_is_remembered_after_one_refetch(server: KeySetServer, ca
         with pytest.raises(_core.KeyNotFound):
             gateway.verify(bogus, c, algorithms=["RS256"])
     assert server.fetches == 2  # the first look, then one refetch for "not-there"
-    # When the set changes, the memory goes: a kid that arrives later is looked for again.
+
+
+def test_a_remembered_kid_is_looked_for_again_once_the_set_changes(server: KeySetServer, ca: TestCA) -> None:
+    c = client(server, ca, cooldown=0, cache_ttl=0.3)
+    gateway.verify(server.keys[0].sign(), c, algorithms=["RS256"])
     later = SigningKey("RS256", "not-there")
-    server.keys = [server.keys[0], later]
-    server.extra_members = [{"kty": "oct", "k": "AAAA", "kid": "change"}]  # a member it skips
-    c2 = client(server, ca, cooldown=0)
-    assert gateway.verify(later.sign(), c2, algorithms=["RS256"])
+    with pytest.raises(_core.KeyNotFound):
+        gateway.verify(later.sign(), c, algorithms=["RS256"])
+    assert server.fetches == 2 and "not-there" in c._unknown
+    server.keys = [server.keys[0], later]  # the IdP publishes it later
+    time.sleep(0.4)  # the regular refresh is due: it brings a changed set, and the memory goes
+    c.current()
+    wait_for(lambda: server.fetches == 3 and c._flight is None)
+    assert gateway.verify(later.sign({"sub": "later"}), c, algorithms=["RS256"])["sub"] == "later"
 
 
 def test_the_unknown_kid_memory_is_bounded(server: KeySetServer, ca: TestCA, monkeypatch: pytest.MonkeyPatch) -> None:
