@@ -146,3 +146,15 @@ def test_the_token_cache_defaults_on_and_can_be_turned_off(tmp_path: Path, monke
 
     assert key_sources.DEFAULT_TOKEN_CACHE == 4096
     assert loads(tmp_path, 'secret = "env:JWT_SECRET"\ntoken_cache = 0').auth["idp"].key_source is None
+
+
+def test_check_lists_static_keys_and_warns_about_skipped_ones(tmp_path: Path) -> None:
+    good, enc = SigningKey("ES256", "good"), SigningKey("RS256", "enc-only")
+    enc.jwk["use"] = "enc"
+    files = {"jwks.json": json.dumps({"keys": [good.jwk, enc.jwk]})}
+    path = write_config(tmp_path, config('algorithms = ["ES256"]\nkeys = "file:jwks.json"'), files)
+    out = subprocess.run([GATEWAY_BIN, "check", "--config", str(path)], capture_output=True, text=True, env=gateway_env(), timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "warning:" in out.stdout and "'enc-only' is skipped" in out.stdout and '"enc"' in out.stdout
+    assert "auth.idp: 1 key(s) from" in out.stdout and "'good' EC P-256 ES256" in out.stdout
+    assert good.jwk["x"] not in out.stdout

@@ -245,6 +245,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         print(f"warning: {warning}")
     print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.origins)} origins, {len(config.auth)} auth policies)")
+    from gateway.key_sources import describe
+
+    for name, policy in config.auth.items():
+        if policy.key_source is not None:
+            print(f"  auth.{name}: {describe(policy.key_source)}")
     return 0
 
 

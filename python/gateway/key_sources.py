@@ -176,6 +176,18 @@ def _set_text(keys: Any, source: KeySource) -> str:
     return f"{source.where} has {len(keys)} key(s): {kids}; it can verify {', '.join(keys.algorithms)}"
 
 
+def describe(source: KeySource) -> str:
+    """One line for ``gateway check``: the static keys (kid, type, curve or bits, alg; never key
+    material), or where a key set will be fetched from (nothing is fetched by check)."""
+    if source.client is None:
+        parts = []
+        for key in source.static.describe():
+            size = key.get("crv") or (f"{key['bits']} bits" if key.get("bits") else "")
+            parts.append(f"{'(no kid)' if key.get('kid') is None else _short(key['kid'])} {key.get('kty')} {size}".strip() + (f" {key['alg']}" if key.get("alg") else ""))
+        return f"{len(parts)} key(s) from {source.where}: " + "; ".join(parts)
+    return f"keys from {source.where} (fetched when serving; not fetched by check)"
+
+
 # ---------------------------------------------------------------- config
 
 
