@@ -141,11 +141,23 @@ def test_a_short_rsa_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_token_cache_defaults_on_and_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_SECRET", "x" * 48)
-    from gateway import key_sources
+    import gateway
 
-    assert key_sources.DEFAULT_TOKEN_CACHE == 4096
-    assert loads(tmp_path, 'secret = "env:JWT_SECRET"\ntoken_cache = 0').auth["idp"].key_source is None
+    secret = "x" * 48
+    monkeypatch.setenv("JWT_SECRET", secret)
+    token = gateway.encode({"sub": "u", "exp": 4102444800}, secret)
+    on = loads(tmp_path / "on", 'secret = "env:JWT_SECRET"').auth["idp"].verifier
+    off = loads(tmp_path / "off", 'secret = "env:JWT_SECRET"\ntoken_cache = 0').auth["idp"].verifier
+    for v in (on, off):
+        assert v.verify(token)["sub"] == "u" and v.verify(token)["sub"] == "u"
+    assert (on.cache_len, off.cache_len) == (1, 0)
+    # A key-set policy's per-version verifiers keep the policy's cache size.
+    key = SigningKey("ES256", "s1")
+    cfg = loads(tmp_path / "keys", 'algorithms = ["ES256"]\nkeys = "file:k.pem"\ntoken_cache = 8', {"k.pem": key.public_pem().decode()})
+    source = cfg.auth["idp"].key_source
+    v = source.verifier_for(source.current())
+    v.verify(key.sign())
+    assert v.cache_len == 1
 
 
 def test_check_lists_static_keys_and_warns_about_skipped_ones(tmp_path: Path) -> None:
