@@ -115,6 +115,23 @@ class SigningKey:
             jwk["alg"] = alg
         self.jwk = jwk
 
+    def add_x5c(self) -> None:
+        """An ``x5c`` of one self-signed certificate for this key (as Entra ID publishes, RFC 7517 §4.7)."""
+        import base64
+
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("idp signing"))
+            .issuer_name(_name("idp signing"))
+            .public_key(self.private.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(self.private, None if self.alg == "EdDSA" else hashes.SHA256())
+        )
+        self.jwk["x5c"] = [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]
+
     def sign(self, claims: dict[str, Any] | None = None, ttl: int = 600, **headers: Any) -> str:
         now = int(time.time())
         body = {"sub": "user-1", "iat": now, "exp": now + ttl, **(claims or {})}

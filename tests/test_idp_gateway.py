@@ -145,6 +145,20 @@ def test_idp_down_since_start_is_503_with_retry_after_never_401_or_redirect(tmp_
         gw.stop()
 
 
+@pytest.mark.parametrize(("mode", "why"), [("huge", "limit"), ("garbage", "not a usable JWK Set"), ("redirect", "not followed")])
+def test_a_bad_key_set_since_start_is_503_and_logged(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin, mode: str, why: str) -> None:
+    idp.mode = mode
+    gw = serve(tmp_path, ca, config_text(origin, jwks_url(idp)))
+    try:
+        r = gw.get("/api/me", headers=bearer(idp.keys[0].sign({"aud": "api"})))
+        assert r.status_code == 503 and r.json()["error"] == "key_set_unavailable"
+        entry = gw.wait_log(lambda e: e.get("status") == 503)
+        assert entry is not None and why in entry["auth_reason"]
+        assert "maintenance" not in gw.all_output() and "evil" not in gw.all_output()
+    finally:
+        gw.stop()
+
+
 def test_idp_back_after_an_outage_serves_again(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
     idp.down()
     gw = serve(tmp_path, ca, config_text(origin, jwks_url(idp, 'jwks_cooldown = "1s"')))

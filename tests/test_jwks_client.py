@@ -66,6 +66,21 @@ def test_a_token_verifies_against_the_fetched_set(ca: TestCA, alg: str) -> None:
         s.down()
 
 
+def test_entra_style_keys_without_alg_and_with_x5c(ca: TestCA) -> None:
+    keys = [SigningKey("RS256", f"entra-{i}", jwk_alg=False) for i in range(3)]
+    for k in keys:
+        k.add_x5c()
+    s = KeySetServer(ca, keys)
+    try:
+        c = JWKSClient(s.url, ca_file=str(ca.ca_file))
+        assert gateway.verify(keys[1].sign({"sub": "entra"}), c, algorithms=["RS256"])["sub"] == "entra"
+        # No alg on the keys: the caller's list still decides, and an RSA key never verifies HS256.
+        with pytest.raises(_core.AlgorithmNotAllowed):
+            gateway.verify(keys[1].sign(), c, algorithms=["PS256"])
+    finally:
+        s.down()
+
+
 def test_a_verifier_over_the_client_and_a_wrong_signature(server: KeySetServer, ca: TestCA) -> None:
     c = client(server, ca)
     v = _core.Verifier(c, ["RS256"])
