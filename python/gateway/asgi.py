@@ -95,7 +95,7 @@ class JWTAuth:
         headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
         tokens, ambiguous = self._tokens(headers)
         if ambiguous:
-            await self._refuse(scope, send, 401, "invalid_token", "more than one Authorization header", invalid=True)
+            await self._refuse(scope, send, 401, "invalid_token", f"more than one {ambiguous} header", invalid=True)
             return
         if not tokens:
             await self._refuse(scope, send, 401, "unauthorized", "a token is required", invalid=False)
@@ -150,17 +150,17 @@ class JWTAuth:
 
     # ---- where the token is --------------------------------------------------------------------
 
-    def _tokens(self, headers: list[tuple[bytes, bytes]]) -> tuple[list[str], bool]:
-        """(candidate tokens, whether the request is ambiguous: two Authorization headers)."""
+    def _tokens(self, headers: list[tuple[bytes, bytes]]) -> tuple[list[str], str]:
+        """(candidate tokens, the header named twice when the request is ambiguous, else "")."""
         for kind, header, cookie in self.sources:
             values = [v for k, v in headers if k.lower() == header]
             if kind == "cookie":
                 found = _cookies(values, cookie) if values else []
                 if found:
-                    return found, False
+                    return found, ""
                 continue
             if len(values) > 1:
-                return [], True
+                return [], "Authorization" if kind == "bearer" else header.decode("ascii")
             if not values:
                 continue
             text = values[0].decode("latin-1").strip()
@@ -170,8 +170,8 @@ class JWTAuth:
                     continue
                 text = text.strip()
             if text:
-                return [text], False
-        return [], False
+                return [text], ""
+        return [], ""
 
     # ---- answers -------------------------------------------------------------------------------
 
