@@ -128,7 +128,7 @@ def test_explain_says_which_route_matched_and_why_others_did_not() -> None:
     assert "does not match" in reasons[0] and "does not match" in reasons[1]
     assert "method GET" in reasons[2]
     e = explain(EXAMPLE, "http://localhost/dashboard/x?a=1")
-    assert e["auth"] == {"policy": "session", "outcome": "missing", "reason": e["auth"]["reason"]}
+    assert e["auth"] == {"policy": "session", "outcome": "missing", "reason": e["auth"]["reason"], "api_status": "redirect: the request does not prefer JSON"}
     assert e["action"] == "redirect" and e["status"] == 302 and e["location"] == "/login?next=%2Fdashboard%2Fx%3Fa%3D1"
     e = explain(EXAMPLE, "-H", "cf-ipcountry: KR", "-H", "Cookie: ab-group=control", "http://localhost/products?x=1")
     assert e["normalized_path"] == "/products"

@@ -14,8 +14,8 @@ with stdout captured — the same argv parsing, config loading (the same file se
 header parsing and decision as a user's `gateway explain --json`; a subprocess per example would cost
 ~0.5 s. `test_in_process_explain_is_the_cli` checks the in-process output against the real CLI.
 
-Compared per request: the status (302 / 401 / 400 / proxied 200), Location, WWW-Authenticate, every
-Set-Cookie, and for proxied requests the origin that answered, the exact path and query it received,
+Compared per request: the status (302 / 401 / 403 / 400 / 204 / proxied 200), Location, WWW-Authenticate,
+every CORS header and Vary, every Set-Cookie, and for proxied requests the origin that answered, the exact path and query it received,
 every request header it received (each name's values in order), and the response headers the route adds. The only value
 allowed to differ is a newly drawn A/B variant, which is random per request.
 """
@@ -71,6 +71,31 @@ match = "/q/:rest*"
 has = [{ type = "query", key = "v", value = "[0-9]+" }]
 response_headers = { "X-Rest" = "{params.rest|none}" }
 origin = "regional"
+
+[[routes]]
+match = "/admin/:path*"
+auth = "session"
+cors = "app"
+require = { all = [ { claim = "roles", contains = "admin" } ], any = [ { claim = "org.tier", in = ["pro", "team"] }, { claim = "scope", contains = "admin:all" } ] }
+origin = "web"
+
+[[routes]]
+match = "/cors/:path*"
+methods = ["GET", "DELETE"]
+auth = "api"
+cors = "app"
+origin = "regional"
+"""
+
+# CORS policies for the routes above (issue 12).
+EXTRA_TABLES = """
+[cors.app]
+origins = ["https://app.example.com", "https://*.example.com"]
+methods = ["GET", "POST", "DELETE"]
+headers = ["authorization", "content-type"]
+expose = ["x-request-id"]
+credentials = true
+max_age = "10m"
 """
 
 
@@ -84,7 +109,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with ExitStack() as stack, pytest.MonkeyPatch.context() as mp:
         mp.setenv("JWT_SECRET", SECRET)  # the in-process explain loads the config, as serve does
-        gw = example_site(tmp_path_factory.mktemp("explain-vs-serve"), stack, server="access_log = false\n", before_catch_all=EXTRA_ROUTES)
+        gw = example_site(tmp_path_factory.mktemp("explain-vs-serve"), stack, server="access_log = false\n", before_catch_all=EXTRA_ROUTES, tables=EXTRA_TABLES)
         yield Site(gw, gw.config)
 
 
@@ -122,6 +147,14 @@ def _token(kind: str) -> str:
         return gateway.encode(claims, SECRET)
     if kind == "valid-bob":
         return gateway.encode({**claims, "sub": "bob", "role": "admin"}, SECRET)
+    if kind == "admin-pro":  # passes /admin's claim rules
+        return gateway.encode({**claims, "roles": ["admin"], "org": {"tier": "pro"}}, SECRET)
+    if kind == "admin-scope":
+        return gateway.encode({**claims, "roles": "admin", "scope": "read admin:all"}, SECRET)
+    if kind == "admin-free":  # fails them: any holds for none
+        return gateway.encode({**claims, "roles": ["admin"], "org": {"tier": "free"}}, SECRET)
+    if kind == "roles-number":  # a number where an array is expected
+        return gateway.encode({**claims, "roles": 7, "org": {"tier": "pro"}}, SECRET)
     if kind == "in-leeway":  # expired 5 s ago; the example allows 30 s of leeway
         return gateway.encode({**claims, "exp": now - 5}, SECRET)
     if kind == "expired":
@@ -140,7 +173,7 @@ def _token(kind: str) -> str:
     return {"garbage": "not.a.token", "two-parts": "eyJhbGciOiJIUzI1NiJ9.e30"}[kind]
 
 
-TOKEN_KINDS = ["valid", "valid-bob", "in-leeway", "expired", "not-yet", "forged", "tampered", "hs512", "alg-none", "garbage", "two-parts"]
+TOKEN_KINDS = ["valid", "valid-bob", "admin-pro", "admin-scope", "admin-free", "roles-number", "in-leeway", "expired", "not-yet", "forged", "tampered", "hs512", "alg-none", "garbage", "two-parts"]
 
 LITERALS = ["dashboard", "Dashboard", "DASHBOARD", "api", "API", "protected", "resize", "login", "products", "ko", "ja", "KO", "__gateway", "health"]
 DOTS = [".", "..", "%2e", "%2E%2e", ".%2E", "...", "..%2f"]
@@ -149,6 +182,7 @@ HEADS = [
     "dashboard", "Dashboard", "DASHBOARD", "%64ashboard", "dash%42oard", "x/../dashboard", "./dashboard", ".%2e/dashboard",
     "api/protected", "API/Protected", "api//protected", "api/%70rotected", "api/protected/..", "api/resize", "api/resize", "api/resize/", "api/Resize",
     "products", "ko", "ja/products", "", "login", "beta", "beta/x", "Beta/%78", "q", "q/a/b",
+    "admin", "admin/x", "Admin/users", "cors", "cors/x", "CORS/%78",
 ]  # fmt: skip
 PCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,=:@"
 
@@ -168,10 +202,18 @@ query_part = st.one_of(
 )
 
 
+ORIGINS = (None, None, "https://app.example.com", "https://a.b.example.com", "https://example.com", "https://evil-example.com", "null", "https://APP.example.com")
+
+
 @st.composite
-def requests(draw: st.DrawFn) -> Req:
+def requests(
+    draw: st.DrawFn,
+    heads: list[str] = HEADS,
+    methods: tuple[str, ...] = ("GET", "GET", "GET", "HEAD", "POST", "POST", "PUT", "DELETE", "OPTIONS"),
+    origins: tuple[str | None, ...] = ORIGINS,
+) -> Req:
     # Mostly start at a route (spelled in many ways) so the protected routes get their share.
-    head = draw(st.sampled_from(HEADS) if draw(st.integers(0, 3)) else st.lists(segment, min_size=1, max_size=2).map("/".join))
+    head = draw(st.sampled_from(heads) if draw(st.integers(0, 3)) else st.lists(segment, min_size=1, max_size=2).map("/".join))
     path = draw(st.sampled_from(["/", "/", "//", "/./", "/../"])) + "/".join([head, *draw(st.lists(segment, max_size=4))])
     if draw(st.booleans()):
         path += "/"
@@ -217,7 +259,21 @@ def requests(draw: st.DrawFn) -> Req:
     if draw(st.integers(0, 3)) == 0:
         headers.append(("X-Hop", "1"))
         headers.append(("Connection", "X-Hop"))  # names a hop-by-hop header: never forwarded
-    method = draw(st.sampled_from(["GET", "GET", "GET", "HEAD", "POST", "POST", "PUT", "DELETE"]))
+    # CORS (issue 12): an Origin, allowed or hostile, and sometimes a preflight's request headers.
+    origin = draw(st.sampled_from(origins))
+    if origin is not None:
+        headers.append(("Origin", origin))
+    method = draw(st.sampled_from(methods))
+    if method == "OPTIONS" and draw(st.integers(0, 3)):
+        headers.append(("Access-Control-Request-Method", draw(st.sampled_from(["GET", "DELETE", "PATCH", "delete"]))))
+        if draw(st.booleans()):
+            headers.append(("Access-Control-Request-Headers", draw(st.sampled_from(["authorization", "Content-Type, Authorization", "x-other", ""]))))
+    # api_status (issue 12): the redirect policy answers JSON to requests that prefer it.
+    accept = draw(st.sampled_from([None, None, "text/html,application/xhtml+xml,*/*;q=0.8", "application/json", "application/json, text/plain, */*", "*/*", "text/html;q=0.5, application/json;q=0.4"]))
+    if accept is not None:
+        headers.append(("Accept", accept))
+    if draw(st.integers(0, 5)) == 0:
+        headers.append(("X-Requested-With", "XMLHttpRequest"))
     return Req(method, target, draw(st.permutations(headers)))
 
 
@@ -257,12 +313,15 @@ def assert_agree(site: Site, req: Req, ex: dict[str, Any], r: RawResponse) -> No
     expected_cookies = [c.replace(f"ab-group={ex_variant};", f"ab-group={got_variant};") if fresh else c for c in ex["set_cookies"]]
     assert r.header_list("set-cookie") == expected_cookies, "Set-Cookie" + ctx
 
+    # The CORS headers (issue 12): exactly those explain predicts, on answers and forwards alike.
+    cors = {k.lower(): v for k, v in r.headers if k.lower().startswith("access-control-") or k.lower() == "vary"}
+    assert cors == {k.lower(): v for k, v in ex["response_headers"].items() if k.lower().startswith("access-control-") or k.lower() == "vary"}, "CORS headers" + ctx
     if ex["action"] != "proxy":
         assert r.status == ex["status"], "status" + ctx
         assert r.header("location") == ex["location"], "Location" + ctx
         assert r.header("www-authenticate") == ex["response_headers"].get("WWW-Authenticate"), "WWW-Authenticate" + ctx
-        if ex["action"] == "redirect":
-            assert r.body == b"", "a redirect has no body" + ctx
+        if ex["action"] == "redirect" or r.status == 204:
+            assert r.body == b"", "a redirect or a preflight's 204 has no body" + ctx
         elif req.method != "HEAD":
             body = json.loads(r.body)  # the gateway's own JSON error
             assert set(body) == {"error", "detail"}, "explain says refused; this is not the gateway's error" + ctx
@@ -301,6 +360,28 @@ def test_explain_predicts_what_serve_does(site: Site, req: Req) -> None:
     # The mix of outcomes shows with --hypothesis-show-statistics.
     event(f"{ex['action']} {ex['status']}" + (f" via {ex['origin']}" if ex["origin"] and ex["action"] == "proxy" else ""))
     event(f"auth {ex['auth']['policy']}: {ex['auth']['outcome']}")
+    if ex["cors"]:
+        event("cors: " + ex["cors"]["decision"].split(" by ")[0].split(":")[0])
+    assert_agree(site, req, ex, r)
+
+
+# The routes with CORS, claim rules and a redirect policy's api_status (issue 12), on their own, so
+# they get many examples of their own: preflights, hostile origins, failing claims, Accept headers.
+ISSUE_12_HEADS = ["admin", "admin/x", "Admin/users", "cors", "cors/x", "CORS/%78", "dashboard", "dashboard/x"]
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(req=requests(heads=ISSUE_12_HEADS, methods=("GET", "GET", "HEAD", "DELETE", "OPTIONS", "OPTIONS", "OPTIONS"), origins=ORIGINS + ("https://app.example.com",) * 4))
+def test_explain_predicts_serve_on_cors_and_claim_routes(site: Site, req: Req) -> None:
+    r = served(site, req)
+    ex = explain_in_process(site, req)
+    event(f"{ex['action']} {ex['status']}")
+    if ex["cors"]:
+        event("cors: " + ex["cors"]["decision"].split(" by ")[0].split(":")[0])
+    if ex["require"]:
+        event("require: " + str(ex["require"]["outcome"]).split(":")[0])
+    if ex["auth"]["api_status"]:
+        event("api_status: " + ex["auth"]["api_status"].split(":")[0])
     assert_agree(site, req, ex, r)
 
 
@@ -317,6 +398,15 @@ KNOWN = [
     (Req("GET", "/products?q=1", [("cf-ipcountry", "KR"), ("Cookie", "ab-group=control")]), "proxy", 200),
     (Req("GET", "/products", [("Accept-Language", "ja")]), "proxy", 200),
     (Req("GET", "/caf\u00e9/%7E", [("Cookie", "ab-group=control")]), "proxy", 200),
+    # issue 12: preflights, claim rules, api_status
+    (Req("OPTIONS", "/cors/x", [("Origin", "https://a.example.com"), ("Access-Control-Request-Method", "DELETE")]), "respond", 204),
+    (Req("OPTIONS", "/cors/x", [("Origin", "https://evil-example.com"), ("Access-Control-Request-Method", "DELETE")]), "respond", 403),
+    (Req("GET", "/cors/x", [("Origin", "https://app.example.com")]), "respond", 401),
+    (Req("GET", "/admin/x", [("Authorization", "Bearer " + _token("admin-pro")), ("Origin", "https://app.example.com")]), "proxy", 200),
+    (Req("GET", "/admin/x", [("Authorization", "Bearer " + _token("admin-free")), ("Accept", "text/html")]), "respond", 403),
+    (Req("GET", "/admin/x", [("Authorization", "Bearer " + _token("roles-number"))]), "respond", 403),
+    (Req("GET", "/dashboard/x", [("Accept", "application/json")]), "respond", 401),
+    (Req("GET", "/dashboard/x", [("Accept", "text/html"), ("X-Requested-With", "XMLHttpRequest")]), "respond", 401),
 ]
 
 

@@ -289,7 +289,9 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "normalized_path": ctx.path,
         "route": {"index": ctx.route.index, "match": ctx.route.label()} if ctx.route else None,
         "skipped": list(ctx.skipped),
-        "auth": {"policy": ctx.auth_policy, "outcome": ctx.auth_outcome, "reason": ctx.auth_reason},
+        "auth": {"policy": ctx.auth_policy, "outcome": ctx.auth_outcome, "reason": ctx.auth_reason, "api_status": ctx.api_choice},
+        "cors": {"policy": ctx.route.cors, "decision": ctx.cors_decision} if ctx.route and ctx.route.cors else None,
+        "require": {"rules": ctx.route.require.describe(), "outcome": ctx.require_result} if ctx.route and ctx.route.require else None,
         "action": action,
         "status": answer.status if answer is not None else 200,
         "location": answer.header(b"location") if answer is not None else None,
@@ -302,17 +304,35 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "context": {"country": ctx.country, "lang": ctx.lang, "variant": ctx.variant, "params": dict(ctx.params)},
         "stages": [{"stage": stage, "why": why} for stage, why in ctx.trace or ()],
     }
+    # The CORS decision's headers, as serve adds them to whatever answers (gateway.cors.merge_headers).
+    cors_headers = {_CORS_NAMES.get(k, k.decode("latin-1")): v.decode("latin-1") for k, v in ctx.cors_headers}
     if answer is not None:
         result["response_headers"] = {k: v for k, v in (("Location", answer.header(b"location")), ("WWW-Authenticate", answer.header(b"www-authenticate")), ("Retry-After", answer.header(b"retry-after"))) if v}
-        if answer.kind not in ("redirect", "health"):
+        result["response_headers"].update(cors_headers)
+        if answer.kind not in ("redirect", "health", "preflight"):
             result["error"] = {"kind": answer.kind, "detail": answer.detail}
         return result
     # The names as the config spells them (serve sends them lower-case, as ASGI asks).
     names = [name for name, _ in ctx.route.response_headers] if ctx.route else []
     result["response_headers"] = {name: v.decode("utf-8", "replace") for name, (_, v) in zip(names, ctx.response_headers)}
+    result["response_headers"].update(cors_headers)
     # Wire bytes, for people: names are ASCII, values read as UTF-8 (invalid bytes as U+FFFD).
     result["forwarded_headers"] = [(k.decode("latin-1"), v.decode("utf-8", "replace")) for k, v in ctx.forward_headers]
     return result
+
+
+_CORS_NAMES = {
+    n.lower().encode(): n
+    for n in (
+        "Access-Control-Allow-Origin",
+        "Access-Control-Allow-Credentials",
+        "Access-Control-Allow-Methods",
+        "Access-Control-Allow-Headers",
+        "Access-Control-Expose-Headers",
+        "Access-Control-Max-Age",
+        "Vary",
+    )
+}
 
 
 def _print_explain(r: dict[str, Any]) -> None:

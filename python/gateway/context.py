@@ -12,6 +12,7 @@ assigns a new value rather than changing a shared default in place.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -46,6 +47,12 @@ class RequestContext:
     auth_outcome: str = "none"  # none | missing | valid | invalid | unavailable (no usable key set)
     auth_reason: str | None = None
     claims: Mapping[str, Any] = _EMPTY
+    api_choice: str | None = None  # explain: why a redirect policy answered JSON or redirected
+    # cors: the headers every response to this request gets (gateway.cors.merge_headers), and why
+    cors_headers: Sequence[tuple[bytes, bytes]] = ()
+    cors_decision: str | None = None
+    # require: the claim rules' outcome, for explain
+    require_result: str | None = None
     # locale
     country: str | None = None
     lang: str | None = None

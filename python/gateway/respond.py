@@ -8,9 +8,12 @@ details are short fixed sentences that never echo a token or a secret.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+
+from gateway.cors import merge_headers
 
 # kind -> (HTTP status, the "error" code in the JSON body)
 ERRORS: dict[str, tuple[int, str]] = {
@@ -36,7 +39,7 @@ _CLOSE = (b"connection", b"close")
 class Answer:
     """A response the gateway sends without asking an origin: status, headers, a small body.
 
-    ``kind`` is the error kind (see `ERRORS`), ``"redirect"`` or ``"health"``; ``close`` asks the
+    ``kind`` is the error kind (see `ERRORS`), ``"redirect"``, ``"health"`` or ``"preflight"``; ``close`` asks the
     server to close the connection after it (the request's framing cannot be trusted).
     """
 
@@ -77,9 +80,14 @@ def health(body: dict[str, Any]) -> Answer:
     return Answer(200, "health", "", [_JSON, _NO_STORE], orjson.dumps(body))
 
 
-async def send_answer(send: Any, answer: Answer, set_cookies: list[str]) -> None:
+async def send_answer(send: Any, answer: Answer, set_cookies: list[str], cors_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Writes `answer`, with the cookies the stages set and the route's CORS decision
+    (``ctx.cors_headers``, added by `gateway.cors.merge_headers` as on the origin's responses)."""
     headers = list(answer.headers)
     headers.extend((b"set-cookie", c.encode("latin-1")) for c in set_cookies)
-    headers.append((b"content-length", str(len(answer.body)).encode()))
+    if cors_headers:
+        headers = merge_headers(headers, cors_headers)
+    if answer.status != 204:  # RFC 9110 §8.6: never a Content-Length on a 204
+        headers.append((b"content-length", str(len(answer.body)).encode()))
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})
     await send({"type": "http.response.body", "body": answer.body})

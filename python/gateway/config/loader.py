@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 
 from gateway import _core, key_sources
+from gateway.claim_rules import load_require
+from gateway.cors import CorsPolicy, load_cors
 from gateway.config.model import (
     MANAGED_HEADERS,
     AuthAction,
@@ -40,7 +42,7 @@ COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 LOCALE_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 # Granian's RuntimeModes values.
 RUNTIME_MODES = ("auto", "st", "mt")
-TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes"}
+TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes", "cors"}
 
 Doc = dict[str, Any]
 
@@ -70,11 +72,12 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     locale = load_locale(c, doc, server)
     experiments = load_experiments(c, doc)
     kv = load_kv(c, doc, base)
-    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv)
+    cors = load_cors(c, doc, HTTP_METHODS)
+    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, cors=cors)
 
     if c.problems or route_set is None:
         raise ConfigError(c.problems)
-    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings))
+    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings), cors=cors)
 
 
 # ---------------------------------------------------------------- [server]
@@ -266,8 +269,9 @@ def _action(c: Problems, key: str, data: Any, default: AuthAction) -> AuthAction
     if not isinstance(data, dict):
         c.bad(key, f"is {data!r}", 'expected a table such as { redirect = "/login" } or { status = 401 }')
         return default
-    c.known(data, key, {"redirect", "status", "clear_cookie"})
+    c.known(data, key, {"redirect", "status", "clear_cookie", "api_status"})
     redirect = c.string(data, key, "redirect")
+    api_status = _api_status(c, key, data)
     status = data.get("status")
     clear = c.string(data, key, "clear_cookie")
     if redirect is not None:
@@ -287,7 +291,21 @@ def _action(c: Problems, key: str, data: Any, default: AuthAction) -> AuthAction
     if clear is not None and not re.match(HEADER_NAME_RE, clear):
         c.bad(f"{key}.clear_cookie", f"is {clear!r}", "expected a cookie name")
         clear = None
-    return AuthAction(redirect=redirect, status=status, clear_cookie=clear)
+    if "api_status" in data and redirect is None:
+        c.bad(f"{key}.api_status", "is set on an action that does not redirect", 'expected it beside redirect = "/login": a status action answers every client with its status already')
+    return AuthAction(redirect=redirect, status=status, clear_cookie=clear, api_status=api_status)
+
+
+def _api_status(c: Problems, key: str, data: dict[str, Any]) -> int | None:
+    """A redirect action's ``api_status``: the 4xx a request preferring JSON gets instead of the
+    302 (default 401), or None for ``false`` (redirect everyone)."""
+    value = data.get("api_status", 401)
+    if value is False:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 400 <= value <= 499:
+        c.bad(f"{key}.api_status", f"is {value!r}", "expected a 4xx status such as 401, or false to redirect API clients too")
+        return 401
+    return value
 
 
 # ---------------------------------------------------------------- [locale]
@@ -420,7 +438,7 @@ def _kv_file_usable(c: Problems, key: str, path: Path) -> bool:
 
 # ---------------------------------------------------------------- [[routes]]
 
-ROUTE_KEYS = {"match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout"}
+ROUTE_KEYS = {"match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout", "cors", "require"}
 MATCH_EXPECTED = 'expected a path pattern such as "/dashboard/:path*" or a list of them'
 
 
@@ -433,6 +451,7 @@ def load_routes(
     locale: Locale | None,
     experiments: dict[str, Experiment],
     kv: dict[str, KVConfig],
+    cors: dict[str, CorsPolicy] | None = None,
 ) -> tuple[list[Route], _core.RouteSet | None]:
     """The routes, and the RouteSet matching them (None when a pattern is unusable)."""
     rdata = doc.get("routes", [])
@@ -446,6 +465,7 @@ def load_routes(
     declared_origins = sorted(c.table(doc.get("origins"), "origins"))
     declared_auth = sorted(c.table(doc.get("auth"), "auth"))
     declared_experiments = sorted(c.table(doc.get("experiments"), "experiments"))
+    declared_cors = sorted(c.table(doc.get("cors"), "cors"))
 
     tables = [c.table(rd, f"routes[{i}]") for i, rd in enumerate(rdata)]
     # The patterns first: templates are checked against the parameter names the router captures.
@@ -475,6 +495,12 @@ def load_routes(
         exp = c.string(rd, key, "experiment")
         if exp is not None and exp not in experiments and exp not in declared_experiments:
             c.bad(f"{key}.experiment", f"names unknown experiment {exp!r}", f"expected one of: {', '.join(declared_experiments) or '(no [experiments.*] defined)'}")
+        cors_name = c.string(rd, key, "cors")
+        if cors_name is not None and cors_name not in (cors or {}) and cors_name not in declared_cors:
+            c.bad(f"{key}.cors", f"names unknown CORS policy {cors_name!r}", f"expected one of: {', '.join(declared_cors) or '(no [cors.*] defined)'}")
+        require = load_require(c, f"{key}.require", rd["require"]) if "require" in rd else None
+        if "require" in rd and auth_name is None:
+            c.bad(f"{key}.require", "is set on a route without auth", 'expected auth = "POLICY" on the route: claim rules decide on a verified token')
         loc = c.boolean(rd, key, "locale", False)
         if loc and locale is None:
             c.bad(f"{key}.locale", "is true but there is no [locale] table", "expected a [locale] table")
@@ -486,6 +512,15 @@ def load_routes(
         }
         response_headers = _headers_map(c, f"{key}.response_headers", rd.get("response_headers"), names)
         request_headers = _headers_map(c, f"{key}.request_headers", rd.get("request_headers"), names)
+        if cors_name is not None and mset is not None and cors and cors_name in cors:
+            # A preflight matches this route as the method it asks about, then the policy decides.
+            refused = sorted(mset - set(cors[cors_name].methods) - {"OPTIONS"})
+            if refused:
+                c.warn(f"{key}.methods", f"lists {', '.join(refused)}, not in cors.{cors_name}.methods: browsers' preflights for them are refused", f"expected them in cors.{cors_name}.methods too")
+        if cors_name is not None:
+            for name, _ in response_headers:
+                if name.lower().startswith("access-control-"):
+                    c.warn(f"{key}.response_headers.{name}", f"is dropped: the route's cors policy {cors_name!r} is the only source of CORS headers", "expected it in [cors.NAME] instead")
         if not loc:
             _warn_locale_placeholders(c, f"{key}.response_headers", response_headers)
             _warn_locale_placeholders(c, f"{key}.request_headers", request_headers)
@@ -505,6 +540,8 @@ def load_routes(
                 response_headers=response_headers,
                 request_headers=request_headers,
                 timeout=c.duration(rd, key, "timeout", None),
+                cors=cors_name,
+                require=require,
             )
         )
     return routes, (None if c.problems else route_set)

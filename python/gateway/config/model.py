@@ -13,10 +13,14 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import _core
 from gateway.template import Template
+
+if TYPE_CHECKING:
+    from gateway.claim_rules import ClaimRules
+    from gateway.cors import CorsPolicy
 
 # Headers a client may never set towards an origin, whatever the route says.
 HOP_BY_HOP = frozenset(
@@ -53,6 +57,9 @@ class AuthAction:
     redirect: str | None = None
     status: int | None = None
     clear_cookie: str | None = None
+    # On a redirect action: the status a request that prefers JSON gets instead of the 302 (see
+    # gateway.accept); None (`api_status = false`) redirects everyone.
+    api_status: int | None = 401
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +142,8 @@ class Route:
     response_headers: list[tuple[str, Template]] = field(default_factory=list)
     request_headers: list[tuple[str, Template]] = field(default_factory=list)
     timeout: float | None = None
+    cors: str | None = None  # a key of Config.cors
+    require: ClaimRules | None = None
 
     def label(self) -> str:
         return " | ".join(self.match)
@@ -194,6 +203,7 @@ class Config:
     # What probably does not do what its author meant, in the problems' FILE: key: what (expected)
     # form; printed by `gateway check` and at serve start, never a reason not to serve.
     warnings: tuple[str, ...] = ()
+    cors: dict[str, CorsPolicy] = field(default_factory=dict)
     # Derived, computed once here:
     # headers that carry verified claims, so a client's own copies are removed on every route;
     forwarded_claim_headers: frozenset[str] = field(init=False, repr=False, compare=False)

@@ -18,6 +18,7 @@ from typing import Any
 from gateway import _core, respond
 from gateway.config import HOP_BY_HOP
 from gateway.context import RequestContext
+from gateway.cors import merge_headers
 from gateway.respond import Answer, send_answer
 
 log = logging.getLogger("gateway")
@@ -81,7 +82,7 @@ async def _receive_chunk(receive: Any) -> tuple[bytes, bool]:
 async def _end(ctx: RequestContext, send: Any, answer: Answer) -> None:
     ctx.answer = answer
     ctx.status = answer.status
-    await send_answer(send, answer, [])
+    await send_answer(send, answer, [], ctx.cors_headers)
 
 
 async def forward(ctx: RequestContext, upstream: Any, receive: Any, send: Any) -> None:
@@ -185,6 +186,8 @@ async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send
     ]
     out.extend(ctx.response_headers)
     out.extend((b"set-cookie", c.encode("latin-1")) for c in ctx.set_cookies)
+    if ctx.cors_headers:
+        out = merge_headers(out, ctx.cors_headers)
     if inline is not None:
         if ctx.request.method != "HEAD":
             out.append((b"content-length", str(len(inline)).encode()))

@@ -16,7 +16,7 @@ With keys from an identity provider (gateway/key_sources.py) and no usable key s
 
 from __future__ import annotations
 
-from gateway import _core, key_sources, respond
+from gateway import _core, accept, key_sources, respond
 from gateway.config import AuthAction, AuthPolicy
 from gateway.context import RequestContext
 from gateway.respond import Answer
@@ -62,16 +62,23 @@ def _refuse(ctx: RequestContext, action: AuthAction, outcome: str, reason: str, 
     ctx.auth_reason = reason
     if action.clear_cookie and may_clear:
         ctx.set_cookies.append(f"{action.clear_cookie}={CLEAR_COOKIE_ATTRS}")
+    redirect = action.redirect
+    if redirect is not None:
+        # API clients (fetch, XHR) cannot use a 302 to an HTML login page: when the request
+        # prefers JSON, the action's api_status answers instead (gateway.accept).
+        api = accept.json_preference(ctx.request) if action.api_status is not None else None
+        if api is not None:
+            redirect = None
+        if ctx.trace is not None:
+            if api is not None:
+                ctx.api_choice = f"api_status {action.api_status} instead of the redirect: {api}"
+            else:
+                ctx.api_choice = "redirect: " + ("api_status = false" if action.api_status is None else "the request does not prefer JSON")
     if ctx.trace is not None:
-        ctx.note(NAME, f"{ctx.auth_policy}: {outcome} ({reason})")
-    if action.redirect is not None:
-        original = ctx.path or "/"
-        if ctx.request.query:
-            original += "?" + ctx.request.query
-        sep = "&" if "?" in action.redirect else "?"
-        # `next` is fully percent-encoded, so it can never read as //host or /\host.
-        return respond.redirect(f"{action.redirect}{sep}next={_core.percent_encode(original)}")
-    status = action.status or 401
+        ctx.note(NAME, f"{ctx.auth_policy}: {outcome} ({reason})" + (f"; {ctx.api_choice}" if ctx.api_choice else ""))
+    if redirect is not None:
+        return _redirect(ctx, redirect)
+    status = (action.api_status if action.redirect is not None else action.status) or 401
     if outcome == "missing":
         answer = respond.error("unauthorized", "a token is required", headers=_MISSING)
     else:
@@ -79,6 +86,15 @@ def _refuse(ctx: RequestContext, action: AuthAction, outcome: str, reason: str, 
     if status != 401:
         answer.status = status
     return answer
+
+
+def _redirect(ctx: RequestContext, to: str) -> Answer:
+    original = ctx.path or "/"
+    if ctx.request.query:
+        original += "?" + ctx.request.query
+    sep = "&" if "?" in to else "?"
+    # `next` is fully percent-encoded, so it can never read as //host or /\host.
+    return respond.redirect(f"{to}{sep}next={_core.percent_encode(original)}")
 
 
 async def run(ctx: RequestContext) -> Answer | None:

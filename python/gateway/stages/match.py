@@ -51,7 +51,11 @@ def why_not(route: Route, ctx: RequestContext, query: dict[str, str]) -> str | N
     """None when `route` applies to the request (its path already matched), else the reason."""
     req = ctx.request
     if route.methods is not None and req.method not in route.methods:
-        return f"method {req.method} is not in {sorted(route.methods)}"
+        # A CORS preflight asks about the method the page will use: on a route with cors it matches
+        # as that method, so `methods = ["DELETE"]` does not send the DELETE's preflight elsewhere.
+        asked = req.header("access-control-request-method") if req.method == "OPTIONS" and route.cors is not None and req.header("origin") is not None else None
+        if asked is None or asked.strip() not in route.methods:
+            return f"method {req.method} is not in {sorted(route.methods)}"
     if route.host is not None and req.host_name != route.host:
         return f"host {req.host_name!r} is not {route.host!r}"
     for cond in route.has:
