@@ -49,7 +49,7 @@ class RequestContext:
     rate_limit: tuple[str, str] | None = None
     # auth
     auth_policy: str | None = None
-    auth_outcome: str = "none"  # none | missing | valid | invalid
+    auth_outcome: str = "none"  # none | missing | valid | invalid | unavailable (no usable key set)
     auth_reason: str | None = None
     claims: Mapping[str, Any] = _EMPTY
     api_choice: str | None = None  # explain: why a redirect policy answered JSON or redirected

@@ -43,5 +43,8 @@ def request_done(ctx: RequestContext) -> None:
     }
     if ctx.ws is not None:  # a WebSocket session: its duration, messages each way, close code
         line.update(ctx.ws.log_fields())
+    if ctx.auth_outcome == "unavailable":
+        # Why the IdP's keys are unavailable (host and failure; never a token or a response body).
+        line["auth_reason"] = ctx.auth_reason
     sys.stdout.write(orjson.dumps(line).decode() + "\n")
     sys.stdout.flush()

@@ -35,6 +35,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "rate_limited"),
     # A rate limit whose store (redis) cannot be reached, with on_store_error = "deny".
     "rate_limit_unavailable": (503, "service_unavailable"),
+    # No usable key set from the identity provider (down, or stale beyond jwks_stale_if_error).
+    "key_set_unavailable": (503, "key_set_unavailable"),
 }
 
 _JSON = (b"content-type", b"application/json")

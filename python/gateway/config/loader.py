@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from gateway import _core
+from gateway import _core, key_sources
 from gateway.claim_rules import load_require
 from gateway.cors import CorsPolicy, load_cors
 from gateway.config.model import (
@@ -201,7 +201,7 @@ def load_origins(c: Problems, doc: Doc) -> dict[str, Origin]:
 
 # ---------------------------------------------------------------- [auth.*]
 
-AUTH_KEYS = {"algorithms", "secret", "token_from", "leeway", "on_missing", "on_invalid", "forward_claims", "audience", "issuer", "require", "allow_weak_key"}
+AUTH_KEYS = {"algorithms", "secret", "token_from", "leeway", "on_missing", "on_invalid", "forward_claims", "audience", "issuer", "require", "allow_weak_key"} | key_sources.CONFIG_KEYS
 
 
 def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
@@ -214,7 +214,12 @@ def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
         if not isinstance(algs, list) or not all(isinstance(a, str) for a in algs):
             c.bad(f"{key}.algorithms", f"is {algs!r}", 'expected a list such as ["HS256"]')
             algs = ["HS256"]
-        secret = _secret(c, f"{key}.secret", ad.get("secret"), base)
+        # One key source: a secret (HS*), or keys / jwks_url / discovery (gateway/key_sources.py).
+        chosen = key_sources.chosen_source(c, key, ad)
+        algs_fit = key_sources.check_algorithms(c, key, chosen, ad, algs)
+        secret = _secret(c, f"{key}.secret", ad.get("secret"), base) if chosen == "secret" else None
+        source = key_sources.load_source(c, key, ad, base, chosen, algs) if chosen not in (None, "secret") and algs_fit else None
+        cache_size = key_sources.token_cache(c, key, ad)
         sources = _token_sources(c, key, ad.get("token_from", ["bearer"]))
         leeway = c.duration(ad, key, "leeway", 0.0) or 0.0
         on_missing = _action(c, f"{key}.on_missing", ad.get("on_missing"), AuthAction(status=401))
@@ -229,16 +234,26 @@ def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
             else:
                 forward[claim] = header
         allow_weak = c.boolean(ad, key, "allow_weak_key", False)
-        if secret is None:
+        key_material = source.verifier_key if source is not None else secret if algs_fit else None
+        if key_material is None:
             continue
         try:
             verifier = _core.Verifier(
-                secret, algs, audience=ad.get("audience"), issuer=ad.get("issuer"), leeway=leeway, require=ad.get("require", []), allow_weak_key=allow_weak
+                key_material,
+                algs,
+                audience=ad.get("audience"),
+                issuer=ad.get("issuer"),
+                leeway=leeway,
+                require=ad.get("require", []),
+                allow_weak_key=allow_weak,
+                cache_size=cache_size,
             )
         except (ValueError, TypeError) as e:
             _verifier_problem(c, key, e)
             continue
-        auth[name] = AuthPolicy(name, verifier, tuple(sources), on_missing, on_invalid, forward)
+        if source is not None:
+            source.base = verifier
+        auth[name] = AuthPolicy(name, verifier, tuple(sources), on_missing, on_invalid, forward, key_source=source)
     return auth
 
 

@@ -13,7 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway import _core
 from gateway.template import Template
@@ -71,6 +71,8 @@ class AuthPolicy:
     on_missing: AuthAction
     on_invalid: AuthAction
     forward_claims: dict[str, str]
+    # keys / jwks_url / discovery (gateway.key_sources.KeySource); None for a shared secret.
+    key_source: Any = None
     # Derived: what explain and the access log say when no source held a token.
     missing_reason: str = field(init=False, repr=False, compare=False)
     # the "query:NAME" sources' names: removed from the query the origin is sent.
