@@ -62,7 +62,7 @@ QUIET_PCT = 15.0  # a core busier than this with nothing under load means someon
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benches", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run: origin, gateway 1 worker, its two floors and nginx; 2 s, 1 run (< 90 s)")
-    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor)")
+    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, https = S6 with the gateway's S2)")
     ap.add_argument("--duration", type=float, default=None, help="whole seconds per timed run (default 8; --quick 2)")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per scenario, median reported (default 3; --quick 1)")
     ap.add_argument("--warmup", type=float, default=None, help="seconds of untimed load before each scenario (default 2; --quick 1; whole seconds)")
@@ -91,10 +91,13 @@ def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
                 want |= {n for n in cat if n.startswith("gateway")}
             elif w == "floors":
                 want |= {n for n, s in systems.items() if s.app}
+            elif w == "https":
+                # S6 and, for its ratio, the gateway's own S2 in the same run.
+                want |= {"gateway-1w", *(n for n, s in systems.items() if s.https)}
             elif w in cat or w == "matching":
                 want.add(w)
             else:
-                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching'])}")
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'https', 'matching'])}")
         return [n for n in cat if n in want], "matching" in want
     if a.quick:
         return QUICK_SYSTEMS, False
@@ -432,7 +435,7 @@ def main(argv: list[str]) -> int:
     started = time.strftime("%Y-%m-%dT%H-%M-%S")
     log(f"benches: load benchmark {'(quick) ' if a.quick else ''}— systems: {', '.join(names)}{' + matching cost' if do_matching else ''}")
     if not a.no_install:
-        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if "haproxy" in names else []))
+        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if {"haproxy", "haproxy-https"} & set(names) else []))
         if "starlette" in names:
             install.pip_modules(install.PY_MODULES)
     for tool in ("wrk", "nginx", "taskset"):

@@ -52,6 +52,8 @@ def scenarios(tok: dict[str, str]) -> dict[str, Scenario]:
         "S2": Scenario("S2", "valid token -> proxy", "GET", "/dashboard/x", (("Authorization", f"Bearer {tok['valid']}"),)),
         "S3": Scenario("S3", "forged token -> 302 + clear", "GET", "/dashboard/x", (("Cookie", f"auth-token={tok['forged']}"),)),
         "S4": Scenario("S4", "KR -> /ko + A/B + proxy", "GET", "/products", (("cf-ipcountry", "KR"),)),
+        # S2's request, to a system whose origin is HTTPS (issue 11).
+        "S6": Scenario("S6", "valid token -> proxy to HTTPS origin", "GET", "/dashboard/x", (("Authorization", f"Bearer {tok['valid']}"),)),
     }
 
 

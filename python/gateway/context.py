@@ -63,6 +63,8 @@ class RequestContext:
     forward_headers: list[tuple[bytes, bytes]]
     # proxy
     upstream_url: str | None = None
+    # the Host the origin is sent (origin.host_header's rule applied to this request)
+    upstream_host: str | None = None
     timeout: float = 30.0
     max_body: int = 0
     # the end: the answer the gateway made (None when the origin answered), the status sent

@@ -37,6 +37,11 @@ pub enum ErrorKind {
     UpstreamTimeout,
     UpstreamConnect,
     UpstreamFailed,
+    // The TLS handshake with an HTTPS origin (issue 11): which check failed, never the certificate.
+    TlsUnknownIssuer,
+    TlsExpired,
+    TlsNameMismatch,
+    TlsHandshake,
     // Configuration, found when a verifier or a route set is built (never per request).
     WeakKey,
     PublicKeyAsSecret,
@@ -68,6 +73,10 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::UpstreamConnect => "upstream_connect",
             ErrorKind::UpstreamFailed => "upstream_failed",
+            ErrorKind::TlsUnknownIssuer => "tls_unknown_issuer",
+            ErrorKind::TlsExpired => "tls_expired",
+            ErrorKind::TlsNameMismatch => "tls_name_mismatch",
+            ErrorKind::TlsHandshake => "tls_handshake",
             ErrorKind::WeakKey => "weak_key",
             ErrorKind::PublicKeyAsSecret => "public_key_as_secret",
             ErrorKind::EmptyKey => "empty_key",
@@ -98,7 +107,12 @@ impl ErrorKind {
             // 400 as documented in SECURITY.md (not 414): one answer for every refused path.
             | ErrorKind::PathTooLong => 400,
             ErrorKind::UpstreamTimeout => 504,
-            ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed => 502,
+            ErrorKind::UpstreamConnect
+            | ErrorKind::UpstreamFailed
+            | ErrorKind::TlsUnknownIssuer
+            | ErrorKind::TlsExpired
+            | ErrorKind::TlsNameMismatch
+            | ErrorKind::TlsHandshake => 502,
             // A configuration error reaching a request is the gateway's own fault.
             ErrorKind::WeakKey
             | ErrorKind::PublicKeyAsSecret
@@ -111,7 +125,7 @@ impl ErrorKind {
     }
 
     /// Every kind, for tests and for the bindings' table of kinds.
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 29] = [
         ErrorKind::MalformedToken,
         ErrorKind::InvalidSignature,
         ErrorKind::AlgorithmNotAllowed,
@@ -130,6 +144,10 @@ impl ErrorKind {
         ErrorKind::UpstreamTimeout,
         ErrorKind::UpstreamConnect,
         ErrorKind::UpstreamFailed,
+        ErrorKind::TlsUnknownIssuer,
+        ErrorKind::TlsExpired,
+        ErrorKind::TlsNameMismatch,
+        ErrorKind::TlsHandshake,
         ErrorKind::WeakKey,
         ErrorKind::PublicKeyAsSecret,
         ErrorKind::EmptyKey,

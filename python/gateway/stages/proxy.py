@@ -23,7 +23,14 @@ def run(ctx: RequestContext) -> Answer | None:
         return respond.error("payload_too_large", f"the body is over this route's limit of {ctx.max_body} bytes", close=True)
     ctx.timeout = route.timeout or origin.timeout
     query = req.query
-    ctx.upstream_url = f"http://{origin.host}:{origin.port}{origin.base_path}{ctx.upstream_path}" + (f"?{query}" if query else "")
+    ctx.upstream_host = host = origin.host_for(req.host)
+    # The origin's own address; for https:// the request is sent as https://HOST/... where HOST is
+    # the Host above (see gateway.proxy.http.request_url), through the origin's pool.
+    ctx.upstream_url = f"{origin.scheme}://{origin.host}:{origin.port}{origin.base_path}{ctx.upstream_path}" + (f"?{query}" if query else "")
+    if origin.scheme == "http" and origin.fixed_host is not None:
+        # host_header "origin" or a literal: the client's Host was dropped (Config.forward_drop).
+        ctx.forward_headers.append((b"host", host.encode()))
     if ctx.trace is not None:
-        ctx.note(NAME, f"{req.method} {ctx.upstream_url} (timeout {ctx.timeout:g}s, body limit {ctx.max_body} bytes)")
+        tls = f", TLS name {origin.sni!r}, h2 {'by ALPN' if origin.http2 == 'auto' else 'never'}" if origin.scheme == "https" else ""
+        ctx.note(NAME, f"{req.method} {ctx.upstream_url} (Host: {host}{tls}; timeout {ctx.timeout:g}s, body limit {ctx.max_body} bytes)")
     return None

@@ -32,9 +32,10 @@ use hyper_util::rt::TokioExecutor;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, Mutex};
 
+use super::tls::TlsPool;
 use crate::error::{Error, ErrorKind};
 
-type ReqBody = BoxBody<Bytes, io::Error>;
+pub(crate) type ReqBody = BoxBody<Bytes, io::Error>;
 
 /// The sending end of a streamed request body.
 pub type BodyTx = mpsc::Sender<Result<Bytes, io::Error>>;
@@ -185,6 +186,11 @@ impl Completions {
 }
 
 fn connect_or_failed(e: &hyper_util::client::legacy::Error) -> Error {
+    // A TLS failure says which check failed (it can come after the connection was made: under
+    // TLS 1.3 a refused client certificate arrives as an alert on the first read).
+    if let Some(tls) = super::tls::classify(e) {
+        return tls;
+    }
     if e.is_connect() {
         Error::new(
             ErrorKind::UpstreamConnect,
@@ -289,6 +295,23 @@ impl Client {
         timeout: Duration,
         max_inline: usize,
     ) -> Result<u64, InvalidRequest> {
+        self.request_via(None, method, url, headers, body, timeout, max_inline)
+    }
+
+    /// [`Client::request`] through `via`, an HTTPS origin's pool, when it is given: `url` is then
+    /// `https://HOST/path?query` where HOST is the Host the origin is sent (the pool connects to
+    /// its own origin's address whatever HOST is; see [`super::tls::FixedAddr`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn request_via<'h>(
+        &self,
+        via: Option<&TlsPool>,
+        method: &[u8],
+        url: &str,
+        headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
+        body: RequestBody,
+        timeout: Duration,
+        max_inline: usize,
+    ) -> Result<u64, InvalidRequest> {
         let method = hyper::Method::from_bytes(method)
             .map_err(|_| InvalidRequest("invalid method".into()))?;
         let mut request = hyper::Request::builder()
@@ -315,12 +338,16 @@ impl Client {
             })?;
             map.append(name, value);
         }
-        let client = self.client.clone();
+        // Both pools' futures are hyper-util's one (boxed) ResponseFuture type.
+        let sent = match via {
+            None => self.client.request(request),
+            Some(pool) => pool.client.request(request),
+        };
         let timeout = timeout.max(Duration::from_millis(1));
         let token = self.token();
         let done = self.done.clone();
         runtime().spawn(async move {
-            let outcome = match tokio::time::timeout(timeout, client.request(request)).await {
+            let outcome = match tokio::time::timeout(timeout, sent).await {
                 Err(_) => Outcome::Failed(Error::new(
                     ErrorKind::UpstreamTimeout,
                     "the origin did not answer in time",
