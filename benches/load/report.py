@@ -80,7 +80,11 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def s6_ratio(res: dict[str, Any]) -> float | None:
-    """What pooled TLS to the origin costs: the gateway's S6 req/s over its own S2 req/s, same run."""
+    """What pooled TLS to the origin costs: the gateway's S6 req/s over its own S2 req/s, same run;
+    from the interleaved S2/S6 runs (res["https"]) when there are some."""
+    interleaved = (res.get("https") or {}).get("ratio")
+    if interleaved is not None:
+        return float(interleaved)
     return _ratio(median(res, GW_TLS, "S6"), median(res, GW, "S2"))
 
 
@@ -102,6 +106,13 @@ def s6_lines(res: dict[str, Any]) -> list[str]:
         if rps is not None:
             L.append(f"| {label} | {_k(rps)} | {_ms(median(res, system, sc, 'p50_ms'))} | {_ms(median(res, system, sc, 'p99_ms'))} |")
     L.append("")
+    tc = res.get("https") or {}
+    if tc.get("ratio") is not None:
+        n = len(tc["systems"]["gateway-1w"]["runs"])
+        L.append(
+            f"- interleaved, both gateways up, {n} runs each (median): S2 {_k(tc['s2_rps'])} req/s, "
+            f"S6 {_k(tc['s6_rps'])} req/s"
+        )
     r = s6_ratio(res)
     L.append(f"- gateway S6 / its own S2: **{r:.2f}x** (goal ≥ {S6_GOAL})" if r is not None else "- gateway S6 / its own S2: not measured")
     for label, peer in (("nginx", NGX_TLS), ("HAProxy", HAP_TLS)):

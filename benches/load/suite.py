@@ -411,6 +411,49 @@ class Suite:
         return out
 
 
+    def tls_cost(self) -> dict[str, Any]:
+        """S2 on the gateway with its HTTP origin and S6 (the same request) on the gateway with the
+        same origin over TLS, both 1 worker, both up, runs interleaved: what pooled, verified TLS to
+        the origin costs, with the machine's drift shared by both figures (issue 11)."""
+        cat = catalogue()
+        pair = [(cat["gateway-1w"], "S2"), (cat["gateway-https"], "S6")]
+        out: dict[str, Any] = {"systems": {}}
+        started: list[tuple[System, str, Running]] = []
+        try:
+            for s, sc in pair:
+                log(f"{s.label}: starting (S2/S6 interleaved)")
+                r = s.start(self.ctx)
+                started.append((s, sc, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+            out["background_busy_pct"] = self.settle("tls-cost")
+            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _, _ in started}
+            for s, sc, r in started:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, self.scen[sc], duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(max(self.a.runs, 3)):
+                for s, sc, r in started:
+                    runs[s.name].append(self.one_run(s.label, r.port, sc, i, r))
+            for s, sc, _ in started:
+                out["systems"][s.name] = {"label": s.label, "scenario": sc, "runs": runs[s.name], "median": _median_run(runs[s.name])}
+            s2 = out["systems"]["gateway-1w"]["median"]["rps"]
+            s6 = out["systems"]["gateway-https"]["median"]["rps"]
+            out.update(s2_rps=s2, s6_rps=s6, ratio=round(s6 / s2, 3) if s2 else None)
+            log(f"tls-cost: S2 {s2:,.0f} req/s, S6 {s6:,.0f} req/s, S6/S2 {out['ratio']}")
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"tls-cost: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, _, r in started:
+                s.stop(r)
+        return out
+
+
 def rebuild(a: argparse.Namespace) -> int:
     src = Path(a.report)
     res = json.loads(src.read_text())
@@ -491,6 +534,9 @@ def main(argv: list[str]) -> int:
         if do_matching:
             log("== matching cost (S4, 10 vs 1,000 routes)")
             res["matching"] = suite.matching()
+        if "gateway-https" in names and "gateway-1w" in names:
+            log("== what pooled TLS to the origin costs (S2 vs S6, interleaved)")
+            res["https"] = suite.tls_cost()
     finally:
         if origin is not None:
             stop(origin)
