@@ -10,7 +10,9 @@ config that cannot work is refused by `gateway check` naming the file and key.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import GATEWAY_BIN, Gateway, echo_origin, gateway_env, gateway_serve, write_config
-from tests.tls_support import Pki, TlsServer, mtls_origin, nginx_https_origin
+from tests.tls_support import BIG_FILE, Pki, TlsServer, mtls_origin, nginx_https_origin
 
 
 def _route(prefix: str, origin: str) -> str:
@@ -109,6 +111,39 @@ def test_pooled_connections_serve_many_requests(site: tuple[Gateway, dict[str, i
         for i in range(30):
             r = c.get(f"/fn/pooled/{i}")
             assert r.status_code == 200 and r.json()["uri"] == f"/fn/pooled/{i}"
+
+
+def test_large_bodies_stream_both_ways_over_h2(site: tuple[Gateway, dict[str, int], object]) -> None:
+    gw, _ports, nginx = site
+    with gw.client() as c:
+        with c.stream("GET", "/fn/big") as r:
+            assert r.status_code == 200
+            got = b"".join(r.iter_bytes())
+        assert hashlib.sha256(got).hexdigest() == hashlib.sha256(BIG_FILE).hexdigest() and len(got) == len(BIG_FILE)
+        upload = os.urandom(3 * 2**20)
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: chunked from the client, streamed on
+            for i in range(0, len(upload), 2**16):
+                yield upload[i : i + 2**16]
+
+        r = c.post("/fn/upload", content=chunks())
+        assert r.status_code == 200, r.text
+        assert r.json() == {"uploaded": len(upload)}
+    nginx.wait_seen(2)  # type: ignore[attr-defined]
+    seen = _seen_for(nginx, "/fn/upload")
+    assert seen["protocol"] == "HTTP/2.0" and int(seen["request_length"]) >= len(upload), seen
+
+
+def test_origins_with_different_tls_settings_never_share_a_connection(site: tuple[Gateway, dict[str, int], object]) -> None:
+    """fn, wrong_ca and unverified reach the same nginx port: a connection fn verified (or one made
+    without verifying) must never carry wrong_ca's requests."""
+    gw, _ports, _nginx = site
+    with gw.client() as c:
+        for _ in range(3):
+            assert c.get("/fn/a").status_code == 200
+            assert c.get("/unverified/a").status_code == 200
+            r = c.get("/wrong_ca/a")
+            assert r.status_code == 502 and "unknown issuer" in r.json()["detail"], r.text
 
 
 def test_an_ip_url_is_checked_against_the_certificates_ip_and_sni_overrides_the_name(site: tuple[Gateway, dict[str, int], object]) -> None:
@@ -201,6 +236,14 @@ def test_mtls_presents_the_client_certificate_and_its_absence_is_named(pki: Pki,
             r = gw.get("/with_cert/x")
             assert r.status_code == 200, r.text
             assert "gateway.test" in origin.clients
+            # HTTP/1.1 over TLS: a chunked upload and a large answer stream through whole.
+            upload = os.urandom(2**20 + 7)
+            with gw.client() as c:
+                r = c.post("/with_cert/up", content=iter([upload[: 2**19], upload[2**19 :]]))
+                assert r.status_code == 200, r.text
+                assert (r.json()["body_length"], r.json()["body_sha256"]) == (len(upload), hashlib.sha256(upload).hexdigest())
+                r = c.get("/with_cert/down", headers={"X-Echo-Bytes": str(2**21)})
+                assert r.status_code == 200 and len(r.content) == 2**21
             r = gw.get("/no_cert/x")
             assert r.status_code == 502, r.text
             detail = r.json()["detail"]

@@ -13,6 +13,7 @@ import datetime
 import ipaddress
 import json
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.harness import free_port, port_is_listening, spawn, wait_for
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
+# 3 MB that is not one repeated byte, so a reordered or dropped chunk shows.
+BIG_FILE = b"".join(i.to_bytes(4, "big") for i in range(3 * 2**18))
 
 
 def _name(cn: str) -> x509.Name:
@@ -119,7 +122,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 events {{ worker_connections 256; }}
 http {{
-  log_format seen escape=json '{{"host":"$http_host","protocol":"$server_protocol","port":"$server_port","uri":"$request_uri","client":"$ssl_client_s_dn","sni":"$ssl_server_name"}}';
+  log_format seen escape=json '{{"host":"$http_host","protocol":"$server_protocol","port":"$server_port","uri":"$request_uri","client":"$ssl_client_s_dn","sni":"$ssl_server_name","request_length":"$request_length","status":"$status"}}';
   access_log {tmp}/access.log seen;
   client_body_temp_path {tmp}/body;
   proxy_temp_path {tmp}/proxy;
@@ -137,7 +140,13 @@ _SERVER = """
     ssl_certificate {cert};
     ssl_certificate_key {key};
 {client}
+    client_max_body_size 16m;
     location / {{ return 200 '{{"host":"$http_host","protocol":"$server_protocol","uri":"$request_uri","client":"$ssl_client_s_dn"}}'; }}
+    # A large answer, streamed to the gateway (the file is BIG_FILE in the origin's folder).
+    location /fn/big {{ alias {public}/big.bin; default_type application/octet-stream; }}
+    # An upload: nginx reads it whole (in memory) and passes it on with its Content-Length to a plain
+    # server block that answers with that length.
+    location /fn/upload {{ client_body_buffer_size 16m; proxy_pass http://127.0.0.1:{plain}/uploaded; }}
   }}
 """
 
@@ -179,11 +188,17 @@ def nginx_https_origin(tmp: Path, servers: list[TlsServer]) -> Iterator[NginxOri
     if binary is None:
         pytest.fail("nginx is not on PATH: the HTTPS-origin tests need a real nginx with TLS (apt-get install nginx; .ci/run installs it). Not skipping.", pytrace=False)
     tmp.mkdir(parents=True, exist_ok=True)
-    blocks = []
+    # nginx's workers may run as nobody, who cannot enter pytest's private tmp folders.
+    public = Path(tempfile.mkdtemp(prefix="gateway-tls-origin-"))
+    public.chmod(0o755)
+    (public / "big.bin").write_bytes(BIG_FILE)
+    (public / "big.bin").chmod(0o644)
+    plain = free_port()
+    blocks = [f"  server {{ listen 127.0.0.1:{plain}; client_max_body_size 16m; client_body_buffer_size 16m; location / {{ return 200 '{{\"uploaded\":$content_length}}'; }} }}\n"]
     for s in servers:
         s.port = free_port()
         client = f"    ssl_client_certificate {s.client_ca};\n    ssl_verify_client on;" if s.client_ca else ""
-        blocks.append(_SERVER.format(listen=_listen(binary, s.port, s.http2), cert=s.leaf.cert, key=s.leaf.key, client=client))
+        blocks.append(_SERVER.format(listen=_listen(binary, s.port, s.http2), cert=s.leaf.cert, key=s.leaf.key, client=client, public=public, plain=plain))
     conf = tmp / "nginx.conf"
     conf.write_text(_NGINX.format(tmp=tmp, servers="".join(blocks)))
     proc = spawn("nginx", [binary, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")], tmp)
@@ -194,6 +209,7 @@ def nginx_https_origin(tmp: Path, servers: list[TlsServer]) -> Iterator[NginxOri
         yield NginxOrigin(tmp, servers)
     finally:
         proc.stop()
+        shutil.rmtree(public, ignore_errors=True)
 
 
 class _TlsEcho:

@@ -127,6 +127,8 @@ def _tls(c: Problems, od: dict[str, Any], key: str, host: str, port: int, base: 
         return None
     if not verify:
         c.warn(f"{key}.tls_verify", "is false: the origin's certificate and name are NOT checked, so anyone on the network path can impersonate it", "remove tls_verify, or set ca_file to the origin's CA")
+        if pem["ca_file"] is not None:
+            c.warn(f"{key}.ca_file", "is not used while tls_verify is false", "remove one of them")
     try:
         tls = _core.OriginTls(
             host,

@@ -72,6 +72,9 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The system's roots, read once per process (reading and parsing them costs milliseconds).
+/// rustls-native-certs rather than webpki-roots: "the system's roots" is the operating system's
+/// trust store — which carries the private CAs an operator installed and follows the distribution's
+/// updates and `SSL_CERT_FILE` / `SSL_CERT_DIR` — not a snapshot compiled into the binary.
 fn system_roots() -> Result<Arc<RootCertStore>, String> {
     static ROOTS: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
     ROOTS
