@@ -260,7 +260,7 @@ class Config:
             trusted = NEVER_FORWARDED | forwarded | sets
             origin = self.origins.get(r.origin)
             if origin is not None and (origin.scheme == "https" or origin.fixed_host is not None):
-                # The gateway writes Host itself (gateway.stages.headers): the client's is not sent.
+                # The gateway writes Host itself (gateway.stages.proxy): the client's is not sent.
                 trusted = trusted | {"host"}
             drops.append((_core.HeaderNames(trusted | geo), _core.HeaderNames(trusted)))
         object.__setattr__(self, "forward_drop", tuple(drops))

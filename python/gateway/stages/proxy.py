@@ -1,4 +1,11 @@
-"""Stage 7, proxy: where the request goes — the origin's URL, the timeout, the route's body limit.
+"""Stage 7, proxy: where the request goes — the origin's URL, the Host it is sent, the timeout, the
+route's body limit.
+
+The Host follows the origin's ``host_header``: "client" (the client's Host, forwarded as received;
+the default for http:// origins), "origin" (the URL's host[:port]; the default for https://) or a
+literal. For an http:// origin a fixed Host is added here as a header (the client's was dropped with
+the route's other never-forwarded headers); for an https:// origin it travels as the request URL's
+authority, which hyper writes as Host on HTTP/1.1 and as :authority on h2.
 
 This stage only decides; `gateway.proxy.http.forward` does the I/O after the pipeline, in serve
 only, so explain shows the exact URL and headers serve would send without sending them.
