@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import GATEWAY_BIN, Gateway, echo_origin, gateway_env, gateway_serve, write_config
+from tests.harness import GATEWAY_BIN, Gateway, echo_origin, gateway_env, gateway_serve, wait_for, write_config
 from tests.tls_support import BIG_FILE, Pki, TlsServer, mtls_origin, nginx_https_origin
 
 
@@ -345,3 +346,29 @@ def test_check_names_every_unusable_tls_file(pki: Pki, tmp_path: Path) -> None:
     # File contents are never echoed.
     key_body = a.key.read_text().splitlines()[1]
     assert key_body not in out and "this is not PEM" not in out
+
+
+def test_a_reload_rebuilds_the_pools_with_the_new_tls_settings(pki: Pki, tmp_path: Path) -> None:
+    """SIGHUP with a corrected ca_file: the next requests are verified against the new CA, and a
+    reload to an unreadable CA is refused while the working settings keep serving."""
+    leaf = pki.leaf("reload-origin", ["localhost"])
+    with nginx_https_origin(tmp_path / "nginx", [TlsServer(leaf)]) as nginx:
+        port = nginx.servers[0].port
+        cfg = write_config(tmp_path / "gw", _config({"fn": {"url": f"https://localhost:{port}", "ca_file": f"file:{pki.other_ca}"}}))
+        with gateway_serve(cfg) as gw:
+            r = gw.get("/fn/x")
+            assert r.status_code == 502 and "unknown issuer" in r.json()["detail"], r.text
+            cfg.write_text(_config({"fn": {"url": f"https://localhost:{port}", "ca_file": f"file:{pki.ca}"}}))
+            gw.proc.send_signal(signal.SIGHUP)
+            assert wait_for(lambda: gw.get("/fn/y").status_code == 200, 15), "the corrected CA never took effect"
+            cfg.write_text(_config({"fn": {"url": f"https://localhost:{port}", "ca_file": "file:missing-ca.pem"}}))
+            gw.proc.send_signal(signal.SIGHUP)
+            # A worker reloads before the next request it handles, so keep asking.
+            statuses: list[int] = []
+
+            def refused() -> bool:
+                statuses.append(gw.get("/fn/z").status_code)
+                return "origins.fn.ca_file: cannot read" in gw.stderr.read_text()
+
+            assert wait_for(refused, 15, interval=0.2), gw.stderr.read_text()[-2000:]
+            assert set(statuses) == {200} and gw.get("/fn/z").status_code == 200, statuses
