@@ -163,11 +163,6 @@ class NginxOrigin:
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
-    def wait_seen(self, n: int) -> list[dict[str, str]]:
-        # nginx writes the access log line after the response; a line may trail it by a moment.
-        wait_for(lambda: len(self.seen()) >= n, 5)
-        return self.seen()
-
 
 def _listen(binary: str, port: int, http2: bool) -> str:
     """nginx 1.25.1 moved h2 from a `listen` parameter to the `http2` directive; both are supported."""
