@@ -314,6 +314,11 @@ impl Client {
     ) -> Result<u64, InvalidRequest> {
         let method = hyper::Method::from_bytes(method)
             .map_err(|_| InvalidRequest("invalid method".into()))?;
+        let replay_body = match &body {
+            RequestBody::Empty => Some(Bytes::new()),
+            RequestBody::Full(b) => Some(b.clone()),
+            RequestBody::Stream(_) => None,
+        };
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(url)
@@ -338,6 +343,21 @@ impl Client {
             })?;
             map.append(name, value);
         }
+        // An h2 origin may refuse a stream, or go away (e.g. nginx after keepalive_requests) with
+        // streams in flight that it never processed: those are safe to send again on a new stream
+        // (RFC 9113 §8.7), which hyper-util does not do for h2. Only a body that can be sent again
+        // is kept for it (not a streamed one); plain-HTTP origins speak HTTP/1.1, where hyper-util
+        // already retries a request its connection closed before writing.
+        let replay = match via {
+            Some(pool) if pool.http2 => replay_body.map(|body| Replay {
+                method: request.method().clone(),
+                uri: request.uri().clone(),
+                headers: request.headers().clone(),
+                body,
+                client: pool.client.clone(),
+            }),
+            _ => None,
+        };
         // Both pools' futures are hyper-util's one (boxed) ResponseFuture type.
         let sent = match via {
             None => self.client.request(request),
@@ -347,7 +367,7 @@ impl Client {
         let token = self.token();
         let done = self.done.clone();
         runtime().spawn(async move {
-            let outcome = match tokio::time::timeout(timeout, sent).await {
+            let outcome = match tokio::time::timeout(timeout, send_or_replay(sent, replay)).await {
                 Err(_) => Outcome::Failed(Error::new(
                     ErrorKind::UpstreamTimeout,
                     "the origin did not answer in time",
@@ -399,6 +419,66 @@ impl Client {
         });
         token
     }
+}
+
+/// What it takes to send a request again on another h2 stream (see [`send_or_replay`]).
+struct Replay {
+    method: hyper::Method,
+    uri: hyper::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    client: super::tls::TlsHyperClient,
+}
+
+/// How many times a request the origin did not process is sent again.
+pub(crate) const REPLAYS: usize = 2;
+
+/// `sent`'s outcome; when the origin provably did not process the request (an h2 stream refused
+/// or cut by GOAWAY, see [`unprocessed`]) and it can be sent again, the outcome of sending it again.
+async fn send_or_replay(
+    sent: hyper_util::client::legacy::ResponseFuture,
+    replay: Option<Replay>,
+) -> Result<hyper::Response<Incoming>, hyper_util::client::legacy::Error> {
+    let mut result = sent.await;
+    if let Some(r) = replay {
+        for _ in 0..REPLAYS {
+            match &result {
+                Err(e) if unprocessed(e) => {}
+                _ => break,
+            }
+            let mut again = hyper::Request::new(
+                Full::new(r.body.clone())
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
+            *again.method_mut() = r.method.clone();
+            *again.uri_mut() = r.uri.clone();
+            *again.headers_mut() = r.headers.clone();
+            result = r.client.request(again).await;
+        }
+    }
+    result
+}
+
+/// Whether the origin never processed the request, so sending it again cannot do anything twice
+/// (RFC 9113 §8.7): an h2 stream the origin refused (REFUSED_STREAM), or one above the last
+/// stream id of its GOAWAY, or one opened after it (h2 reports both as the remote's GOAWAY; a
+/// stream the origin did take and then lost to the closing connection is a broken pipe instead).
+fn unprocessed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    let mut depth = 0;
+    while let Some(err) = cur {
+        depth += 1;
+        if depth > 16 {
+            return false;
+        }
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// The head of `response`, with the whole body when it is small.

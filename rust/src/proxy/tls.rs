@@ -716,6 +716,129 @@ mod tests {
         }
     }
 
+    /// An h2 origin that refuses the first `refuse` streams with REFUSED_STREAM and answers the
+    /// rest 200 with the request body's length; returns how many streams it saw.
+    fn h2_origin(
+        chain_pem: &str,
+        key_pem: &str,
+        refuse: usize,
+    ) -> (
+        u16,
+        Arc<std::sync::atomic::AtomicUsize>,
+        tokio::runtime::Runtime,
+    ) {
+        let chain: Vec<_> = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let streams = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = streams.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(sock).await else {
+                        return;
+                    };
+                    let Ok(mut conn) = h2::server::handshake(tls).await else {
+                        return;
+                    };
+                    while let Some(Ok((request, mut respond))) = conn.accept().await {
+                        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if n < refuse {
+                            respond.send_reset(h2::Reason::REFUSED_STREAM);
+                            continue;
+                        }
+                        tokio::spawn(async move {
+                            let mut body = request.into_body();
+                            let mut len = 0;
+                            while let Some(Ok(chunk)) = body.data().await {
+                                len += chunk.len();
+                                let _ = body.flow_control().release_capacity(chunk.len());
+                            }
+                            let text = len.to_string();
+                            let head = hyper::Response::builder()
+                                .status(200)
+                                .header("content-length", text.len())
+                                .body(())
+                                .unwrap();
+                            if let Ok(mut send) = respond.send_response(head, false) {
+                                let _ = send.send_data(bytes::Bytes::from(text), true);
+                            }
+                        });
+                    }
+                });
+            }
+        });
+        (port, streams, rt)
+    }
+
+    #[test]
+    fn a_stream_the_h2_origin_refused_is_sent_again_with_its_body() {
+        let ca = make_ca();
+        let (chain, key) = leaf(&ca, &["origin.test"], false);
+        let ca_pem = ca.cert.pem();
+        let mut s = settings("origin.test", Some(ca_pem.as_bytes()));
+        s.http2 = true;
+        for (refuse, want) in [(1, Some("5")), (REFUSES_GIVEN_UP, None)] {
+            let (port, streams, _rt) = h2_origin(&chain, &key, refuse);
+            let pool = TlsPool::new(&s, "127.0.0.1", port, 8, 30.0).unwrap();
+            let client = Client::new(8, 30.0).unwrap();
+            let token = client
+                .request_via(
+                    Some(&pool),
+                    b"POST",
+                    "https://origin.test/x",
+                    [(&b"content-length"[..], &b"5"[..])],
+                    RequestBody::Full(bytes::Bytes::from_static(b"hello")),
+                    Duration::from_secs(5),
+                    65536,
+                )
+                .unwrap();
+            match (wait(&client, token), want) {
+                (Outcome::Response(h), Some(body)) => {
+                    assert_eq!(h.status, 200);
+                    assert_eq!(h.inline.as_deref(), Some(body.as_bytes()));
+                    assert_eq!(
+                        streams.load(std::sync::atomic::Ordering::SeqCst),
+                        refuse + 1
+                    );
+                }
+                // Refused every time: a 502 after the bounded number of tries, never a loop.
+                (Outcome::Failed(e), None) => {
+                    assert_eq!(e.kind, ErrorKind::UpstreamFailed, "{e:?}");
+                    assert_eq!(
+                        streams.load(std::sync::atomic::Ordering::SeqCst),
+                        REFUSES_GIVEN_UP
+                    );
+                }
+                _ => panic!("unexpected outcome for refuse = {refuse}"),
+            }
+        }
+    }
+
+    /// One try and every replay refused.
+    const REFUSES_GIVEN_UP: usize = 1 + crate::proxy::client::REPLAYS;
+
     #[test]
     fn unusable_files_are_named_by_key() {
         let ca = make_ca();
