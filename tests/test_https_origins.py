@@ -10,6 +10,7 @@ config that cannot work is refused by `gateway check` naming the file and key.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.harness import GATEWAY_BIN, Gateway, echo_origin, gateway_env, gateway_serve, wait_for, write_config
@@ -147,6 +149,35 @@ def test_origins_with_different_tls_settings_never_share_a_connection(site: tupl
             assert c.get("/unverified/a").status_code == 200
             r = c.get("/wrong_ca/a")
             assert r.status_code == 502 and "unknown issuer" in r.json()["detail"], r.text
+
+
+def test_an_h2_origin_going_away_loses_no_request(pki: Pki, tmp_path: Path) -> None:
+    """nginx ends an h2 connection with GOAWAY every `keepalive_requests` streams; the streams it did
+    not process are sent again on a new connection (RFC 9113 §8.7), so no client sees a 502."""
+    leaf = pki.leaf("goaway-origin", ["localhost"])
+    with nginx_https_origin(tmp_path / "nginx", [TlsServer(leaf, extra="    keepalive_requests 20;")]) as nginx:
+        port = nginx.servers[0].port
+        cfg = write_config(tmp_path / "gw", _config({"fn": {"url": f"https://localhost:{port}", "ca_file": f"file:{pki.ca}"}}))
+        with gateway_serve(cfg) as gw:
+
+            async def hammer(n: int) -> dict[int, int]:
+                counts: dict[int, int] = {}
+                sem = asyncio.Semaphore(8)
+                async with httpx.AsyncClient(base_url=gw.base, timeout=20) as c:
+
+                    async def one(i: int) -> None:
+                        async with sem:
+                            r = await c.post(f"/fn/{i}", content=b"x" * 100)
+                        counts[r.status_code] = counts.get(r.status_code, 0) + 1
+
+                    await asyncio.gather(*(one(i) for i in range(n)))
+                return counts
+
+            assert asyncio.run(hammer(400)) == {200: 400}
+        seen = nginx.seen()
+        assert {e["protocol"] for e in seen} == {"HTTP/2.0"}
+        # The origin really went away many times (400 streams, at most 20 a connection).
+        assert len({e["connection"] for e in seen}) >= 20, len({e["connection"] for e in seen})
 
 
 def test_an_ip_url_is_checked_against_the_certificates_ip_and_sni_overrides_the_name(site: tuple[Gateway, dict[str, int], object]) -> None:

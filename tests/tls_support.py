@@ -110,6 +110,7 @@ class TlsServer:
     leaf: Leaf
     http2: bool = True
     client_ca: Path | None = None  # set: a client certificate signed by it is required
+    extra: str = ""  # more nginx directives for this server block
     port: int = 0
 
 
@@ -122,7 +123,7 @@ pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 events {{ worker_connections 256; }}
 http {{
-  log_format seen escape=json '{{"host":"$http_host","protocol":"$server_protocol","port":"$server_port","uri":"$request_uri","client":"$ssl_client_s_dn","sni":"$ssl_server_name","request_length":"$request_length","status":"$status"}}';
+  log_format seen escape=json '{{"host":"$http_host","protocol":"$server_protocol","port":"$server_port","uri":"$request_uri","client":"$ssl_client_s_dn","sni":"$ssl_server_name","request_length":"$request_length","status":"$status","connection":"$connection"}}';
   access_log {tmp}/access.log seen;
   client_body_temp_path {tmp}/body;
   proxy_temp_path {tmp}/proxy;
@@ -140,6 +141,7 @@ _SERVER = """
     ssl_certificate {cert};
     ssl_certificate_key {key};
 {client}
+{extra}
     client_max_body_size 16m;
     location / {{ return 200 '{{"host":"$http_host","protocol":"$server_protocol","uri":"$request_uri","client":"$ssl_client_s_dn"}}'; }}
     # A large answer, streamed to the gateway (the file is BIG_FILE in the origin's folder).
@@ -193,7 +195,7 @@ def nginx_https_origin(tmp: Path, servers: list[TlsServer]) -> Iterator[NginxOri
     for s in servers:
         s.port = free_port()
         client = f"    ssl_client_certificate {s.client_ca};\n    ssl_verify_client on;" if s.client_ca else ""
-        blocks.append(_SERVER.format(listen=_listen(binary, s.port, s.http2), cert=s.leaf.cert, key=s.leaf.key, client=client, public=public, plain=plain))
+        blocks.append(_SERVER.format(listen=_listen(binary, s.port, s.http2), cert=s.leaf.cert, key=s.leaf.key, client=client, public=public, plain=plain, extra=s.extra))
     conf = tmp / "nginx.conf"
     conf.write_text(_NGINX.format(tmp=tmp, servers="".join(blocks)))
     proc = spawn("nginx", [binary, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")], tmp)
