@@ -349,12 +349,15 @@ impl Client {
         // is kept for it (not a streamed one); plain-HTTP origins speak HTTP/1.1, where hyper-util
         // already retries a request its connection closed before writing.
         let replay = match via {
-            Some(pool) if pool.http2 => replay_body.map(|body| Replay {
-                method: request.method().clone(),
-                uri: request.uri().clone(),
-                headers: request.headers().clone(),
-                body,
-                client: pool.client.clone(),
+            // Boxed: the common case carries one pointer in its task, not the whole head.
+            Some(pool) if pool.http2 => replay_body.map(|body| {
+                Box::new(Replay {
+                    method: request.method().clone(),
+                    uri: request.uri().clone(),
+                    headers: request.headers().clone(),
+                    body,
+                    client: pool.client.clone(),
+                })
             }),
             _ => None,
         };
@@ -437,7 +440,7 @@ pub(crate) const REPLAYS: usize = 2;
 /// or cut by GOAWAY, see [`unprocessed`]) and it can be sent again, the outcome of sending it again.
 async fn send_or_replay(
     sent: hyper_util::client::legacy::ResponseFuture,
-    replay: Option<Replay>,
+    replay: Option<Box<Replay>>,
 ) -> Result<hyper::Response<Incoming>, hyper_util::client::legacy::Error> {
     let mut result = sent.await;
     if let Some(r) = replay {
