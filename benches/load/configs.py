@@ -34,6 +34,56 @@ http {{
     location /dashboard {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
     location /api/ {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
   }}
+  # The same answers over TLS (S6, issue 11): HTTP/1.1 only, as nginx and HAProxy speak to upstreams,
+  # so every system does the same work; sessions are resumable (what a pool reconnecting relies on).
+  server {{
+    listen 127.0.0.1:{tls_port} ssl backlog=4096;
+    ssl_certificate {tls_cert};
+    ssl_certificate_key {tls_key};
+    ssl_session_cache shared:bench:1m;
+    location / {{ return 200 "{body}"; }}
+    location /ko/ {{ add_header X-Origin-Locale ko; return 200 "{body_ko}"; }}
+    location /ja/ {{ add_header X-Origin-Locale ja; return 200 "{body}"; }}
+    location /dashboard {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
+    location /api/ {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
+  }}
+}}
+"""
+
+# nginx as a plain reverse proxy to the TLS origin (S6): pooled TLS upstream connections
+# (keepalive + session reuse), the certificate and name verified against the bench CA.
+PROXY_NGINX_HTTPS = """
+worker_processes 1;
+daemon off;
+pid {tmp}/proxy-https.pid;
+error_log {tmp}/proxy-https-error.log warn;
+events {{ worker_connections 8192; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/hbody;
+  proxy_temp_path {tmp}/hproxy;
+  fastcgi_temp_path {tmp}/hfastcgi;
+  uwsgi_temp_path {tmp}/huwsgi;
+  scgi_temp_path {tmp}/hscgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  upstream origin_tls {{ server 127.0.0.1:{origin_tls}; keepalive 128; keepalive_requests 10000000; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass https://origin_tls;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate {ca};
+      proxy_ssl_name {tls_name};
+      proxy_ssl_server_name on;
+      proxy_ssl_session_reuse on;
+      proxy_buffering on;
+    }}
+  }}
 }}
 """
 
@@ -75,7 +125,7 @@ http {{
 _X_CURRENCY = ', "X-Currency" = "{kv.regions[{country}].currency|USD}"'
 
 
-def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "") -> str:
+def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "", https_origin: tuple[int, Path] | None = None) -> str:
     from gateway.cli import EXAMPLE_CATCH_ALL, example_config_text
 
     text = example_config_text(origin, origin)
@@ -87,7 +137,24 @@ def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "") -> s
     ):
         assert old in text, f"the example config no longer has {old!r}"
         text = text.replace(old, new, 1)
+    if https_origin is not None:
+        # S6: the "web" origin (every proxied route of the workload) over TLS, verified against the
+        # bench CA; the name checked is the certificate's "localhost" (sni), the Host sent the
+        # client's, as with the plain origin and as the peers send it.
+        tls_port, ca = https_origin
+        old = f'[origins.web]\nurl = "http://127.0.0.1:{origin}"'
+        assert old in text, f"the example config no longer has {old!r}"
+        text = text.replace(old, f'[origins.web]\nurl = "https://127.0.0.1:{tls_port}"\nca_file = "file:{ca}"\nsni = "localhost"\nhost_header = "client"', 1)
     return text
+
+
+def haproxy_https_cfg(port: int, origin: int, origin_tls: int, ca: Path, tls_name: str) -> str:
+    """HAProxy's workload config with the web backend over TLS (S6): `ssl verify required` against
+    the bench CA, SNI and the checked name "localhost", idle TLS connections reused (http-reuse)."""
+    text = HAPROXY_CFG.format(port=port, origin=origin)
+    old = f"    server web 127.0.0.1:{origin} maxconn 1000"
+    assert old in text
+    return text.replace(old, f"    server web 127.0.0.1:{origin_tls} maxconn 1000 ssl verify required ca-file {ca} sni str({tls_name}) verifyhost {tls_name}", 1)
 
 
 REGIONS_JSON = '{"KR": {"currency": "KRW"}, "JP": {"currency": "JPY"}, "US": {"currency": "USD"}}'

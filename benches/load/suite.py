@@ -65,7 +65,7 @@ QUIET_PCT = 15.0  # a core busier than this with nothing under load means someon
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benches", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run: origin, gateway 1 worker, its two floors and nginx; 2 s, 1 run (< 90 s)")
-    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching", "hooks"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, hooks = S2 with and without a Python hook)")
+    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching", "hooks"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, hooks = S2 with and without a Python hook, https = S6 with the gateway's S2)")
     ap.add_argument("--duration", type=float, default=None, help="whole seconds per timed run (default 8; --quick 2)")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per scenario, median reported (default 3; --quick 1)")
     ap.add_argument("--warmup", type=float, default=None, help="seconds of untimed load before each scenario (default 2; --quick 1; whole seconds)")
@@ -94,10 +94,13 @@ def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
                 want |= {n for n in cat if n.startswith("gateway")}
             elif w == "floors":
                 want |= {n for n, s in systems.items() if s.app}
+            elif w == "https":
+                # S6 and, for its ratio, the gateway's own S2 in the same run.
+                want |= {"gateway-1w", *(n for n, s in systems.items() if s.https)}
             elif w in cat or w in ("matching", "hooks"):
                 want.add(w)
             else:
-                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching', 'hooks'])}")
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'https', 'matching', 'hooks'])}")
         return [n for n in cat if n in want], "matching" in want
     if a.quick:
         return QUICK_SYSTEMS, False
@@ -479,6 +482,49 @@ class Suite:
         return out
 
 
+    def tls_cost(self) -> dict[str, Any]:
+        """S2 on the gateway with its HTTP origin and S6 (the same request) on the gateway with the
+        same origin over TLS, both 1 worker, both up, runs interleaved: what pooled, verified TLS to
+        the origin costs, with the machine's drift shared by both figures (issue 11)."""
+        cat = catalogue()
+        pair = [(cat["gateway-1w"], "S2"), (cat["gateway-https"], "S6")]
+        out: dict[str, Any] = {"systems": {}}
+        started: list[tuple[System, str, Running]] = []
+        try:
+            for s, sc in pair:
+                log(f"{s.label}: starting (S2/S6 interleaved)")
+                r = s.start(self.ctx)
+                started.append((s, sc, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+            out["background_busy_pct"] = self.settle("tls-cost")
+            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _, _ in started}
+            for s, sc, r in started:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, self.scen[sc], duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(max(self.a.runs, 3)):
+                for s, sc, r in started:
+                    runs[s.name].append(self.one_run(s.label, r.port, sc, i, r))
+            for s, sc, _ in started:
+                out["systems"][s.name] = {"label": s.label, "scenario": sc, "runs": runs[s.name], "median": _median_run(runs[s.name])}
+            s2 = out["systems"]["gateway-1w"]["median"]["rps"]
+            s6 = out["systems"]["gateway-https"]["median"]["rps"]
+            out.update(s2_rps=s2, s6_rps=s6, ratio=round(s6 / s2, 3) if s2 else None)
+            log(f"tls-cost: S2 {s2:,.0f} req/s, S6 {s6:,.0f} req/s, S6/S2 {out['ratio']}")
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"tls-cost: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, _, r in started:
+                s.stop(r)
+        return out
+
+
 def rebuild(a: argparse.Namespace) -> int:
     src = Path(a.report)
     res = json.loads(src.read_text())
@@ -505,7 +551,7 @@ def main(argv: list[str]) -> int:
     started = time.strftime("%Y-%m-%dT%H-%M-%S")
     log(f"benches: load benchmark {'(quick) ' if a.quick else ''}— systems: {', '.join(names)}{' + matching cost' if do_matching else ''}")
     if not a.no_install:
-        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if "haproxy" in names else []))
+        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if {"haproxy", "haproxy-https"} & set(names) else []))
         if "starlette" in names:
             install.pip_modules(install.PY_MODULES)
     for tool in ("wrk", "nginx", "taskset"):
@@ -564,6 +610,9 @@ def main(argv: list[str]) -> int:
         if do_hooks:
             log("== Python hooks (S2 with and without a no-op request hook)")
             res["hooks"] = suite.hooks()
+        if "gateway-https" in names and "gateway-1w" in names:
+            log("== what pooled TLS to the origin costs (S2 vs S6, interleaved)")
+            res["https"] = suite.tls_cost()
     finally:
         if origin is not None:
             stop(origin)

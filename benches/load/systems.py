@@ -13,6 +13,7 @@ from typing import Any
 
 from benches.load import configs, install
 from benches.load.checks import fetch
+from benches.load.tls import TLS_NAME, OriginCerts, make_origin_certs
 from benches.load.common import (
     ORIGIN_CPUS,
     PEERS,
@@ -31,6 +32,9 @@ class Ctx:
     tmp: Path
     origin_port: int
     gateway_path: Path | None = None  # a snapshot of python/gateway (with its built core) on PYTHONPATH
+    # S6 (issue 11): the origin's TLS port and the certificates (benches/load/tls.py), made at start.
+    origin_tls_port: int = 0
+    certs: OriginCerts | None = None
 
 
 def snapshot_gateway(tmp: Path) -> Path:
@@ -68,6 +72,7 @@ class System:
     core: bool = True  # Granian systems: loads the gateway's Rust core (checked to be this run's snapshot)
     scenarios: tuple[str, ...] = ("S1", "S2", "S3", "S4")
     install_note: str = ""
+    https: bool = False  # S6: the system proxies to the origin's TLS port
 
     # -------------------------------------------------------------- start
 
@@ -97,7 +102,8 @@ class System:
         if self.granian:
             # A floor is served with the Granian options `gateway serve` uses for the same config.
             cfg = ctx.tmp / f"{self.name}.toml"
-            text = configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes))
+            https = (ctx.origin_tls_port, ctx.certs.ca) if self.https and ctx.certs is not None else None
+            text = configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), https_origin=https)
             cfg.write_text(configs.with_hooks(text, ctx.tmp) if self.hooks else text)
             if self.app:
                 cmd = [sys.executable, "-m", "benches.load.peers.granian_serve", self.app, "--config", str(cfg), "--port", str(port), "--workers", str(self.workers)]
@@ -126,9 +132,13 @@ class System:
                 if not self.core and str(ctx.gateway_path) in maps:
                     raise RuntimeError("the worker loaded the gateway's core, which this system must not use")
             return run
-        if self.name == "haproxy":
-            cfg = ctx.tmp / "haproxy.cfg"
-            cfg.write_text(configs.HAPROXY_CFG.format(port=port, origin=ctx.origin_port))
+        if self.name in ("haproxy", "haproxy-https"):
+            cfg = ctx.tmp / f"{self.name}.cfg"
+            if self.https:
+                assert ctx.certs is not None
+                cfg.write_text(configs.haproxy_https_cfg(port, ctx.origin_port, ctx.origin_tls_port, ctx.certs.ca, TLS_NAME))
+            else:
+                cfg.write_text(configs.HAPROXY_CFG.format(port=port, origin=ctx.origin_port))
             chk = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], env={"JWT_SECRET": SECRET, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, capture_output=True, text=True, check=False)
             if chk.returncode != 0:
                 raise RuntimeError(f"haproxy -c refused the config: {(chk.stderr or chk.stdout).strip()[-400:]}")
@@ -137,6 +147,11 @@ class System:
             conf = ctx.tmp / "proxy-nginx.conf"
             conf.write_text(configs.PROXY_NGINX.format(tmp=ctx.tmp, port=port, origin=ctx.origin_port))
             p = start([_tool("nginx"), "-c", str(conf), "-p", str(ctx.tmp), "-e", str(ctx.tmp / "proxy-error.log")], cpus=self.cpus, log_path=logf)
+        elif self.name == "nginx-https":
+            assert ctx.certs is not None
+            conf = ctx.tmp / "proxy-https-nginx.conf"
+            conf.write_text(configs.PROXY_NGINX_HTTPS.format(tmp=ctx.tmp, port=port, origin_tls=ctx.origin_tls_port, ca=ctx.certs.ca, tls_name=TLS_NAME))
+            p = start([_tool("nginx"), "-c", str(conf), "-p", str(ctx.tmp), "-e", str(ctx.tmp / "proxy-https-error.log")], cpus=self.cpus, log_path=logf)
         elif self.name == "starlette":
             cmd = [
                 sys.executable, "-m", "uvicorn", "benches.load.peers.starlette_gateway:app",
@@ -201,7 +216,15 @@ def gateway_workers(main_pid: int) -> list[int]:
 
 def origin_start(ctx: Ctx) -> subprocess.Popen[bytes]:
     conf = ctx.tmp / "origin-nginx.conf"
-    conf.write_text(configs.ORIGIN_NGINX.format(tmp=ctx.tmp, port=ctx.origin_port, body=configs.BODY, body_ko=configs.BODY_KO))
+    if ctx.certs is None:
+        ctx.certs = make_origin_certs(ctx.tmp / "tls")
+    if not ctx.origin_tls_port:
+        ctx.origin_tls_port = free_port()
+    conf.write_text(
+        configs.ORIGIN_NGINX.format(
+            tmp=ctx.tmp, port=ctx.origin_port, body=configs.BODY, body_ko=configs.BODY_KO, tls_port=ctx.origin_tls_port, tls_cert=ctx.certs.cert, tls_key=ctx.certs.key
+        )
+    )
     p = start([_tool("nginx"), "-c", str(conf), "-p", str(ctx.tmp), "-e", str(ctx.tmp / "origin-error.log")], cpus=ORIGIN_CPUS, log_path=ctx.tmp / "origin.log")
     wait_port(ctx.origin_port, 30, p)
     return p
@@ -232,6 +255,11 @@ def catalogue() -> dict[str, System]:
         System("starlette", "Starlette+PyJWT+httpx (uvicorn, 1 worker)", "workload"),
         System("nextjs", "Next.js middleware (next start)", "workload"),
         System("workerd", "Cloudflare workerd", "workload"),
+        # S6 (issue 11): valid token -> proxy to the origin over verified, pooled TLS; S6 is S2's
+        # request, so the gateway's S6 / S2 (gateway-1w, same run) is what pooled TLS costs.
+        System("gateway-https", "gateway 1 worker, HTTPS origin", "workload", workers=1, scenarios=("S6",), https=True),
+        System("nginx-https", "nginx proxy to HTTPS origin (no auth)", "proxy", scenarios=("S6",), https=True, note="proxy_pass https:// with keep-alive upstream, proxy_ssl_verify on"),
+        System("haproxy-https", "HAProxy (jwt_verify) to HTTPS origin", "workload", scenarios=("S6",), https=True, note="server ... ssl verify required ca-file"),
     ]
     return {s.name: s for s in systems}
 

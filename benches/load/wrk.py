@@ -54,6 +54,8 @@ def scenarios(tok: dict[str, str]) -> dict[str, Scenario]:
         "S4": Scenario("S4", "KR -> /ko + A/B + proxy", "GET", "/products", (("cf-ipcountry", "KR"),)),
         # S2 on a route with one no-op async request hook (issue 13; --only hooks)
         "S2h": Scenario("S2h", "valid token -> no-op request hook -> proxy", "GET", "/dashboard/h/x", (("Authorization", f"Bearer {tok['valid']}"),)),
+        # S2's request, to a system whose origin is HTTPS (issue 11).
+        "S6": Scenario("S6", "valid token -> proxy to HTTPS origin", "GET", "/dashboard/x", (("Authorization", f"Bearer {tok['valid']}"),)),
     }
 
 

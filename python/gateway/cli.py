@@ -307,6 +307,7 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "location": answer.header(b"location") if answer is not None else None,
         "origin": ctx.origin.name if ctx.origin else None,
         "upstream_url": ctx.upstream_url if answer is None else None,
+        "upstream_host": ctx.upstream_host if answer is None else None,
         "request_headers": dict(ctx.set_headers) if answer is None else {},
         "removed_headers": ctx.drop_headers.names() if ctx.drop_headers else [],
         "response_headers": {},
@@ -365,6 +366,8 @@ def _print_explain(r: dict[str, Any]) -> None:
         print(f"  {'result':<11}: {r['action']} {r['status']}" + (f" -> {r['location']}" if r["location"] else "") + (f" ({r['error']['detail']})" if r.get("error") else ""))
     if r["upstream_url"]:
         print(f"  {'origin':<11}: {r['origin']} -> {r['upstream_url']}")
+        if not any(k.lower() == "host" for k, _ in r["forwarded_headers"]):
+            print(f"  {'sends':<11}: Host: {r['upstream_host']}")
         for k, v in r["forwarded_headers"]:
             print(f"  {'sends':<11}: {k}: {v}")
     for k, v in r["response_headers"].items():

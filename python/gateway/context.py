@@ -86,6 +86,8 @@ class RequestContext:
     hook_trace: list[dict[str, Any]]
     # proxy
     upstream_url: str | None = None
+    # the Host the origin is sent (origin.host_header's rule applied to this request)
+    upstream_host: str | None = None
     timeout: float = 30.0
     max_body: int = 0
     ws_idle_timeout: float = 3600.0

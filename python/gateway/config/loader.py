@@ -35,6 +35,7 @@ from gateway.config.model import (
     Server,
 )
 from gateway.config.limits import load_limits
+from gateway.config.origins import load_origins
 from gateway.config.problems import ConfigError, Problems
 from gateway.listener_tls import pair_problem
 from gateway.hooks.loader import HooksConfig, load_hooks, route_hooks, warn_unused
@@ -75,7 +76,7 @@ def load(path: str | os.PathLike[str], text: str | None = None, hooks_source: st
     c.known(doc, "", TABLES)
 
     server = load_server(c, doc, base)
-    origins = load_origins(c, doc)
+    origins = load_origins(c, doc, base)
     auth = load_auth(c, doc, base)
     locale = load_locale(c, doc, server)
     experiments = load_experiments(c, doc)
@@ -174,29 +175,7 @@ def _listener_tls(c: Problems, sd: Doc, base: Path) -> tuple[Path | None, Path |
 # ---------------------------------------------------------------- [origins.*]
 
 
-def load_origins(c: Problems, doc: Doc) -> dict[str, Origin]:
-    origins: dict[str, Origin] = {}
-    for name, od in c.table(doc.get("origins"), "origins").items():
-        key = f"origins.{name}"
-        od = c.table(od, key)
-        c.known(od, key, {"url", "timeout"})
-        url = c.string(od, key, "url", required=True)
-        timeout = c.duration(od, key, "timeout", 30.0)
-        if url is None:
-            continue
-        if url.startswith("https://"):
-            c.bad(f"{key}.url", "is https", "expected http:// — TLS to origins is not supported yet; terminate TLS in front of the origin")
-            continue
-        m = re.match(r"^http://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?(/[^?#]*)?$", url)
-        if not m:
-            c.bad(f"{key}.url", f"is {url!r}", 'expected "http://HOST:PORT" optionally with a base path')
-            continue
-        port = int(m.group(2) or 80)
-        origins[name] = Origin(name, url.rstrip("/"), m.group(1), port, (m.group(3) or "").rstrip("/"), timeout or 30.0)
-    # An [origins.NAME] that is there but wrong has its own problem line already.
-    if not origins and "origins" in doc and not (isinstance(doc["origins"], dict) and doc["origins"]):
-        c.bad("origins", "defines no usable origin", "expected at least one [origins.NAME] with a url")
-    return origins
+# load_origins lives in gateway.config.origins (HTTP and HTTPS origins, issue 11).
 
 
 # ---------------------------------------------------------------- [auth.*]

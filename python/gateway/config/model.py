@@ -47,10 +47,40 @@ TRUST_CACHE_MAX = 4096
 class Origin:
     name: str
     url: str
-    host: str
+    host: str  # as in the URL: an IPv6 address keeps its brackets
     port: int
     base_path: str
     timeout: float
+    scheme: str = "http"
+    # "client" (the Host the client sent), "origin" (the URL's host[:port]) or a literal host; the
+    # default is "client" for http:// origins (what the gateway always did) and "origin" for
+    # https:// ones, whose certificate and virtual host are the URL's name.
+    host_header: str = "client"
+    # https:// only: the TLS settings and the origin's own connection pool (gateway.config.origins).
+    tls: _core.OriginTls | None = None
+    sni: str | None = None
+    tls_verify: bool = True
+    http2: str = "auto"
+    # Derived: the URL's host[:port] (the port only when it is not the scheme's default), and the
+    # Host the origin is sent when it does not depend on the request (None for "client").
+    authority: str = field(init=False, repr=False, compare=False)
+    fixed_host: str | None = field(init=False, repr=False, compare=False)
+    # the scheme and address every request URL to this origin starts with (before the base path)
+    address: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        default_port = 443 if self.scheme == "https" else 80
+        authority = self.host if self.port == default_port else f"{self.host}:{self.port}"
+        object.__setattr__(self, "authority", authority)
+        fixed = None if self.host_header == "client" else authority if self.host_header == "origin" else self.host_header
+        object.__setattr__(self, "fixed_host", fixed)
+        object.__setattr__(self, "address", f"{self.scheme}://{self.host}:{self.port}")
+
+    def host_for(self, client_host: str | None) -> str:
+        """The Host the origin is sent for a request whose Host header is ``client_host``."""
+        if self.fixed_host is not None:
+            return self.fixed_host
+        return client_host if client_host else self.authority
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +350,10 @@ class Config:
             if exp is not None and exp.header:
                 sets.add(exp.header.lower())
             trusted = NEVER_FORWARDED | forwarded | sets
+            origin = self.origins.get(r.origin)
+            if origin is not None and (origin.scheme == "https" or origin.fixed_host is not None):
+                # The gateway writes Host itself (gateway.stages.proxy): the client's is not sent.
+                trusted = trusted | {"host"}
             drops.append((_core.HeaderNames(trusted | geo), _core.HeaderNames(trusted)))
         object.__setattr__(self, "forward_drop", tuple(drops))
         object.__setattr__(self, "spoofable_headers", FORWARDING_HEADERS | geo | forwarded)

@@ -87,25 +87,37 @@ async def _end(ctx: RequestContext, send: Any, answer: Answer) -> None:
     await send_answer(send, answer, [], ctx.cors_headers)
 
 
+def request_url(ctx: RequestContext) -> str:
+    """The URL handed to the upstream client: ``ctx.upstream_url`` for an http:// origin; for an
+    https:// one the same path and query under https://HOST where HOST is the Host the origin is
+    sent (HTTP/1.1 Host, h2 :authority) — the origin's pool connects to its own address anyway."""
+    origin = ctx.origin
+    assert origin is not None and ctx.upstream_url is not None
+    if origin.tls is None:
+        return ctx.upstream_url
+    return f"https://{ctx.upstream_host}{ctx.upstream_url[len(origin.address):]}"
+
+
 async def forward(ctx: RequestContext, upstream: Any, receive: Any, send: Any) -> None:
     req = ctx.request
     origin = ctx.origin
     assert origin is not None and ctx.upstream_url is not None
+    url = request_url(ctx)
     started = time.perf_counter()
     pending: asyncio.Future[Any] | None = None
     try:
         length = req.content_length
         if not req.chunked and not length:
-            pending = upstream.request(req.method, ctx.upstream_url, ctx.forward_headers, None, None, ctx.timeout, INLINE_BODY)
+            pending = upstream.request(req.method, url, ctx.forward_headers, None, None, ctx.timeout, INLINE_BODY, origin.tls)
         elif not req.chunked and length is not None and length <= INLINE_BODY:
             body = bytearray()
             more = True
             while more:
                 chunk, more = await _receive_chunk(receive)
                 body += chunk
-            pending = upstream.request(req.method, ctx.upstream_url, ctx.forward_headers, bytes(body), None, ctx.timeout, INLINE_BODY)
+            pending = upstream.request(req.method, url, ctx.forward_headers, bytes(body), None, ctx.timeout, INLINE_BODY, origin.tls)
         else:
-            pending = await _stream_body(ctx, upstream, receive)
+            pending = await _stream_body(ctx, upstream, receive, url)
             if pending is None:  # over the limit: answered already inside
                 await _end(ctx, send, respond.error("payload_too_large", f"the body is over this route's limit of {ctx.max_body} bytes", close=True))
                 return
@@ -129,6 +141,10 @@ async def forward(ctx: RequestContext, upstream: Any, receive: Any, send: Any) -
         ctx.upstream_seconds = time.perf_counter() - started
         await _end(ctx, send, respond.error("gateway_timeout", f"the origin {origin.name!r} did not answer within {ctx.timeout:g}s"))
         return
+    except _core.UpstreamTLSError as e:
+        ctx.upstream_seconds = time.perf_counter() - started
+        await _end(ctx, send, tls_failure(origin.name, e))
+        return
     except _core.UpstreamError as e:
         ctx.upstream_seconds = time.perf_counter() - started
         origin_log.warning(origin.name, "origin %s: %s", origin.name, e)
@@ -145,16 +161,28 @@ async def forward(ctx: RequestContext, upstream: Any, receive: Any, send: Any) -
     await _send_response(ctx, upstream, response, send)
 
 
+def tls_failure(name: str, e: _core.UpstreamTLSError) -> Answer:
+    """The 502 for a failed TLS handshake with an https:// origin: the detail names the kind and
+    the check that failed, never the certificate's contents; one log line per origin and kind a
+    second (a broken origin under load would otherwise write one per request)."""
+    kind = getattr(e, "kind", "tls_handshake")
+    origin_log.warning(f"{name}\0{kind}", "origin %s: TLS failed (%s): %s", name, kind, e)
+    # The core's message starts with the kind in words ("unknown issuer: ...", "expired: ...",
+    # "name mismatch: ...", "handshake: ...") and is made of fixed sentences.
+    return respond.error("bad_gateway", f"TLS to the origin {name!r} failed: {e}")
+
+
 def _abandon(pending: asyncio.Future[Any] | None) -> None:
     """Nobody will await this request's answer: retrieve its outcome so asyncio stays quiet."""
     if pending is not None:
         pending.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
-async def _stream_body(ctx: RequestContext, upstream: Any, receive: Any) -> asyncio.Future[Any] | None:
+async def _stream_body(ctx: RequestContext, upstream: Any, receive: Any, url: str) -> asyncio.Future[Any] | None:
     """Streams the body to the origin as it arrives; None when it went over ``ctx.max_body``."""
     sender = _core.BodySender(4)
-    pending = upstream.request(ctx.request.method, ctx.upstream_url, ctx.forward_headers, None, sender, ctx.timeout, INLINE_BODY)
+    assert ctx.origin is not None
+    pending = upstream.request(ctx.request.method, url, ctx.forward_headers, None, sender, ctx.timeout, INLINE_BODY, ctx.origin.tls)
     total = 0
     more = True
     try:
