@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from gateway import pipeline
+from gateway import metrics, pipeline, tracing
 from gateway.config import Config, ConfigError, load
 from gateway.kv import KVStore
 from gateway.proxy.upstream import UpstreamClient
@@ -53,12 +53,16 @@ class GatewayApp:
             return
         _write_snapshot(config, self.snapshot)
         old_kv = self.kv
+        old_server = self.config.server
         # One assignment each: a request in flight keeps the objects it started with.
         self.kv = KVStore(config.kv)
         self.config = config
         log.info("config reloaded from %s (%d routes)", self.config_path, len(config.routes))
         for line in config.warnings:
             log.warning("%s", line)
+        for key in ("metrics_listen", "otlp_endpoint"):
+            if getattr(config.server, key) != getattr(old_server, key):
+                log.warning("server.%s changed: it is read at start, so it takes effect when the gateway is restarted", key)
         buffer = int(os.environ.get("GATEWAY_HTTP1_BUFFER", "0"))
         if buffer and config.server.max_header_bytes > buffer:
             log.warning(
@@ -88,6 +92,9 @@ class GatewayApp:
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
                     await self.kv.close()
+                    # The last second of figures, and the spans still queued.
+                    metrics.flush()
+                    tracing.shutdown()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         else:  # websocket: not proxied yet
@@ -141,6 +148,10 @@ def create_app() -> GatewayApp:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         snapshot = os.environ.get("GATEWAY_CONFIG_SNAPSHOT")
         _app = GatewayApp(load_with_fallback(path, snapshot), path, snapshot)
+        # Both after the fork, in the worker: mmap'd metric files are per process, and the span
+        # exporter's batch thread would not survive a fork.
+        metrics.start_worker()
+        tracing.start_worker(_app.config.server.otlp_endpoint)
         # `gateway serve` turns SIGHUP into SIGUSR1 for each worker: reload in place.
         signal.signal(signal.SIGUSR1, lambda *_: _app.request_reload() if _app is not None else None)
         # Requests allocate many short-lived objects but make no cycles worth chasing often:

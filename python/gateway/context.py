@@ -65,11 +65,30 @@ class RequestContext:
     upstream_url: str | None = None
     timeout: float = 30.0
     max_body: int = 0
+    # correlation (README "Observability"): the request id; the W3C trace context — trace id, the
+    # span id of the gateway's server span (or of the traceparent it started), the caller's parent
+    # span id (None when the gateway started the trace), the trace flags, and, with OTLP, the span id
+    # of the upstream call (the parent-id the origin is sent); the headers echoed on every response.
+    request_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
+    trace_flags: str = "01"
+    client_span_id: str | None = None
+    echo_headers: tuple[tuple[bytes, bytes], ...] = ()
+    # rate limits (set by the rate-limit stage): the limit that decided, and its decision
+    rate_limit_name: str | None = None
+    rate_limit_outcome: str | None = None
     # the end: the answer the gateway made (None when the origin answered), the status sent
     answer: Answer | None = None
     status: int = 0
     started: float
     upstream_seconds: float | None = None
+    # perf_counter when the request went to the origin, and when the response head went to the
+    # client; the upstream failure's kind (upstream_connect, upstream_timeout, ...; see proxy/http.py)
+    upstream_started: float | None = None
+    head_sent: float | None = None
+    upstream_error: str | None = None
 
     def __init__(self, config: Config, request: Request, kv: KVStore | None, started: float):
         self.config = config

@@ -26,11 +26,11 @@ from gateway.context import RequestContext
 from gateway.kv import KVStore
 from gateway.proxy import http
 from gateway.respond import Answer, send_answer
-from gateway.stages import auth, experiment, headers, locale, match, normalize, proxy
+from gateway.stages import auth, correlation, experiment, headers, locale, match, normalize, proxy
 
 log = logging.getLogger("gateway")
 
-STAGES: tuple[ModuleType, ...] = (normalize, match, auth, locale, experiment, headers, proxy)
+STAGES: tuple[ModuleType, ...] = (correlation, normalize, match, auth, locale, experiment, headers, proxy)
 
 # (name, run, whether run is a coroutine function): resolved once, not per request.
 _PLAN: tuple[tuple[str, Callable[[RequestContext], Any], bool], ...] = tuple((s.NAME, s.run, inspect.iscoroutinefunction(s.run)) for s in STAGES)
@@ -60,7 +60,7 @@ async def serve(config: Config, kv: KVStore, upstream: Any, request: Request, re
             answer = ctx.answer = respond.error("internal_error", "the gateway failed on this request")
             ctx.status = answer.status
         if answer is not None:
-            await send_answer(send, answer, ctx.set_cookies)
+            await send_answer(send, answer, ctx.set_cookies, ctx.echo_headers)
         else:
             await http.forward(ctx, upstream, receive, send)
     finally:

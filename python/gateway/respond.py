@@ -75,8 +75,10 @@ def health(body: dict[str, Any]) -> Answer:
     return Answer(200, "health", "", [_JSON, _NO_STORE], orjson.dumps(body))
 
 
-async def send_answer(send: Any, answer: Answer, set_cookies: list[str]) -> None:
+async def send_answer(send: Any, answer: Answer, set_cookies: list[str], extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """Sends `answer` with the cookies the stages set and `extra` headers (the request id)."""
     headers = list(answer.headers)
+    headers.extend(extra)
     headers.extend((b"set-cookie", c.encode("latin-1")) for c in set_cookies)
     headers.append((b"content-length", str(len(answer.body)).encode()))
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})

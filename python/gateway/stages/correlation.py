@@ -1,0 +1,152 @@
+"""Stage 0, correlation: the request id and the W3C trace context, first, so even a refused request
+has them in its access-log line and on its answer.
+
+``[server] request_id = "X-Request-Id"``: the client's value is kept only when the peer is one of
+``server.trusted_proxies`` and the value is sane (one header, 1 to `MAX_REQUEST_ID` visible ASCII
+characters); otherwise — no value, an untrusted peer, two headers, a hostile value — the gateway
+makes one (32 lowercase hex digits, 128 random bits). It is sent to the origin (a client's copy from
+an untrusted peer never is), echoed on every response, the origin's and the gateway's own, and
+written in the access-log line.
+
+``[server] trace = true``: W3C Trace Context (https://www.w3.org/TR/trace-context/). A valid
+``traceparent`` (§3.2: version 00 exactly ``00-<32 hex>-<16 hex>-<2 hex>``, lowercase, neither id all
+zeros; a higher version is read by its first four fields, §3.2.4; version ff is invalid) is sent to
+the origin untouched, with ``tracestate`` (§3.3, several lines joined by commas). Absent or invalid:
+a new trace is started (a new trace id and span id, flags ``01`` sampled) and the client's
+``tracestate`` is dropped (§3.3.1: it belongs to the trace it came with). When spans are exported
+(``otlp_endpoint``), the gateway is a participant: the origin gets version 00 with the same trace id
+and flags and, as parent-id, the span id of the gateway's upstream (CLIENT) span (§3.2.2.3).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from gateway.context import RequestContext
+from gateway.respond import Answer
+
+NAME = "correlation"
+# Long enough for any id scheme in use (UUIDs 36, AWS X-Amzn-Trace-Id ~50, Heroku's up to 200),
+# short enough that it cannot bloat every log line and header.
+MAX_REQUEST_ID = 200
+_SANE_ID = re.compile(r"[!-~]{1,%d}" % MAX_REQUEST_ID)
+# §3.2.2: version-format; the version is checked on its own (ff is invalid, 00 must end there).
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+# §3.3: list-members of printable ASCII and optional whitespace around the commas.
+_TRACESTATE = re.compile(r"[\x20-\x7e\t]*")
+
+# Random bytes are read from the OS 4 KiB at a time: one os.urandom call per 128 ids instead of one
+# per id (measured: uuid4().hex costs ~1.6 µs, a slice of the pool ~0.2 µs). The pool is dropped in a
+# forked child, so two workers never hand out the same ids.
+_POOL_SIZE = 4096
+_pool = b""
+_at = 0
+
+
+def _reset_pool() -> None:
+    global _pool, _at
+    _pool, _at = b"", 0
+
+
+os.register_at_fork(after_in_child=_reset_pool)
+
+
+def random_hex(nbytes: int) -> str:
+    """`nbytes` bytes from the OS's CSPRNG (os.urandom), as 2*nbytes lowercase hex digits; never all zeros."""
+    global _pool, _at
+    while True:
+        end = _at + nbytes
+        if end > len(_pool):
+            _pool, _at, end = os.urandom(_POOL_SIZE), 0, nbytes
+        chunk = _pool[_at:end]
+        _at = end
+        if any(chunk):  # an all-zero trace or span id is invalid (§3.2.2.3, §3.2.2.4)
+            return chunk.hex()
+
+
+def parse_traceparent(value: str) -> tuple[str, str, str] | None:
+    """(trace id, parent id, flags) of a valid ``traceparent`` value (W3C Trace Context §3.2), else None."""
+    if len(value) < 55:
+        return None
+    m = _TRACEPARENT.match(value)
+    if m is None:
+        return None
+    version, trace_id, parent_id, flags = m.groups()
+    if version == "ff" or trace_id == _ZERO_TRACE or parent_id == _ZERO_SPAN:
+        return None
+    if version == "00":
+        if len(value) != 55:
+            return None
+    elif len(value) > 55 and value[55] != "-":  # §3.2.4: a later version only appends "-" fields
+        return None
+    return trace_id, parent_id, flags
+
+
+def run(ctx: RequestContext) -> Answer | None:
+    server = ctx.config.server
+    name = server.request_id
+    if name is not None:
+        _request_id(ctx, name)
+    if server.trace:
+        _trace(ctx)
+    return None
+
+
+def _request_id(ctx: RequestContext, name: str) -> None:
+    req = ctx.request
+    values = req.header_values(name)
+    why = "generated: the client sent none"
+    value = None
+    if values:
+        if not ctx.config.server.is_trusted(req.client):
+            why = f"generated: the peer {req.client} is not in server.trusted_proxies"
+        elif len(values) > 1:
+            why = f"generated: the proxy sent {len(values)} {name} headers"
+        elif _SANE_ID.fullmatch(values[0]) is None:
+            why = f"generated: the proxy's {name} is not 1 to {MAX_REQUEST_ID} visible ASCII characters"
+        else:
+            value = values[0]
+            why = "kept: from a trusted proxy"
+    if value is None:
+        value = random_hex(16)
+    ctx.request_id = value
+    ctx.set_headers[name] = value
+    wire = ctx.config.server.request_id_wire
+    assert wire is not None
+    ctx.echo_headers = ((wire, value.encode("ascii")),)
+    if ctx.trace is not None:
+        ctx.note(NAME, f"request id {value} ({why})")
+
+
+def _trace(ctx: RequestContext) -> None:
+    req = ctx.request
+    values = req.header_values("traceparent")
+    parsed = parse_traceparent(values[0]) if len(values) == 1 else None
+    exporting = ctx.config.server.otlp_endpoint is not None
+    if parsed is not None:
+        trace_id, parent_id, flags = parsed
+        ctx.trace_id, ctx.parent_span_id, ctx.trace_flags = trace_id, parent_id, flags
+        state = req.header_values("tracestate")
+        tracestate = ",".join(state) if state else None
+        if tracestate is not None and _TRACESTATE.fullmatch(tracestate) is None:
+            tracestate = None  # not ASCII: it could not be sent on unchanged
+        if exporting:
+            ctx.span_id, ctx.client_span_id = random_hex(8), random_hex(8)
+            ctx.set_headers["traceparent"] = f"00-{trace_id}-{ctx.client_span_id}-{flags}"
+        else:
+            ctx.set_headers["traceparent"] = values[0]
+        if tracestate is not None:
+            ctx.set_headers["tracestate"] = tracestate
+        if ctx.trace is not None:
+            ctx.note(NAME, f"trace {trace_id}: continued from the client's traceparent" + (" (with its tracestate)" if tracestate else ""))
+        return
+    ctx.trace_id, ctx.span_id = random_hex(16), random_hex(8)
+    if exporting:
+        ctx.client_span_id = random_hex(8)
+    ctx.set_headers["traceparent"] = f"00-{ctx.trace_id}-{ctx.client_span_id or ctx.span_id}-01"
+    if ctx.trace is not None:
+        why = "no traceparent" if not values else "more than one traceparent" if len(values) > 1 else "the traceparent is not valid"
+        ctx.note(NAME, f"trace {ctx.trace_id}: started ({why})")
