@@ -223,6 +223,14 @@ def markdown(res: dict[str, Any]) -> str:
             + ", ".join(f"{k} routes {_k(v)} req/s" for k, v in mt["s4_rps"].items())
             + (f"; loss {mt['s4_loss_pct']:.1f} %" if mt.get("s4_loss_pct") is not None else "")
         )
+    ob = res.get("observability") or {}
+    if ob.get("s2_rps"):
+        L.append("")
+        L.append(
+            "Observability, S2 with metrics + request id + trace (no OTLP) vs without (runs interleaved): "
+            f"on {_k(ob['s2_rps']['on'])} req/s, off {_k(ob['s2_rps']['off'])} req/s, ratio {ob['s2_ratio']:.3f}"
+            + (f"; /metrics counted {ob['metrics_counted']:.0f} S2 requests" if ob.get("metrics_counted") is not None else "")
+        )
     L.append("")
     L.append(f"Command: `{res['command']}`")
     return "\n".join(L) + "\n"

@@ -47,6 +47,7 @@ from benches.load.systems import (
     catalogue,
     gateway_workers,
     matching_systems,
+    observability_systems,
     origin_start,
     snapshot_gateway,
 )
@@ -91,10 +92,10 @@ def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
                 want |= {n for n in cat if n.startswith("gateway")}
             elif w == "floors":
                 want |= {n for n, s in systems.items() if s.app}
-            elif w in cat or w == "matching":
+            elif w in cat or w in ("matching", "observability"):
                 want.add(w)
             else:
-                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching'])}")
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching', 'observability'])}")
         return [n for n in cat if n in want], "matching" in want
     if a.quick:
         return QUICK_SYSTEMS, False
@@ -408,6 +409,68 @@ class Suite:
         return out
 
 
+    def observability(self) -> dict[str, Any]:
+        """Issue 12: S2 with metrics, request ids and tracing on (no OTLP) vs off; both up, runs
+        interleaved, so the machine's drift hits both alike. The "on" gateway is checked to really
+        record: its answer carries X-Request-Id and its /metrics counted the timed requests."""
+        out: dict[str, Any] = {"systems": {}}
+        started: list[tuple[System, Running]] = []
+        try:
+            for s in observability_systems():
+                log(f"{s.label}: starting")
+                r = s.start(self.ctx)
+                started.append((s, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+                s2 = self.scen["S2"]
+                rid = checks.fetch(r.port, s2.method, s2.path, dict(s2.headers)).header("x-request-id")
+                if (rid is not None) != bool(s.server_extra):
+                    out["error"] = f"{s.label}: X-Request-Id is {'missing' if rid is None else 'present'}"
+                    log(out["error"])
+                    self.failed = True
+                    return out
+            out["background_busy_pct"] = self.settle("observability")
+            s2 = self.scen["S2"]
+            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _ in started}
+            for s, r in started:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, s2, duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(self.a.runs):
+                for s, r in started:
+                    runs[s.name].append(self.one_run(s.label, r.port, "S2", i, r))
+            for s, _ in started:
+                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name])}
+            on = started[1][0]
+            m = re.search(r'metrics_listen = "127\.0\.0\.1:(\d+)"', (self.ctx.tmp / f"{on.name}.toml").read_text())
+            assert m is not None
+            time.sleep(1.5)  # the worker's last second of figures
+            text = checks.fetch(int(m.group(1)), "GET", "/metrics").body.decode()
+            counted = sum(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith("http_server_request_duration_seconds_count{") and 'http_route="/dashboard/:path*"' in ln)
+            timed = sum(x["requests"] for x in runs[on.name]) if all("requests" in x for x in runs[on.name]) else None
+            out["metrics_counted"] = counted
+            if counted <= 0 or (timed is not None and counted < timed):
+                out["error"] = f"{on.label}: /metrics counted {counted} S2 requests, fewer than the {timed} timed"
+                log(out["error"])
+                self.failed = True
+            off_rps = out["systems"]["gateway-obs-off"]["median"]["rps"]
+            on_rps = out["systems"]["gateway-obs-on"]["median"]["rps"]
+            out["s2_rps"] = {"off": off_rps, "on": on_rps}
+            out["s2_ratio"] = round(on_rps / off_rps, 3) if off_rps else None
+            log(f"observability: S2 on/off = {out['s2_ratio']} ({on_rps:.0f} / {off_rps:.0f} req/s)")
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"observability: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, r in started:
+                s.stop(r)
+        return out
+
+
 def rebuild(a: argparse.Namespace) -> int:
     src = Path(a.report)
     res = json.loads(src.read_text())
@@ -488,6 +551,9 @@ def main(argv: list[str]) -> int:
         if do_matching:
             log("== matching cost (S4, 10 vs 1,000 routes)")
             res["matching"] = suite.matching()
+        if "observability" in {w.strip() for w in a.only.split(",")} or not (a.only or a.quick):
+            log("== observability (issue 12): S2 with metrics + request id + trace vs without")
+            res["observability"] = suite.observability()
     finally:
         if origin is not None:
             stop(origin)

@@ -62,6 +62,7 @@ class System:
     note: str = ""
     workers: int = 0  # Granian workers: the gateway and the floors
     extra_routes: int = 0  # gateway only
+    server_extra: str = ""  # gateway only: lines added to [server] ({metrics_port}: a free port)
     app: str = ""  # a floor: the ASGI app (module:attribute) served by peers/granian_serve.py
     ready: tuple[str, int] = ("/__gateway/health", 200)  # Granian systems: up once this path answers this status
     core: bool = True  # Granian systems: loads the gateway's Rust core (checked to be this run's snapshot)
@@ -96,7 +97,8 @@ class System:
         if self.granian:
             # A floor is served with the Granian options `gateway serve` uses for the same config.
             cfg = ctx.tmp / f"{self.name}.toml"
-            cfg.write_text(configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes)))
+            server = self.server_extra.replace("{metrics_port}", str(free_port()))
+            cfg.write_text(configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), server))
             if self.app:
                 cmd = [sys.executable, "-m", "benches.load.peers.granian_serve", self.app, "--config", str(cfg), "--port", str(port), "--workers", str(self.workers)]
                 env["ORIGIN_URL"] = f"http://127.0.0.1:{ctx.origin_port}"
@@ -238,4 +240,12 @@ def matching_systems() -> list[System]:
     return [
         System("gateway-routes-10", "gateway 1w, 10 routes before catch-all", "workload", workers=1, extra_routes=10, scenarios=("S4",)),
         System("gateway-routes-1000", "gateway 1w, 1000 routes before catch-all", "workload", workers=1, extra_routes=1000, scenarios=("S4",)),
+    ]
+
+
+def observability_systems() -> list[System]:
+    """Issue 12: the same gateway (1 worker, S2) without and with metrics, request ids and tracing."""
+    return [
+        System("gateway-obs-off", "gateway 1w, observability off", "workload", workers=1, scenarios=("S2",)),
+        System("gateway-obs-on", "gateway 1w, metrics + request id + trace", "workload", workers=1, scenarios=("S2",), server_extra=configs.OBSERVABILITY_SERVER),
     ]

@@ -72,138 +72,123 @@ UNMATCHED = "unmatched"
 HEALTH_ROUTE = "/__gateway/health"
 
 
-class _Histogram:
-    """One prometheus_client Histogram fed from in-process tallies: per label tuple, a count per
-    bucket (non-cumulative, as prometheus_client stores them) and the sum, moved over by `flush`."""
-
-    __slots__ = ("metric", "bounds", "pending", "children")
-
-    def __init__(self, metric: Any, buckets: tuple[float, ...]):
-        self.metric = metric
-        self.bounds = (*buckets, float("inf"))
-        self.pending: dict[tuple[str, ...], list[float]] = {}
-        self.children: dict[tuple[str, ...], Any] = {}
-
-    def observe(self, labels: tuple[str, ...], value: float) -> None:
-        acc = self.pending.get(labels)
-        if acc is None:
-            acc = self.pending[labels] = [0] * (len(self.bounds) + 1)
-        # prometheus_client counts a value in the first bucket whose bound is >= it: bisect_left.
-        acc[bisect_left(self.bounds, value)] += 1
-        acc[-1] += value
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, {}
-        for labels, acc in pending.items():
-            child = self.children.get(labels)
-            if child is None:
-                child = self.children[labels] = self.metric.labels(*labels)
-            # prometheus_client has no public "add n observations to bucket i"; a Histogram child
-            # keeps one value per bucket (`_buckets`) and the sum (`_sum`), which its own observe()
-            # increments. Checked, so a library that changed them fails loudly, never miscounts.
-            buckets = getattr(child, "_buckets", None)
-            if buckets is None or len(buckets) != len(self.bounds) or not hasattr(child, "_sum"):
-                raise RuntimeError("this prometheus_client keeps a Histogram's buckets differently; gateway needs prometheus-client>=0.17,<1")
-            for i, n in enumerate(acc[:-1]):
-                if n:
-                    buckets[i].inc(n)
-            child._sum.inc(acc[-1])
+# One request's tally, per distinct combination of its labels: the three histograms' bucket counts
+# (non-cumulative, as prometheus_client stores them) and sums, then how many requests it counts.
+_R_N = len(REQUEST_BUCKETS) + 1  # with +Inf
+_O_N = len(OVERHEAD_BUCKETS) + 1
+_U_N = len(UPSTREAM_BUCKETS) + 1
+_R_SUM = _R_N
+_O_OFF = _R_SUM + 1
+_O_SUM = _O_OFF + _O_N
+_U_OFF = _O_SUM + 1
+_U_SUM = _U_OFF + _U_N
+_COUNT = _U_SUM + 1
+_SIZE = _COUNT + 1
+_R_BOUNDS = (*REQUEST_BUCKETS, float("inf"))
+_O_BOUNDS = (*OVERHEAD_BUCKETS, float("inf"))
+_U_BOUNDS = (*UPSTREAM_BUCKETS, float("inf"))
 
 
-class _Counter:
-    __slots__ = ("metric", "pending")
+def _add_histogram(child: Any, counts: list[float], total: float) -> None:
+    """Adds bucket counts and a sum to a prometheus_client Histogram child.
 
-    def __init__(self, metric: Any):
-        self.metric = metric
-        self.pending: dict[tuple[str, ...], int] = {}
-
-    def inc(self, labels: tuple[str, ...]) -> None:
-        self.pending[labels] = self.pending.get(labels, 0) + 1
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, {}
-        for labels, n in pending.items():
-            self.metric.labels(*labels).inc(n)
+    prometheus_client has no public "add n observations to bucket i"; a Histogram child keeps one
+    value per bucket (``_buckets``, non-cumulative) and the sum (``_sum``), which its own observe()
+    increments. Checked here, so a library that changed them fails loudly, never miscounts."""
+    buckets = getattr(child, "_buckets", None)
+    if buckets is None or len(buckets) != len(counts) or not hasattr(child, "_sum"):
+        raise RuntimeError("this prometheus_client keeps a Histogram's buckets differently; gateway needs prometheus-client>=0.17,<1")
+    for i, n in enumerate(counts):
+        if n:
+            buckets[i].inc(n)
+    child._sum.inc(total)
 
 
 class Recorder:
-    """A worker's metrics: what `record` tallies per request, flushed into prometheus_client."""
+    """A worker's metrics: `record` adds each request to an in-process tally (one dict lookup, three
+    bisects); `flush` moves the tallies into prometheus_client's multiprocess values."""
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         # Values live in the multiprocess files; this registry is never exposed from a worker.
         registry = CollectorRegistry(auto_describe=False)
-        self.request = _Histogram(
-            Histogram(
-                "http_server_request_duration_seconds",
-                "Duration of HTTP server requests: from the request's arrival to the end of the response (OpenTelemetry http.server.request.duration).",
-                ["http_route", "http_request_method", "http_response_status_code"],
-                buckets=REQUEST_BUCKETS,
-                registry=registry,
-            ),
-            REQUEST_BUCKETS,
+        self.request = Histogram(
+            "http_server_request_duration_seconds",
+            "Duration of HTTP server requests: from the request's arrival to the end of the response (OpenTelemetry http.server.request.duration).",
+            ["http_route", "http_request_method", "http_response_status_code"],
+            buckets=REQUEST_BUCKETS,
+            registry=registry,
         )
-        self.overhead = _Histogram(
-            Histogram(
-                "gateway_overhead_duration_seconds",
-                "Time the gateway itself adds to a request: until the response head is sent, less the time waiting on the origin.",
-                ["http_route"],
-                buckets=OVERHEAD_BUCKETS,
-                registry=registry,
-            ),
-            OVERHEAD_BUCKETS,
+        self.overhead = Histogram(
+            "gateway_overhead_duration_seconds",
+            "Time the gateway itself adds to a request: until the response head is sent, less the time waiting on the origin.",
+            ["http_route"],
+            buckets=OVERHEAD_BUCKETS,
+            registry=registry,
         )
-        self.upstream = _Histogram(
-            Histogram(
-                "gateway_upstream_duration_seconds",
-                "Time the origin takes: from sending it the request to its response head (or failure).",
-                ["origin"],
-                buckets=UPSTREAM_BUCKETS,
-                registry=registry,
-            ),
-            UPSTREAM_BUCKETS,
+        self.upstream = Histogram(
+            "gateway_upstream_duration_seconds",
+            "Time the origin takes: from sending it the request to its response head (or failure).",
+            ["origin"],
+            buckets=UPSTREAM_BUCKETS,
+            registry=registry,
         )
-        self.auth = _Counter(Counter("gateway_auth", "Auth decisions by policy and outcome (missing, invalid, valid).", ["policy", "outcome"], registry=registry))
-        self.rate_limit = _Counter(Counter("gateway_rate_limit", "Rate-limit decisions by limit.", ["limit", "decision"], registry=registry))
-        self.upstream_errors = _Counter(
-            Counter("gateway_upstream_errors", "Requests the origin failed, by origin and kind (upstream_connect, upstream_timeout, ...).", ["origin", "kind"], registry=registry)
+        self.auth = Counter("gateway_auth", "Auth decisions by policy and outcome (missing, invalid, valid).", ["policy", "outcome"], registry=registry)
+        self.rate_limit = Counter("gateway_rate_limit", "Rate-limit decisions by limit.", ["limit", "decision"], registry=registry)
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors", "Requests the origin failed, by origin and kind (upstream_connect, upstream_timeout, ...).", ["origin", "kind"], registry=registry
         )
-        self.key_set_fetches = _Counter(Counter("gateway_key_set_fetches", "Key-set (JWKS) fetches by policy and outcome.", ["policy", "outcome"], registry=registry))
-        self.websockets = Gauge(
-            "gateway_websockets_open", "WebSocket connections open now, by route.", ["http_route"], registry=registry, multiprocess_mode="livesum"
-        )
-        self._tallies: tuple[Any, ...] = (self.request, self.overhead, self.upstream, self.auth, self.rate_limit, self.upstream_errors, self.key_set_fetches)
+        self.key_set_fetches = Counter("gateway_key_set_fetches", "Key-set (JWKS) fetches by policy and outcome.", ["policy", "outcome"], registry=registry)
+        self.websockets = Gauge("gateway_websockets_open", "WebSocket connections open now, by route.", ["http_route"], registry=registry, multiprocess_mode="livesum")
+        # (http_route, method, status, origin, auth policy, auth outcome, upstream error, limit, decision) -> tally
+        self.pending: dict[tuple[Any, ...], list[float]] = {}
+        self.pending_fetches: dict[tuple[str, str], int] = {}
         self._flush_at: asyncio.TimerHandle | None = None
+        # id(route) -> (route, its pattern): the label without joining the pattern list per request;
+        # the route is kept so its id cannot be reused by another while it is here.
+        self._labels: dict[int, tuple[Any, str]] = {}
+
+    def _label(self, route: Any) -> str:
+        hit = self._labels.get(id(route))
+        if hit is not None and hit[0] is route:
+            return hit[1]
+        if len(self._labels) > 4096:  # routes of configs long since reloaded away
+            self._labels.clear()
+        label = str(route.label())
+        self._labels[id(route)] = (route, label)
+        return label
 
     def record(self, ctx: RequestContext, now: float) -> None:
         route = ctx.route
         if route is not None:
-            label = route.label()
+            label = self._label(route)
         else:
             answer = ctx.answer
             label = HEALTH_ROUTE if answer is not None and answer.kind == "health" else UNMATCHED
-        method = ctx.request.method
-        if method not in KNOWN_METHODS:
-            method = "_OTHER"
-        status = ctx.status
-        self.request.observe((label, method, str(status)), now - ctx.started)
-        upstream = ctx.upstream_seconds
         origin = ctx.origin
+        # The origin's name, not the Origin: a frozen dataclass hashes every field on each lookup.
+        key = (label, ctx.request.method, ctx.status, origin.name if origin is not None else None, ctx.auth_policy, ctx.auth_outcome, ctx.upstream_error, ctx.rate_limit_name, ctx.rate_limit_outcome)
+        acc = self.pending.get(key)
+        if acc is None:
+            acc = self.pending[key] = [0] * _SIZE
+        started = ctx.started
+        took = now - started
+        acc[bisect_left(_R_BOUNDS, took)] += 1
+        acc[_R_SUM] += took
+        upstream = ctx.upstream_seconds
         if upstream is not None and origin is not None:
-            self.upstream.observe((origin.name,), upstream)
-            head = ctx.head_sent if ctx.head_sent is not None else now
-            overhead = head - ctx.started - upstream
+            acc[_U_OFF + bisect_left(_U_BOUNDS, upstream)] += 1
+            acc[_U_SUM] += upstream
+            head = ctx.head_sent
+            overhead = (head if head is not None else now) - started - upstream
         else:
-            overhead = now - ctx.started
-        self.overhead.observe((label,), overhead if overhead > 0.0 else 0.0)
-        if ctx.auth_policy is not None:
-            self.auth.inc((ctx.auth_policy, ctx.auth_outcome))
-        limit = ctx.rate_limit_name
-        if limit is not None:
-            self.rate_limit.inc((limit, ctx.rate_limit_outcome or "unknown"))
-        if ctx.upstream_error is not None and origin is not None:
-            self.upstream_errors.inc((origin.name, ctx.upstream_error))
+            overhead = took
+        if overhead < 0.0:
+            overhead = 0.0
+        acc[_O_OFF + bisect_left(_O_BOUNDS, overhead)] += 1
+        acc[_O_SUM] += overhead
+        acc[_COUNT] += 1
         if self._flush_at is None:
             self._schedule()
 
@@ -220,13 +205,51 @@ class Recorder:
         if self._flush_at is not None:
             self._flush_at.cancel()
             self._flush_at = None
-        for tally in self._tallies:
-            tally.flush()
+        pending, self.pending = self.pending, {}
+        fetches, self.pending_fetches = self.pending_fetches, {}
+        # Several tallies feed one series (the overhead per route sums every method and status).
+        request: dict[tuple[str, ...], list[float]] = {}
+        overhead: dict[tuple[str, ...], list[float]] = {}
+        upstream: dict[tuple[str, ...], list[float]] = {}
+        counters: dict[tuple[Any, tuple[str, ...]], float] = {}
+        for (label, method, status, origin, policy, outcome, error, limit, decision), acc in pending.items():
+            count = acc[_COUNT]
+            _merge(request, (label, method if method in KNOWN_METHODS else "_OTHER", str(status)), acc, 0, _R_N)
+            _merge(overhead, (label,), acc, _O_OFF, _O_N)
+            if origin is not None and any(acc[_U_OFF:_U_SUM]):
+                _merge(upstream, (origin,), acc, _U_OFF, _U_N)
+            if policy is not None:
+                k = (self.auth, (policy, outcome))
+                counters[k] = counters.get(k, 0) + count
+            if limit is not None:
+                k = (self.rate_limit, (limit, decision or "unknown"))
+                counters[k] = counters.get(k, 0) + count
+            if error is not None and origin is not None:
+                k = (self.upstream_errors, (origin, error))
+                counters[k] = counters.get(k, 0) + count
+        for metric, merged in ((self.request, request), (self.overhead, overhead), (self.upstream, upstream)):
+            for labels, tally in merged.items():
+                _add_histogram(metric.labels(*labels), tally[:-1], tally[-1])
+        for (metric, labels), n in counters.items():
+            metric.labels(*labels).inc(n)
+        for labels, n in fetches.items():
+            self.key_set_fetches.labels(*labels).inc(n)
 
-    def count(self, tally: _Counter, labels: tuple[str, ...]) -> None:
-        tally.inc(labels)
+    def key_set_fetch(self, policy: str, outcome: str) -> None:
+        k = (policy, outcome)
+        self.pending_fetches[k] = self.pending_fetches.get(k, 0) + 1
         if self._flush_at is None:
             self._schedule()
+
+
+def _merge(into: dict[tuple[str, ...], list[float]], labels: tuple[str, ...], acc: list[float], offset: int, n: int) -> None:
+    """Adds acc[offset : offset + n] (bucket counts) and acc[offset + n] (the sum) into ``into[labels]``."""
+    tally = into.get(labels)
+    if tally is None:
+        into[labels] = acc[offset : offset + n + 1]
+        return
+    for i in range(n + 1):
+        tally[i] += acc[offset + i]
 
 
 recorder: Recorder | None = None
@@ -261,7 +284,7 @@ def flush() -> None:
 def key_set_fetch(policy: str, outcome: str) -> None:
     """Counts one key-set fetch for auth policy `policy`; `outcome` from a fixed list ("ok", "error", ...)."""
     if recorder is not None:
-        recorder.count(recorder.key_set_fetches, (policy, outcome))
+        recorder.key_set_fetch(policy, outcome)
 
 
 def websocket_opened(route: Any) -> None:

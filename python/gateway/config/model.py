@@ -166,6 +166,7 @@ class Server:
 
     # Derived: the request-id header's wire name (lower-case bytes), for the responses it is echoed on.
     request_id_wire: bytes | None = field(init=False, repr=False, compare=False)
+    request_id_lower: str = field(init=False, repr=False, compare=False)  # "" when off
 
     # Derived: the lower-case names of the request headers the correlation stage sets.
     correlation_headers: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -175,6 +176,7 @@ class Server:
         if self.trace:
             names |= TRACE_HEADERS
         object.__setattr__(self, "correlation_headers", frozenset(names))
+        object.__setattr__(self, "request_id_lower", self.request_id.lower() if self.request_id else "")
         object.__setattr__(self, "request_id_wire", self.request_id.lower().encode("ascii") if self.request_id else None)
 
     def is_trusted(self, peer: str | None) -> bool:

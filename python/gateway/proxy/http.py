@@ -191,17 +191,15 @@ async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send
         if k == "connection":
             connection_named.update(t.strip().lower() for t in v.split(","))
     inline = response.body
+    # The gateway's request id replaces an origin's echo of it: one value, the one in the log.
+    request_id = ctx.config.server.request_id_lower
     out = [
         (k.encode("latin-1"), v.encode("latin-1"))
         for k, v in response.headers
-        if k not in HOP_BY_HOP and k not in connection_named and (k != "content-length" or inline is None)
+        if k not in HOP_BY_HOP and k not in connection_named and (k != "content-length" or inline is None) and k != request_id
     ]
     out.extend(ctx.response_headers)
-    if ctx.echo_headers:
-        # The gateway's request id replaces an origin's echo of it: one value, the one in the log.
-        echoed = {k for k, _ in ctx.echo_headers}
-        out = [h for h in out if h[0] not in echoed]
-        out.extend(ctx.echo_headers)
+    out.extend(ctx.echo_headers)
     out.extend((b"set-cookie", c.encode("latin-1")) for c in ctx.set_cookies)
     if inline is not None:
         if ctx.request.method != "HEAD":

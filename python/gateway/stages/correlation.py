@@ -38,33 +38,39 @@ _ZERO_SPAN = "0" * 16
 # §3.3: list-members of printable ASCII and optional whitespace around the commas.
 _TRACESTATE = re.compile(r"[\x20-\x7e\t]*")
 
-# Random bytes are read from the OS 4 KiB at a time: one os.urandom call per 128 ids instead of one
-# per id (measured: uuid4().hex costs ~1.6 µs, a slice of the pool ~0.2 µs). The pool is dropped in a
-# forked child, so two workers never hand out the same ids.
-_POOL_SIZE = 4096
-_pool = b""
-_at = 0
+# Random bytes are read from the OS 4 KiB at a time and cut into ids once: one os.urandom call per
+# 256 request ids, and an id is a list.pop() (measured: uuid4().hex ~1.6 µs, os.urandom(16).hex()
+# ~0.6 µs, a pop ~0.05 µs). The pools are emptied in a forked child, so two workers never hand out
+# the same ids.
+_POOL_BYTES = 4096
+_pools: dict[int, list[str]] = {8: [], 16: []}
 
 
-def _reset_pool() -> None:
-    global _pool, _at
-    _pool, _at = b"", 0
+def _reset_pools() -> None:
+    for pool in _pools.values():
+        pool.clear()
 
 
-os.register_at_fork(after_in_child=_reset_pool)
+os.register_at_fork(after_in_child=_reset_pools)
+
+
+def _refill(nbytes: int) -> list[str]:
+    text = os.urandom(_POOL_BYTES).hex()
+    step = 2 * nbytes
+    zero = "0" * step
+    pool = _pools[nbytes]
+    # An all-zero trace or span id is invalid (W3C Trace Context §3.2.2.3, §3.2.2.4).
+    pool.extend(i for i in (text[at : at + step] for at in range(0, len(text), step)) if i != zero)
+    return pool
 
 
 def random_hex(nbytes: int) -> str:
-    """`nbytes` bytes from the OS's CSPRNG (os.urandom), as 2*nbytes lowercase hex digits; never all zeros."""
-    global _pool, _at
-    while True:
-        end = _at + nbytes
-        if end > len(_pool):
-            _pool, _at, end = os.urandom(_POOL_SIZE), 0, nbytes
-        chunk = _pool[_at:end]
-        _at = end
-        if any(chunk):  # an all-zero trace or span id is invalid (§3.2.2.3, §3.2.2.4)
-            return chunk.hex()
+    """`nbytes` (8 or 16) bytes from the OS's CSPRNG (os.urandom), as 2*nbytes lowercase hex digits;
+    never all zeros."""
+    pool = _pools[nbytes]
+    if not pool:
+        pool = _refill(nbytes)
+    return pool.pop()
 
 
 def parse_traceparent(value: str) -> tuple[str, str, str] | None:
@@ -143,10 +149,11 @@ def _trace(ctx: RequestContext) -> None:
         if ctx.trace is not None:
             ctx.note(NAME, f"trace {trace_id}: continued from the client's traceparent" + (" (with its tracestate)" if tracestate else ""))
         return
-    ctx.trace_id, ctx.span_id = random_hex(16), random_hex(8)
+    trace_id, span_id = random_hex(16), random_hex(8)
+    ctx.trace_id, ctx.span_id = trace_id, span_id
     if exporting:
-        ctx.client_span_id = random_hex(8)
-    ctx.set_headers["traceparent"] = f"00-{ctx.trace_id}-{ctx.client_span_id or ctx.span_id}-01"
+        ctx.client_span_id = span_id = random_hex(8)
+    ctx.set_headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
     if ctx.trace is not None:
         why = "no traceparent" if not values else "more than one traceparent" if len(values) > 1 else "the traceparent is not valid"
         ctx.note(NAME, f"trace {ctx.trace_id}: started ({why})")
