@@ -301,3 +301,51 @@ def test_open_websockets_of_a_dead_worker_are_forgotten(tmp_path: Path) -> None:
         listener.shutdown()
         listener.server_close()
         worker.stop()
+
+
+def test_idle_connections_to_the_metrics_port_are_bounded(tmp_path: Path) -> None:
+    """A flood of connections that say nothing holds at most MAX_SCRAPES threads; the rest are closed
+    at once, and once the flood goes, scrapes are answered again."""
+    import socket
+
+    from gateway import metrics
+
+    directory = tmp_path / "m"
+    directory.mkdir(mode=0o700)
+    port = free_port()
+    listener = metrics.start_listener("127.0.0.1", port, str(directory))
+    idle = []
+    try:
+        for _ in range(metrics.MAX_SCRAPES):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        # Every slot is held by a connection that sends nothing: the next one is closed unanswered.
+        extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+        extra.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert wait_for(lambda: _closed(extra), 10)
+        extra.close()
+        for s in idle:
+            s.close()
+        assert wait_for(lambda: _scrapes(port), 10)
+    finally:
+        for s in idle:
+            s.close()
+        listener.shutdown()
+        listener.server_close()
+
+
+def _closed(sock: Any) -> bool:
+    import socket
+
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:  # still open, and silent
+        return False
+    except OSError:  # reset
+        return True
+
+
+def _scrapes(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

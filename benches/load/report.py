@@ -229,6 +229,11 @@ def markdown(res: dict[str, Any]) -> str:
         L.append(
             "Observability, S2 with metrics + request id + trace (no OTLP) vs without (runs interleaved): "
             f"on {_k(ob['s2_rps']['on'])} req/s, off {_k(ob['s2_rps']['off'])} req/s, ratio {ob['s2_ratio']:.3f}"
+            + (
+                f"; the gateway's CPU per request on {ob['s2_cpu_us']['on']:.1f} µs, off {ob['s2_cpu_us']['off']:.1f} µs, off/on {ob['s2_cpu_ratio']:.3f}"
+                if ob.get("s2_cpu_ratio")
+                else ""
+            )
             + (f"; /metrics counted {ob['metrics_counted']:.0f} S2 requests" if ob.get("metrics_counted") is not None else "")
         )
     L.append("")

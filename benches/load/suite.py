@@ -25,6 +25,7 @@ from typing import Any
 from benches.load import checks, install, report, wrk
 from benches.load.common import (
     BENCHES,
+    CLK_TCK,
     ORIGIN_CPUS,
     RESULTS,
     ROOT,
@@ -37,6 +38,7 @@ from benches.load.common import (
     install_cleanup,
     log,
     mem_kb,
+    proc_jiffies,
     stop,
     tokens,
 )
@@ -441,9 +443,17 @@ class Suite:
                     wrk.run(r.port, s2, duration=self.a.warmup, connections=self.a.connections, script=self.script)
             for i in range(self.a.runs):
                 for s, r in started:
-                    runs[s.name].append(self.one_run(s.label, r.port, "S2", i, r))
+                    # The gateway's own CPU per request too: on a machine shared with other work,
+                    # req/s follows whatever CPU share the gateway got, its CPU per request much less.
+                    procs = [r.proc.pid, *gateway_workers(r.proc.pid)]
+                    j0 = proc_jiffies(procs)
+                    one = self.one_run(s.label, r.port, "S2", i, r)
+                    used = (proc_jiffies(procs) - j0) / CLK_TCK
+                    one["gateway_cpu_us_per_request"] = round(1e6 * used / one["requests"], 2) if one["requests"] else None
+                    runs[s.name].append(one)
             for s, _ in started:
-                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name])}
+                cpu = sorted(x["gateway_cpu_us_per_request"] for x in runs[s.name] if x["gateway_cpu_us_per_request"])
+                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name]), "cpu_us_per_request": statistics.median(cpu) if cpu else None}
             on = started[1][0]
             m = re.search(r'metrics_listen = "127\.0\.0\.1:(\d+)"', (self.ctx.tmp / f"{on.name}.toml").read_text())
             assert m is not None
@@ -460,7 +470,12 @@ class Suite:
             on_rps = out["systems"]["gateway-obs-on"]["median"]["rps"]
             out["s2_rps"] = {"off": off_rps, "on": on_rps}
             out["s2_ratio"] = round(on_rps / off_rps, 3) if off_rps else None
-            log(f"observability: S2 on/off = {out['s2_ratio']} ({on_rps:.0f} / {off_rps:.0f} req/s)")
+            off_cpu = out["systems"]["gateway-obs-off"]["cpu_us_per_request"]
+            on_cpu = out["systems"]["gateway-obs-on"]["cpu_us_per_request"]
+            out["s2_cpu_us"] = {"off": off_cpu, "on": on_cpu}
+            # req/s the gateway would do on the same CPU, on vs off: the inverse ratio of its CPU per request.
+            out["s2_cpu_ratio"] = round(off_cpu / on_cpu, 3) if off_cpu and on_cpu else None
+            log(f"observability: S2 on/off = {out['s2_ratio']} ({on_rps:.0f} / {off_rps:.0f} req/s); CPU per request {on_cpu} / {off_cpu} µs: off/on = {out['s2_cpu_ratio']}")
         except Exception as e:  # noqa: BLE001
             out["error"] = f"{type(e).__name__}: {e}"
             log(f"observability: FAILED: {out['error']}")

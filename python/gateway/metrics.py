@@ -162,7 +162,8 @@ class Recorder:
     def record(self, ctx: RequestContext, now: float) -> None:
         route = ctx.route
         if route is not None:
-            label = self._label(route)
+            hit = self._labels.get(id(route))
+            label = hit[1] if hit is not None and hit[0] is route else self._label(route)
         else:
             answer = ctx.answer
             label = HEALTH_ROUTE if answer is not None and answer.kind == "health" else UNMATCHED
@@ -306,6 +307,7 @@ def _route_label(route: Any) -> str:
 
 # ---------------------------------------------------------------- the listener (serve's main process)
 
+MAX_SCRAPES = 16
 _DB_FILE = re.compile(r"^gauge_live\w*?_(\d+)\.db$")
 
 
@@ -405,6 +407,25 @@ def start_listener(address: str, port: int, directory: str) -> ThreadingHTTPServ
         daemon_threads = True
         address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
         allow_reuse_address = True
+        # A thread per connection, at most MAX_SCRAPES at once: a flood of connections to the metrics
+        # port is closed at once rather than growing threads without bound.
+        slots = threading.BoundedSemaphore(MAX_SCRAPES)
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            if not self.slots.acquire(blocking=False):
+                self.shutdown_request(request)
+                return
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self.slots.release()
+                raise
+
+        def process_request_thread(self, request: Any, client_address: Any) -> None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.slots.release()
 
     server = Server((address, port), Handler)
     threading.Thread(target=server.serve_forever, name="gateway-metrics", daemon=True).start()

@@ -165,7 +165,7 @@ class Server:
     _trust_cache: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # Derived: the request-id header's wire name (lower-case bytes), for the responses it is echoed on.
-    request_id_wire: bytes | None = field(init=False, repr=False, compare=False)
+    request_id_wire: bytes = field(init=False, repr=False, compare=False)  # b"" when off
     request_id_lower: str = field(init=False, repr=False, compare=False)  # "" when off
 
     # Derived: the lower-case names of the request headers the correlation stage sets.
@@ -177,7 +177,7 @@ class Server:
             names |= TRACE_HEADERS
         object.__setattr__(self, "correlation_headers", frozenset(names))
         object.__setattr__(self, "request_id_lower", self.request_id.lower() if self.request_id else "")
-        object.__setattr__(self, "request_id_wire", self.request_id.lower().encode("ascii") if self.request_id else None)
+        object.__setattr__(self, "request_id_wire", self.request_id.lower().encode("ascii") if self.request_id else b"")
 
     def is_trusted(self, peer: str | None) -> bool:
         """Whether ``peer`` (the client address of the connection) is one of ``trusted_proxies``,

@@ -92,39 +92,58 @@ def parse_traceparent(value: str) -> tuple[str, str, str] | None:
 
 
 def run(ctx: RequestContext) -> Answer | None:
+    # The common case — no id and no traceparent from the client — is kept to a few lookups and two
+    # pops: this runs on every request (measured with callgrind: ~16k instructions before, see README).
     server = ctx.config.server
+    req = ctx.request
     name = server.request_id
     if name is not None:
-        _request_id(ctx, name)
+        value = req.header(name)
+        if value is None:
+            value = _ids32.pop() if _ids32 else random_hex(16)
+            if ctx.trace is not None:
+                ctx.note(NAME, f"request id {value} (generated: the client sent none)")
+        else:
+            value = _kept_id(ctx, name)
+        ctx.request_id = value
+        ctx.set_headers[name] = value
+        ctx.echo_headers = ((server.request_id_wire, value.encode()),)
     if server.trace:
-        _trace(ctx)
+        if req.header("traceparent") is None and server.otlp_endpoint is None:
+            trace_id = _ids32.pop() if _ids32 else random_hex(16)
+            span_id = _ids16.pop() if _ids16 else random_hex(8)
+            ctx.trace_id = trace_id
+            ctx.span_id = span_id
+            ctx.set_headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
+            if ctx.trace is not None:
+                ctx.note(NAME, f"trace {trace_id}: started (no traceparent)")
+        else:
+            _trace(ctx)
     return None
 
 
-def _request_id(ctx: RequestContext, name: str) -> None:
+_ids32 = _pools[16]
+_ids16 = _pools[8]
+
+
+def _kept_id(ctx: RequestContext, name: str) -> str:
+    """The client's request id if a trusted proxy sent one sane value, else a new one."""
     req = ctx.request
     values = req.header_values(name)
-    why = "generated: the client sent none"
-    value = None
-    if values:
-        if not ctx.config.server.is_trusted(req.client):
-            why = f"generated: the peer {req.client} is not in server.trusted_proxies"
-        elif len(values) > 1:
-            why = f"generated: the proxy sent {len(values)} {name} headers"
-        elif _SANE_ID.fullmatch(values[0]) is None:
-            why = f"generated: the proxy's {name} is not 1 to {MAX_REQUEST_ID} visible ASCII characters"
-        else:
-            value = values[0]
-            why = "kept: from a trusted proxy"
-    if value is None:
-        value = random_hex(16)
-    ctx.request_id = value
-    ctx.set_headers[name] = value
-    wire = ctx.config.server.request_id_wire
-    assert wire is not None
-    ctx.echo_headers = ((wire, value.encode("ascii")),)
+    if not ctx.config.server.is_trusted(req.client):
+        why = f"generated: the peer {req.client} is not in server.trusted_proxies"
+    elif len(values) > 1:
+        why = f"generated: the proxy sent {len(values)} {name} headers"
+    elif _SANE_ID.fullmatch(values[0]) is None:
+        why = f"generated: the proxy's {name} is not 1 to {MAX_REQUEST_ID} visible ASCII characters"
+    else:
+        if ctx.trace is not None:
+            ctx.note(NAME, f"request id {values[0]} (kept: from a trusted proxy)")
+        return values[0]
+    value = random_hex(16)
     if ctx.trace is not None:
         ctx.note(NAME, f"request id {value} ({why})")
+    return value
 
 
 def _trace(ctx: RequestContext) -> None:
@@ -156,4 +175,4 @@ def _trace(ctx: RequestContext) -> None:
     ctx.set_headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
     if ctx.trace is not None:
         why = "no traceparent" if not values else "more than one traceparent" if len(values) > 1 else "the traceparent is not valid"
-        ctx.note(NAME, f"trace {ctx.trace_id}: started ({why})")
+        ctx.note(NAME, f"trace {trace_id}: started ({why})")
