@@ -235,6 +235,7 @@ def markdown(res: dict[str, Any]) -> str:
                 else ""
             )
             + (f"; /metrics counted {ob['metrics_counted']:.0f} S2 requests" if ob.get("metrics_counted") is not None else "")
+            + "".join(f"; {p['label']}: ratio {p['ratio']}, CPU off/on {p['cpu_ratio']}" for p in (ob.get("parts") or {}).values())
         )
     L.append("")
     L.append(f"Command: `{res['command']}`")

@@ -430,7 +430,7 @@ class Suite:
                     return out
                 s2 = self.scen["S2"]
                 rid = checks.fetch(r.port, s2.method, s2.path, dict(s2.headers)).header("x-request-id")
-                if (rid is not None) != bool(s.server_extra):
+                if (rid is not None) != ("request_id" in s.server_extra):
                     out["error"] = f"{s.label}: X-Request-Id is {'missing' if rid is None else 'present'}"
                     log(out["error"])
                     self.failed = True
@@ -476,6 +476,15 @@ class Suite:
             # req/s the gateway would do on the same CPU, on vs off: the inverse ratio of its CPU per request.
             out["s2_cpu_ratio"] = round(off_cpu / on_cpu, 3) if off_cpu and on_cpu else None
             log(f"observability: S2 on/off = {out['s2_ratio']} ({on_rps:.0f} / {off_rps:.0f} req/s); CPU per request {on_cpu} / {off_cpu} µs: off/on = {out['s2_cpu_ratio']}")
+            out["parts"] = {}
+            for s, _ in started[2:]:
+                part = out["systems"][s.name]
+                out["parts"][s.name] = {
+                    "label": s.label,
+                    "ratio": round(part["median"]["rps"] / off_rps, 3) if off_rps else None,
+                    "cpu_ratio": round(off_cpu / part["cpu_us_per_request"], 3) if off_cpu and part["cpu_us_per_request"] else None,
+                }
+                log(f"observability: {s.label}: S2 ratio {out['parts'][s.name]['ratio']}, CPU off/on {out['parts'][s.name]['cpu_ratio']}")
         except Exception as e:  # noqa: BLE001
             out["error"] = f"{type(e).__name__}: {e}"
             log(f"observability: FAILED: {out['error']}")
