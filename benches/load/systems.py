@@ -247,8 +247,8 @@ def observability_systems() -> list[System]:
     """Issue 12: the same gateway (1 worker, S2) without and with metrics, request ids and tracing."""
     return [
         System("gateway-obs-off", "gateway 1w, observability off", "workload", workers=1, scenarios=("S2",)),
-        System("gateway-obs-on", "gateway 1w, metrics + request id + trace", "workload", workers=1, scenarios=("S2",), server_extra=configs.OBSERVABILITY_SERVER),
         # Each part alone, to see where the cost is.
         System("gateway-obs-ids", "gateway 1w, request id + trace", "workload", workers=1, scenarios=("S2",), server_extra='request_id = "X-Request-Id"\ntrace = true\n'),
         System("gateway-obs-metrics", "gateway 1w, metrics only", "workload", workers=1, scenarios=("S2",), server_extra='metrics_listen = "127.0.0.1:{metrics_port}"\n'),
+        System("gateway-obs-on", "gateway 1w, metrics + request id + trace", "workload", workers=1, scenarios=("S2",), server_extra=configs.OBSERVABILITY_SERVER),
     ]
