@@ -278,6 +278,17 @@ def test_open_websockets_of_a_dead_worker_are_forgotten(tmp_path: Path) -> None:
         "observe.websocket_opened('/ws/:room'); observe.websocket_opened('/ws/:room'); observe.websocket_closed('/ws/:room')\n"
         "observe.websocket_opened('/chat')\n"
         "observe.key_set_fetch('sso', 'ok'); observe.key_set_fetch('sso', 'error'); observe.key_set_fetch('sso', 'ok')\n"
+        # A request a rate limit decided (the fields the rate-limit stage sets), through the single exit.
+        "import time\n"
+        "from gateway.config import load\n"
+        "from gateway.context import RequestContext\n"
+        "from gateway.request import from_url\n"
+        "cfg = load('g.toml', '[server]\\naccess_log = false\\n[origins.web]\\nurl = \"http://127.0.0.1:9\"\\n[[routes]]\\nmatch = \"/api/:path*\"\\norigin = \"web\"\\n')\n"
+        "for decision in ('allow', 'allow', 'deny'):\n"
+        "    ctx = RequestContext(cfg, from_url('GET', '/api/x', [], '127.0.0.1'), None, time.perf_counter())\n"
+        "    ctx.route = cfg.routes[0]; ctx.status = 429 if decision == 'deny' else 200\n"
+        "    ctx.rate_limit_name = 'per_ip'; ctx.rate_limit_outcome = decision\n"
+        "    observe.request_done(ctx)\n"
         "print('ready', flush=True)\n"
         "signal.pause()\n"
     )
@@ -292,6 +303,9 @@ def test_open_websockets_of_a_dead_worker_are_forgotten(tmp_path: Path) -> None:
         # Outside a request (no event loop), counts are written through at once.
         assert value(s, "gateway_key_set_fetches_total", policy="sso", outcome="ok") == 2
         assert value(s, "gateway_key_set_fetches_total", policy="sso", outcome="error") == 1
+        assert value(s, "gateway_rate_limit_total", limit="per_ip", decision="allow") == 2
+        assert value(s, "gateway_rate_limit_total", limit="per_ip", decision="deny") == 1
+        assert value(s, "http_server_request_duration_seconds_count", http_route="/api/:path*", http_request_method="GET", http_response_status_code="429") == 1
         worker.stop(signal.SIGKILL)
         worker.popen.wait(10)
         s = scrape(port)
