@@ -65,10 +65,10 @@ class RequestContext:
     upstream_url: str | None = None
     timeout: float = 30.0
     max_body: int = 0
-    # correlation (README "Observability"): the request id; the W3C trace context — trace id, the
-    # span id of the gateway's server span (or of the traceparent it started), the caller's parent
-    # span id (None when the gateway started the trace), the trace flags, and, with OTLP, the span id
-    # of the upstream call (the parent-id the origin is sent); the headers echoed on every response.
+    # correlation (README "Observability"): the request id; the W3C trace context — trace id, and
+    # with OTLP export the gateway's SERVER span id, the caller's parent span id (None when the
+    # gateway started the trace), the trace flags, and the span id of the upstream call (the
+    # parent-id the origin is sent); the headers echoed on every response.
     request_id: str | None = None
     trace_id: str | None = None
     span_id: str | None = None

@@ -9,6 +9,7 @@ it. Lines are JSON on stdout; paths only, never query strings (they may carry to
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Any
@@ -17,6 +18,8 @@ import orjson
 
 from gateway import metrics, tracing
 from gateway.context import RequestContext
+
+log = logging.getLogger("gateway")
 
 
 def _unrouted_path(ctx: RequestContext) -> str:
@@ -31,7 +34,10 @@ def _unrouted_path(ctx: RequestContext) -> str:
 def request_done(ctx: RequestContext) -> None:
     now = time.perf_counter()
     if metrics.recorder is not None:
-        metrics.recorder.record(ctx, now)
+        try:
+            metrics.recorder.record(ctx, now)
+        except Exception:  # figures must never cost a request its log line
+            log.exception("metrics: could not record a request")
     if tracing.exporter is not None:
         tracing.record(ctx, now)
     if not ctx.config.server.access_log:
