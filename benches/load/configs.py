@@ -125,13 +125,14 @@ http {{
 _X_CURRENCY = ', "X-Currency" = "{kv.regions[{country}].currency|USD}"'
 
 
-def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "", https_origin: tuple[int, Path] | None = None) -> str:
+def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "", https_origin: tuple[int, Path] | None = None, server: str = "") -> str:
+    """`server` adds lines to the [server] table (the observability variant's keys)."""
     from gateway.cli import EXAMPLE_CATCH_ALL, example_config_text
 
     text = example_config_text(origin, origin)
     for old, new in (
         (_X_CURRENCY, ""),
-        ('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{port}"\naccess_log = false'),
+        ('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{port}"\naccess_log = false' + (f"\n{server.strip()}" if server else "")),
         ('path = "regions.json"', f'path = "{tmp}/regions.json"'),
         (EXAMPLE_CATCH_ALL, extra_routes + "\n" + EXAMPLE_CATCH_ALL),
     ):
@@ -207,6 +208,15 @@ frontend gateway
     http-request set-var(txn.tok) req.cook(auth-token) if is_session {{ req.cook(auth-token) -m len gt 0 }}
     http-request set-var(txn.tok) http_auth_bearer if is_session !{{ var(txn.tok) -m found }} {{ http_auth_bearer -m len gt 0 }}
     http-request set-var(txn.tok) http_auth_bearer if is_api {{ http_auth_bearer -m len gt 0 }}
+
+
+# Issue 12: S2 with metrics, request ids and tracing on (no OTLP export) vs the same config without.
+# {metrics_port} is filled in with a free port when the system starts.
+OBSERVABILITY_SERVER = """
+metrics_listen = "127.0.0.1:{metrics_port}"
+request_id = "X-Request-Id"
+trace = true
+"""
     acl has_tok var(txn.tok) -m found
 
     # missing

@@ -280,6 +280,20 @@ def markdown(res: dict[str, Any]) -> str:
             + ", ".join(f"{k} routes {_k(v)} req/s" for k, v in mt["s4_rps"].items())
             + (f"; loss {mt['s4_loss_pct']:.1f} %" if mt.get("s4_loss_pct") is not None else "")
         )
+    ob = res.get("observability") or {}
+    if ob.get("s2_rps"):
+        L.append("")
+        L.append(
+            "Observability, S2 with metrics + request id + trace (no OTLP) vs without (runs interleaved): "
+            f"on {_k(ob['s2_rps']['on'])} req/s, off {_k(ob['s2_rps']['off'])} req/s, ratio {ob['s2_ratio']:.3f}"
+            + (
+                f"; the gateway's CPU per request on {ob['s2_cpu_us']['on']:.1f} µs, off {ob['s2_cpu_us']['off']:.1f} µs, off/on {ob['s2_cpu_ratio']:.3f}"
+                if ob.get("s2_cpu_ratio")
+                else ""
+            )
+            + (f"; /metrics counted {ob['metrics_counted']:.0f} S2 requests" if ob.get("metrics_counted") is not None else "")
+            + "".join(f"; {p['label']}: ratio {p['ratio']}, CPU off/on {p['cpu_ratio']}" for p in (ob.get("parts") or {}).values())
+        )
     L.append("")
     L.append(f"Command: `{res['command']}`")
     return "\n".join(L) + "\n"

@@ -43,6 +43,7 @@ from benches.load.common import (
     tokens,
 )
 from benches.load.systems import (
+    observability_systems,
     Ctx,
     Running,
     System,
@@ -97,10 +98,10 @@ def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
             elif w == "https":
                 # S6 and, for its ratio, the gateway's own S2 in the same run.
                 want |= {"gateway-1w", *(n for n, s in systems.items() if s.https)}
-            elif w in cat or w in ("matching", "hooks"):
+            elif w in cat or w in ("matching", "hooks", "observability"):
                 want.add(w)
             else:
-                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'https', 'matching', 'hooks'])}")
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'https', 'matching', 'hooks', 'observability'])}")
         return [n for n in cat if n in want], "matching" in want
     if a.quick:
         return QUICK_SYSTEMS, False
@@ -482,6 +483,91 @@ class Suite:
         return out
 
 
+    def observability(self) -> dict[str, Any]:
+        """Issue 12: S2 with metrics, request ids and tracing on (no OTLP) vs off; both up, runs
+        interleaved, so the machine's drift hits both alike. The "on" gateway is checked to really
+        record: its answer carries X-Request-Id and its /metrics counted the timed requests."""
+        out: dict[str, Any] = {"systems": {}}
+        started: list[tuple[System, Running]] = []
+        try:
+            for s in observability_systems():
+                log(f"{s.label}: starting")
+                r = s.start(self.ctx)
+                started.append((s, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+                s2 = self.scen["S2"]
+                rid = checks.fetch(r.port, s2.method, s2.path, dict(s2.headers)).header("x-request-id")
+                if (rid is not None) != ("request_id" in s.server_extra):
+                    out["error"] = f"{s.label}: X-Request-Id is {'missing' if rid is None else 'present'}"
+                    log(out["error"])
+                    self.failed = True
+                    return out
+            out["background_busy_pct"] = self.settle("observability")
+            s2 = self.scen["S2"]
+            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _ in started}
+            for s, r in started:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, s2, duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(self.a.runs):
+                for s, r in started:
+                    # The gateway's own CPU per request too: on a machine shared with other work,
+                    # req/s follows whatever CPU share the gateway got, its CPU per request much less.
+                    procs = [r.proc.pid, *gateway_workers(r.proc.pid)]
+                    j0 = proc_jiffies(procs)
+                    one = self.one_run(s.label, r.port, "S2", i, r)
+                    used = (proc_jiffies(procs) - j0) / CLK_TCK
+                    one["gateway_cpu_us_per_request"] = round(1e6 * used / one["requests"], 2) if one["requests"] else None
+                    runs[s.name].append(one)
+            for s, _ in started:
+                cpu = sorted(x["gateway_cpu_us_per_request"] for x in runs[s.name] if x["gateway_cpu_us_per_request"])
+                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name]), "cpu_us_per_request": statistics.median(cpu) if cpu else None}
+            on = next(s for s, _ in started if s.name == "gateway-obs-on")
+            m = re.search(r'metrics_listen = "127\.0\.0\.1:(\d+)"', (self.ctx.tmp / f"{on.name}.toml").read_text())
+            assert m is not None
+            time.sleep(1.5)  # the worker's last second of figures
+            text = checks.fetch(int(m.group(1)), "GET", "/metrics").body.decode()
+            counted = sum(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith("http_server_request_duration_seconds_count{") and 'http_route="/dashboard/:path*"' in ln)
+            timed = sum(x["requests"] for x in runs[on.name]) if all("requests" in x for x in runs[on.name]) else None
+            out["metrics_counted"] = counted
+            if counted <= 0 or (timed is not None and counted < timed):
+                out["error"] = f"{on.label}: /metrics counted {counted} S2 requests, fewer than the {timed} timed"
+                log(out["error"])
+                self.failed = True
+            off_rps = out["systems"]["gateway-obs-off"]["median"]["rps"]
+            on_rps = out["systems"]["gateway-obs-on"]["median"]["rps"]
+            out["s2_rps"] = {"off": off_rps, "on": on_rps}
+            out["s2_ratio"] = round(on_rps / off_rps, 3) if off_rps else None
+            off_cpu = out["systems"]["gateway-obs-off"]["cpu_us_per_request"]
+            on_cpu = out["systems"]["gateway-obs-on"]["cpu_us_per_request"]
+            out["s2_cpu_us"] = {"off": off_cpu, "on": on_cpu}
+            # req/s the gateway would do on the same CPU, on vs off: the inverse ratio of its CPU per request.
+            out["s2_cpu_ratio"] = round(off_cpu / on_cpu, 3) if off_cpu and on_cpu else None
+            log(f"observability: S2 on/off = {out['s2_ratio']} ({on_rps:.0f} / {off_rps:.0f} req/s); CPU per request {on_cpu} / {off_cpu} µs: off/on = {out['s2_cpu_ratio']}")
+            out["parts"] = {}
+            for s, _ in started:
+                if s.name in ("gateway-obs-off", "gateway-obs-on"):
+                    continue
+                part = out["systems"][s.name]
+                out["parts"][s.name] = {
+                    "label": s.label,
+                    "ratio": round(part["median"]["rps"] / off_rps, 3) if off_rps else None,
+                    "cpu_ratio": round(off_cpu / part["cpu_us_per_request"], 3) if off_cpu and part["cpu_us_per_request"] else None,
+                }
+                log(f"observability: {s.label}: S2 ratio {out['parts'][s.name]['ratio']}, CPU off/on {out['parts'][s.name]['cpu_ratio']}")
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"observability: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, r in started:
+                s.stop(r)
+        return out
+
     def tls_cost(self) -> dict[str, Any]:
         """S2 on the gateway with its HTTP origin and S6 (the same request) on the gateway with the
         same origin over TLS, both 1 worker, both up, runs interleaved: what pooled, verified TLS to
@@ -613,6 +699,9 @@ def main(argv: list[str]) -> int:
         if "gateway-https" in names and "gateway-1w" in names:
             log("== what pooled TLS to the origin costs (S2 vs S6, interleaved)")
             res["https"] = suite.tls_cost()
+        if "observability" in {w.strip() for w in a.only.split(",")} or not (a.only or a.quick):
+            log("== observability (issue 12): S2 with metrics + request id + trace vs without")
+            res["observability"] = suite.observability()
     finally:
         if origin is not None:
             stop(origin)

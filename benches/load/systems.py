@@ -62,6 +62,7 @@ class System:
     name: str
     label: str
     kind: str  # "workload" (does the reference workload), "proxy" (plain proxy), "redirect" (a fixed 302), "origin" (S0)
+    server_extra: str = ""  # gateway only: lines added to [server] ({metrics_port}: a free port)
     cpus: str = SUT_CPUS
     note: str = ""
     workers: int = 0  # Granian workers: the gateway and the floors
@@ -103,7 +104,8 @@ class System:
             # A floor is served with the Granian options `gateway serve` uses for the same config.
             cfg = ctx.tmp / f"{self.name}.toml"
             https = (ctx.origin_tls_port, ctx.certs.ca) if self.https and ctx.certs is not None else None
-            text = configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), https_origin=https)
+            server = self.server_extra.replace("{metrics_port}", str(free_port()))
+            text = configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), https_origin=https, server=server)
             cfg.write_text(configs.with_hooks(text, ctx.tmp) if self.hooks else text)
             if self.app:
                 cmd = [sys.executable, "-m", "benches.load.peers.granian_serve", self.app, "--config", str(cfg), "--port", str(port), "--workers", str(self.workers)]
@@ -276,4 +278,15 @@ def matching_systems() -> list[System]:
     return [
         System("gateway-routes-10", "gateway 1w, 10 routes before catch-all", "workload", workers=1, extra_routes=10, scenarios=("S4",)),
         System("gateway-routes-1000", "gateway 1w, 1000 routes before catch-all", "workload", workers=1, extra_routes=1000, scenarios=("S4",)),
+    ]
+
+
+def observability_systems() -> list[System]:
+    """Issue 12: the same gateway (1 worker, S2) without and with metrics, request ids and tracing."""
+    return [
+        System("gateway-obs-off", "gateway 1w, observability off", "workload", workers=1, scenarios=("S2",)),
+        # Each part alone, to see where the cost is.
+        System("gateway-obs-ids", "gateway 1w, request id + trace", "workload", workers=1, scenarios=("S2",), server_extra='request_id = "X-Request-Id"\ntrace = true\n'),
+        System("gateway-obs-metrics", "gateway 1w, metrics only", "workload", workers=1, scenarios=("S2",), server_extra='metrics_listen = "127.0.0.1:{metrics_port}"\n'),
+        System("gateway-obs-on", "gateway 1w, metrics + request id + trace", "workload", workers=1, scenarios=("S2",), server_extra=configs.OBSERVABILITY_SERVER),
     ]

@@ -38,6 +38,9 @@ NEVER_FORWARDED = frozenset(HOP_BY_HOP | FORWARDING_HEADERS | {"expect"})
 # would strip every visitor's cookies everywhere).
 MANAGED_HEADERS = frozenset(NEVER_FORWARDED | {"host", "content-length", "cookie", "authorization"})
 
+# W3C Trace Context's request headers (https://www.w3.org/TR/trace-context/#trace-context-http-headers-format).
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
 # Peers remembered per Server: the same few proxies and load balancers repeat, while a flood of
 # distinct client addresses must not grow the cache without bound.
 TRUST_CACHE_MAX = 4096
@@ -263,10 +266,32 @@ class Server:
     tls_key: Path | None = None
     http2: bool = True
     drain_timeout: float = 30.0
+    # Observability (README "Observability"): the Prometheus listener's HOST:PORT (read at start;
+    # None = no metrics), the request-id header name as configured (None = off), W3C trace context on
+    # or off, and the OTLP/HTTP traces URL spans are exported to (read at start; None = no export).
+    metrics_listen: str | None = None
+    request_id: str | None = None
+    trace: bool = False
+    otlp_endpoint: str | None = None
     # peer address -> verdict. It lives on this (frozen) object, so a reload, which builds a new
     # Server, starts with an empty cache: a cache keyed by id(config) handed a reloaded config the
     # verdicts of an old one whose id it reused.
     _trust_cache: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    # Derived: the request-id header's wire name (lower-case bytes), for the responses it is echoed on.
+    request_id_wire: bytes = field(init=False, repr=False, compare=False)  # b"" when off
+    request_id_lower: str = field(init=False, repr=False, compare=False)  # "" when off
+
+    # Derived: the lower-case names of the request headers the correlation stage sets.
+    correlation_headers: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = {self.request_id.lower()} if self.request_id else set()
+        if self.trace:
+            names |= TRACE_HEADERS
+        object.__setattr__(self, "correlation_headers", frozenset(names))
+        object.__setattr__(self, "request_id_lower", self.request_id.lower() if self.request_id else "")
+        object.__setattr__(self, "request_id_wire", self.request_id.lower().encode("ascii") if self.request_id else b"")
 
     def is_trusted(self, peer: str | None) -> bool:
         """Whether ``peer`` (the client address of the connection) is one of ``trusted_proxies``,
@@ -349,7 +374,9 @@ class Config:
             exp = self.experiments.get(r.experiment) if r.experiment else None
             if exp is not None and exp.header:
                 sets.add(exp.header.lower())
-            trusted = NEVER_FORWARDED | forwarded | sets
+            # The request id and the trace context headers the correlation stage sets: a client's
+            # copies are never forwarded as they came (the stage decides what is kept).
+            trusted = NEVER_FORWARDED | forwarded | sets | self.server.correlation_headers
             origin = self.origins.get(r.origin)
             if origin is not None and (origin.scheme == "https" or origin.fixed_host is not None):
                 # The gateway writes Host itself (gateway.stages.proxy): the client's is not sent.
