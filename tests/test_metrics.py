@@ -284,10 +284,10 @@ def test_open_websockets_of_a_dead_worker_are_forgotten(tmp_path: Path) -> None:
         "from gateway.context import RequestContext\n"
         "from gateway.request import from_url\n"
         "cfg = load('g.toml', '[server]\\naccess_log = false\\n[origins.web]\\nurl = \"http://127.0.0.1:9\"\\n[[routes]]\\nmatch = \"/api/:path*\"\\norigin = \"web\"\\n')\n"
-        "for decision in ('allow', 'allow', 'deny'):\n"
+        "for decision in ('allowed', 'allowed', 'limited'):\n"
         "    ctx = RequestContext(cfg, from_url('GET', '/api/x', [], '127.0.0.1'), None, time.perf_counter())\n"
-        "    ctx.route = cfg.routes[0]; ctx.status = 429 if decision == 'deny' else 200\n"
-        "    ctx.rate_limit_name = 'per_ip'; ctx.rate_limit_outcome = decision\n"
+        "    ctx.route = cfg.routes[0]; ctx.status = 429 if decision == 'limited' else 200\n"
+        "    ctx.rate_limit = ('per_ip', decision)\n"
         "    observe.request_done(ctx)\n"
         "print('ready', flush=True)\n"
         "signal.pause()\n"
@@ -303,8 +303,8 @@ def test_open_websockets_of_a_dead_worker_are_forgotten(tmp_path: Path) -> None:
         # Outside a request (no event loop), counts are written through at once.
         assert value(s, "gateway_key_set_fetches_total", policy="sso", outcome="ok") == 2
         assert value(s, "gateway_key_set_fetches_total", policy="sso", outcome="error") == 1
-        assert value(s, "gateway_rate_limit_total", limit="per_ip", decision="allow") == 2
-        assert value(s, "gateway_rate_limit_total", limit="per_ip", decision="deny") == 1
+        assert value(s, "gateway_rate_limit_total", limit="per_ip", decision="allowed") == 2
+        assert value(s, "gateway_rate_limit_total", limit="per_ip", decision="limited") == 1
         assert value(s, "http_server_request_duration_seconds_count", http_route="/api/:path*", http_request_method="GET", http_response_status_code="429") == 1
         worker.stop(signal.SIGKILL)
         worker.popen.wait(10)
@@ -363,3 +363,46 @@ def _scrapes(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_an_open_websocket_is_counted_while_it_lasts(tmp_path: Path) -> None:
+    """gateway_websockets_open follows a real session through the gateway: 1 while it is open, 0
+    once the client has closed it (the proxy calls observe.websocket_opened/closed)."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    from tests.ws_origin import WSOrigin
+
+    origin = WSOrigin()
+    try:
+        mport = free_port()
+        path = write_config(
+            tmp_path,
+            f"""
+[server]
+metrics_listen = "127.0.0.1:{mport}"
+
+[origins.ws]
+url = "http://127.0.0.1:{origin.port}"
+
+[[routes]]
+match = "/room/:path*"
+origin = "ws"
+""",
+        )
+        with gateway_serve(path, workers=1) as gw:
+
+            def open_now() -> float:
+                return total(scrape(mport), "gateway_websockets_open")
+
+            async def session() -> None:
+                async with connect(f"ws://127.0.0.1:{gw.port}/room/a") as ws:
+                    await ws.send("hi")
+                    assert await ws.recv() == "hi"
+                    assert await asyncio.to_thread(wait_for, lambda: open_now() == 1, 10), scrape(mport)
+
+            asyncio.run(session())
+            assert wait_for(lambda: open_now() == 0, 10), scrape(mport)
+    finally:
+        origin.close()
