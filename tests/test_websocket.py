@@ -466,3 +466,56 @@ def test_sigterm_closes_sessions_with_1001_and_exits_0(tmp_path: Path) -> None:
     finally:
         origin.close()
 
+
+
+# ------------------------------------------------------------------ wss:// origins
+
+
+def test_a_wss_origin_is_reached_with_the_origins_own_tls_settings(tmp_path: Path) -> None:
+    """An https:// origin's WebSocket leg uses its ca_file and is checked against its SNI name, and
+    the origin gets the Host its host_header rule gives, as the HTTP forward would: with the right
+    CA the session works; with the CA of someone else the handshake is a 502, never an unverified
+    session."""
+    import ssl
+
+    import trustme
+
+    ca, other = trustme.CA(), trustme.CA()
+    cert = ca.issue_cert("ws.internal")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    other.cert_pem.write_to_path(str(tmp_path / "other.pem"))
+    origin = WSOrigin(ssl=server_ctx)
+    try:
+        for ca_file, works in (("ca.pem", True), ("other.pem", False)):
+            path = write_config(
+                tmp_path,
+                f"""
+[origins.ws]
+url = "https://127.0.0.1:{origin.port}"
+sni = "ws.internal"
+host_header = "ws.internal"
+ca_file = "file:{ca_file}"
+
+[[routes]]
+match = "/room/:path*"
+origin = "ws"
+""",
+            )
+            with gateway_serve(path) as gw:
+                if works:
+
+                    async def go() -> None:
+                        ws = await connect(f"ws://127.0.0.1:{gw.port}/room/tls")
+                        await ws.send("over tls")
+                        assert await ws.recv() == "over tls"
+                        await ws.close()
+
+                    run(go())
+                    assert origin.last().header("host") == ["ws.internal"]
+                else:
+                    r = raw_http(gw.port, b"GET /room/x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                    assert r.status == 502, (r.status, r.body)
+    finally:
+        origin.close()

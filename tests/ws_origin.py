@@ -20,6 +20,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -44,6 +45,8 @@ class Handshake:
 class WSOrigin:
     subprotocols: tuple[str, ...] = ("chat.v2", "chat.v1")
     handshakes: list[Handshake] = field(default_factory=list)
+    # A server-side SSLContext: the origin speaks wss:// (TLS) instead of ws://.
+    ssl: Any = None
 
     def __post_init__(self) -> None:
         self._ready = threading.Event()
@@ -75,6 +78,7 @@ class WSOrigin:
             ping_interval=0.2,
             ping_timeout=1.0,
             max_size=16 * 2**20,
+            ssl=self.ssl,
         ) as server:
             self.port = server.sockets[0].getsockname()[1] if hasattr(server, "sockets") else list(server.server.sockets)[0].getsockname()[1]
             self._ready.set()

@@ -333,6 +333,8 @@ def _origin_request(ctx: RequestContext, ws: ClientProtocol) -> Any:
             host = host or v.decode("latin-1")
         elif k not in HANDSHAKE_HEADERS:
             extra.append((k.decode("latin-1"), v.decode("latin-1")))
+    # The Host the proxy stage chose (the origin's host_header rule), as the HTTP forward sends it.
+    host = host or ctx.upstream_host
     if host is not None:
         del request.headers["Host"]
         request.headers["Host"] = host
@@ -349,7 +351,16 @@ async def _open(ctx: RequestContext) -> OriginLeg:
     ws = ClientProtocol(uri, subprotocols=[Subprotocol(p) for p in offered_subprotocols(ctx)] or None, max_size=ctx.ws_max_message)
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(ctx.timeout):
-        _, leg = await loop.create_connection(lambda: OriginLeg(ws), uri.host, uri.port, ssl=True if uri.secure else None)
+        origin = ctx.origin
+        tls: Any = None
+        if uri.secure:
+            # The origin's own TLS settings (ca_file, client certificate, tls_verify), checked
+            # against exactly its SNI name, as on the HTTP leg.
+            assert origin is not None
+            tls = origin.ws_ssl if origin.ws_ssl is not None else True
+        _, leg = await loop.create_connection(
+            lambda: OriginLeg(ws), uri.host, uri.port, ssl=tls, server_hostname=(origin.sni if uri.secure and origin is not None else None)
+        )
         try:
             ws.send_request(_origin_request(ctx, ws))
             leg.flush()
