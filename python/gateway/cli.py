@@ -349,11 +349,15 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "response_hooks": [h.name for h in ctx.route.hooks.response] if ctx.route and ctx.route.hooks else [],
     }
     # The CORS decision's headers, as serve adds them to whatever answers (gateway.cors.merge_headers).
-    cors_headers = {_CORS_NAMES.get(k, k.decode("latin-1")): v.decode("latin-1") for k, v in ctx.cors_headers}
+    from gateway.cors import expose_answer_headers, merge_headers
+
+    cors_decision = expose_answer_headers(ctx.cors_headers, answer.headers) if answer is not None else ctx.cors_headers
+    cors_headers = {_CORS_NAMES.get(k, k.decode("latin-1")): v.decode("latin-1") for k, v in cors_decision}
     if answer is not None and answer.kind == "hook":
-        # A hook's own answer: its headers and body as serve sends them.
-        result["response_headers"] = {k.decode("latin-1"): v.decode("utf-8", "replace") for k, v in answer.headers}
-        result["response_headers"].update(cors_headers)
+        # A hook's own answer: its headers and body as serve sends them — merged with the CORS
+        # decision as send_answer merges them (a hook's own Access-Control-* dropped, one Vary).
+        merged = merge_headers(list(answer.headers), cors_decision) if cors_decision else answer.headers
+        result["response_headers"] = {_CORS_NAMES.get(k, k.decode("latin-1")): v.decode("utf-8", "replace") for k, v in merged}
         result["body"] = answer.body.decode("utf-8", "replace")
         return result
     if answer is not None:

@@ -195,6 +195,34 @@ def merge_headers(headers: HeaderList, cors: Sequence[tuple[bytes, bytes]]) -> H
     return out
 
 
+# The gateway's own answers carry these, and none is CORS-safelisted (Fetch §3.2.4 lists only
+# Cache-Control, Content-Language, Content-Length, Content-Type, Expires, Last-Modified, Pragma): a
+# page's fetch() could see a 429 or a 401 but not read Retry-After, RateLimit or WWW-Authenticate.
+GATEWAY_ANSWER_HEADERS = (b"retry-after", b"ratelimit-policy", b"ratelimit", b"www-authenticate")
+
+
+def expose_answer_headers(cors: Sequence[tuple[bytes, bytes]], answer_headers: Sequence[tuple[bytes, bytes]]) -> Sequence[tuple[bytes, bytes]]:
+    """``cors`` (a CORS decision) with ``Access-Control-Expose-Headers`` also naming those of
+    `GATEWAY_ANSWER_HEADERS` that ``answer_headers`` (the gateway's own answer) holds — only when the
+    origin is allowed (``Access-Control-Allow-Origin`` is in ``cors``); otherwise ``cors`` as it is."""
+    names = [n for n in GATEWAY_ANSWER_HEADERS if any(k == n for k, _ in answer_headers)]
+    if not names or not any(k == b"access-control-allow-origin" for k, _ in cors):
+        return cors
+    out: HeaderList = []
+    done = False
+    for k, v in cors:
+        if k == b"access-control-expose-headers":
+            have = {t.strip().lower() for t in v.split(b",")}
+            extra = [n for n in names if n not in have]
+            if extra and b"*" not in have:  # "*" (without credentials) exposes them all already
+                v = b", ".join([v, *extra])
+            done = True
+        out.append((k, v))
+    if not done:
+        out.append((b"access-control-expose-headers", b", ".join(names)))
+    return out
+
+
 # ---------------------------------------------------------------- [cors.*] in gateway.toml
 
 CORS_KEYS = {"origins", "methods", "headers", "expose", "credentials", "max_age"}

@@ -9,7 +9,7 @@ Keys (``[limits.NAME] key``):
 - ``"ip"``: the client's address as the gateway believes it. From a peer in
   ``server.trusted_proxies``, the ``X-Forwarded-For`` chain is read from the right and the first
   hop that is not a trusted proxy is the client (the rightmost address a trusted proxy wrote; the
-  hops to its left are whatever the client sent). From anyone else, the peer address itself: a
+  hops to its left are whatever the client sent; a ``:port`` after a hop's address is dropped). From anyone else, the peer address itself: a
   client cannot choose its key by sending X-Forwarded-For. IPv6 clients are counted by their /64
   (one subscriber's usual allocation: per address, one host could rotate through 2^64 keys);
   IPv4-mapped IPv6 as IPv4.
@@ -108,6 +108,18 @@ def _ip_key(text: str) -> str:
     return key
 
 
+def _without_port(hop: str) -> str:
+    """An X-Forwarded-For entry without the client's port that some load balancers add
+    (``203.0.113.9:40001``, ``[2001:db8::1]:443``): a client opening a new connection per request
+    has a new port each time, so counting per port would give it a new bucket each time. The same
+    reading as the hooks' ``req.client`` (gateway.hooks.api._client_address)."""
+    if hop.startswith("[") and "]" in hop:
+        return hop[1 : hop.index("]")]
+    if hop.count(":") == 1:
+        return hop.split(":", 1)[0]
+    return hop
+
+
 def client_ip(ctx: RequestContext) -> str:
     """The client's address, trusted-proxy aware (see the module docstring): the text a limit keyed
     by ``ip`` counts (an IPv6 address as its /64)."""
@@ -117,7 +129,7 @@ def client_ip(ctx: RequestContext) -> str:
     if server.trusted_proxies and server.is_trusted(peer):
         lines = req.header_values("x-forwarded-for")
         if lines:
-            hops = [h for h in (h.strip() for line in lines for h in line.split(",")) if h]
+            hops = [_without_port(h) for h in (h.strip() for line in lines for h in line.split(",")) if h]
             for hop in reversed(hops):
                 if not server.is_trusted(hop):
                     return _ip_key(hop)

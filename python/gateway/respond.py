@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from gateway.cors import merge_headers
+from gateway.cors import expose_answer_headers, merge_headers
 
 # kind -> (HTTP status, the "error" code in the JSON body)
 ERRORS: dict[str, tuple[int, str]] = {
@@ -98,7 +98,7 @@ async def send_answer(
     headers.extend(extra)
     headers.extend((b"set-cookie", c.encode("latin-1")) for c in set_cookies)
     if cors_headers:
-        headers = merge_headers(headers, cors_headers)
+        headers = merge_headers(headers, expose_answer_headers(cors_headers, answer.headers))
     if answer.status != 204:  # RFC 9110 §8.6: never a Content-Length on a 204
         headers.append((b"content-length", str(len(answer.body)).encode()))
     await send({"type": "http.response.start", "status": answer.status, "headers": headers})

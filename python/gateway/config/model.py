@@ -180,17 +180,22 @@ class RateLimit:
     interval_us: int = field(init=False, repr=False, compare=False)
     tolerance_us: int = field(init=False, repr=False, compare=False)
     policy_header: bytes = field(init=False, repr=False, compare=False)
-    # What a store hashes, before the key's value: the limit's name and a marker, one for a request
-    # with a value ("NAME\0v" + value) and one for the shared bucket of those without ("NAME\0m").
+    # What a store hashes, before the key's value: the limit's name, its rate and burst (as interval
+    # and tolerance), and a marker, one for a request with a value ("NAME\0I/T\0v" + value) and one
+    # for the shared bucket of those without ("NAME\0I/T\0m"). With the rate in the key, a reload
+    # that changes it starts fresh counts: GCRA state is a time computed under the old rate, so a
+    # client refused under 1/h would otherwise stay refused for the rest of that hour after the
+    # limit was raised to 100/m.
     key_prefix: bytes = field(init=False, repr=False, compare=False)
     missing_key: bytes = field(init=False, repr=False, compare=False)
     in_memory: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key_prefix", self.name.encode() + b"\x00v")
-        object.__setattr__(self, "missing_key", self.name.encode() + b"\x00m")
-        object.__setattr__(self, "in_memory", self.store == "memory")
         interval = max(1, round(self.period * 1_000_000 / self.count))
+        identity = f"{self.name}\x00{interval}/{interval * self.burst}\x00".encode()
+        object.__setattr__(self, "key_prefix", identity + b"v")
+        object.__setattr__(self, "missing_key", identity + b"m")
+        object.__setattr__(self, "in_memory", self.store == "memory")
         object.__setattr__(self, "interval_us", interval)
         object.__setattr__(self, "tolerance_us", interval * self.burst)
         object.__setattr__(self, "policy_header", f'"{self.name}";q={self.count};w={self.period}'.encode())

@@ -282,6 +282,30 @@ class HookRequest:
         return f"HookRequest(method={self.method!r}, path={self.path!r}, route={self.route!r})"
 
 
+def _copy_json(value: Any) -> Any:
+    """A JSON value with its objects and arrays copied (scalars are immutable already)."""
+    t = type(value)
+    if t is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if t is list:
+        return [_copy_json(v) for v in value]
+    return value
+
+
+def _detached(m: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``m`` itself when none of its values is an object or an array (nothing a hook could change
+    through a read-only view of it), else a copy."""
+    if m is None or not any(type(v) is dict or type(v) is list for v in m.values()):
+        return m
+    return {k: _copy_json(v) for k, v in m.items()}
+
+
+async def _kv_copy(lookup: Awaitable[Any]) -> Any:
+    # The KV stores hand out the value they cache: a hook writing into it would change what every
+    # later request (and every {kv.*} placeholder) reads in this worker. The hook gets its own copy.
+    return _copy_json(await lookup)
+
+
 def _view(m: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return _EMPTY if m is None else MappingProxyType(m) if type(m) is dict else m
 
@@ -323,7 +347,15 @@ class _StageSnapshot(HookRequest):
 
     @property
     def claims(self) -> Mapping[str, Any]:
-        return _EMPTY if self._early else _view(self._ctx.claims)
+        if self._early:
+            return _EMPTY
+        c: Mapping[str, Any] | None = getattr(self, "_claims", None)
+        if c is None:
+            # A copy of any nested object or array: a read-only view of the top level alone would
+            # let req.claims["roles"].append("admin") change the verified claims that the headers
+            # stage writes into {claims.NAME} headers and the later hooks read.
+            c = self._claims = _view(_detached(self._ctx.claims))
+        return c
 
     @property
     def country(self) -> str | None:
@@ -366,7 +398,7 @@ class _StageSnapshot(HookRequest):
             raise KeyError(f"no KV store is available here (asked for {namespace!r})")
         if namespace not in ctx.config.kv:
             raise KeyError(f"no [kv.{namespace}] in the config (have: {', '.join(sorted(ctx.config.kv)) or 'none'})")
-        return ctx.kv.get(namespace, key)  # type: ignore[no-any-return]
+        return _kv_copy(ctx.kv.get(namespace, key))
 
 
 def _client_address(request: Request, trusted: bool, trust: Callable[[str], bool] | None) -> str | None:

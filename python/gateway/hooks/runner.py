@@ -137,22 +137,30 @@ async def _waited(hook: Hook, coro: Coroutine[Any, Any, Any], first: Any, starte
         coro.close()
         raise _timed_out(hook, timeout)
     try:
-        async with asyncio.timeout(remaining):
-            return await _resume(coro, first)
+        async with asyncio.timeout(remaining) as deadline:
+            value = await _resume(coro, first)
     except TimeoutError as e:
         if time.perf_counter() - started >= timeout:
             # Chained: the traceback shows where in the hook it was waiting when cancelled.
             raise _timed_out(hook, timeout) from e
         raise
+    if deadline.expired():
+        # The hook caught the cancellation and went on to return a value: late, so not used — a
+        # hook cannot opt out of [hooks] timeout (and on_error applies, as to any timeout).
+        raise _timed_out(hook, timeout)
+    return value
 
 
 async def _awaited(hook: Hook, value: Awaitable[Any], timeout: float) -> Any:
     """A hook that returned another kind of awaitable (e.g. a callable object with an async __call__)."""
     try:
-        async with asyncio.timeout(timeout):
-            return await value
+        async with asyncio.timeout(timeout) as deadline:
+            result = await value
     except TimeoutError as e:
         raise _timed_out(hook, timeout) from e
+    if deadline.expired():  # it swallowed the cancellation (see _waited)
+        raise _timed_out(hook, timeout)
+    return result
 
 
 def _overran(hook: Hook, elapsed: float, timeout: float) -> None:
