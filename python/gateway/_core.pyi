@@ -32,6 +32,7 @@ __all__ = [
     "KeyNotFound",
     "KeySet",
     "KeySetUnavailable",
+    "LinearRegex",
     "MalformedToken",
     "MAX_SAME_NAME_COOKIES",
     "MissingClaim",
@@ -278,6 +279,17 @@ def percent_encode(text: str) -> str:
 
 def compile_pattern(pattern: str) -> str:
     """The anchored regex a Next.js-style path pattern compiles to; ValueError if invalid."""
+
+@final
+class LinearRegex:
+    """A regex matched in linear time (Rust's ``regex`` crate, RE2 syntax: no look-around or
+    back-references), for text a client chooses. ValueError for a pattern it refuses or over 1 MiB compiled."""
+
+    def __new__(cls, pattern: str) -> LinearRegex: ...
+    def fullmatch(self, text: str) -> bool:
+        """True when the whole of ``text`` matches."""
+    @property
+    def pattern(self) -> str: ...
 
 @final
 class RouteSet:

@@ -7,8 +7,9 @@ Each rule is ``{ claim = PATH, PREDICATE = VALUE }`` with exactly one predicate:
 - ``in = [V, ...]``: the claim equals one of them;
 - ``contains = V``: the claim is an array with an element equal to V, or a string of space-separated
   values (OAuth's ``scope``, RFC 6749 §3.3) one of which is V;
-- ``matches = "REGEX"``: the claim is a string the whole of which the regex matches (``re.fullmatch``,
-  anchored like route conditions: ``"admin"`` does not match ``"not-admin"``; write ``".*admin.*"``
+- ``matches = "REGEX"``: the claim is a string the whole of which the regex matches (RE2 syntax, run
+  by the core's linear-time engine, so no pattern can make a crafted claim hang the worker; anchored
+  like route conditions: ``"admin"`` does not match ``"not-admin"``; write ``".*admin.*"``
   to search). The pattern is at most `MAX_PATTERN` characters, compiled at load; strings over
   `MAX_MATCHED` characters are not matched (they fail the rule);
 - ``exists = true`` / ``exists = false``: the claim is present / absent (``null`` counts as absent).
@@ -23,10 +24,11 @@ array is expected) simply fails the rule: a token never makes a rule raise.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from gateway import _core
 
 if TYPE_CHECKING:
     from gateway.config.problems import Problems
@@ -95,7 +97,7 @@ class ClaimRule:
             return f"claim {name} is {_kind(value)}, not a string"
         if len(value) > MAX_MATCHED:
             return f"claim {name} is over {MAX_MATCHED} characters"
-        return None if self.value.fullmatch(value) is not None else f"claim {name} does not match"
+        return None if self.value.fullmatch(value) else f"claim {name} does not match"
 
 
 def _kind(value: Any) -> str:
@@ -221,9 +223,13 @@ def _rule(c: Problems, key: str, item: Any) -> ClaimRule | None:
             c.bad(pk, f"is {len(v)} characters long", f"expected a regular expression of at most {MAX_PATTERN} characters")
             return None
         try:
-            value = re.compile(v)
-        except re.error as e:
-            c.bad(pk, f"is not a valid regex: {e}", "expected a Python regular expression; it must match the whole claim")
+            # Linear time whatever the pattern (the core's regex engine, RE2 syntax): the text is a
+            # claim the token's holder chose, so a backtracking engine would let a pattern such as
+            # ([a-z]+[.-]?)*@x hang the worker on a crafted value.
+            value = _core.LinearRegex(v)
+        except ValueError as e:
+            first = str(e).strip().splitlines()[-1] if str(e).strip() else "invalid"
+            c.bad(pk, f"is not a valid regex: {first}", "expected a regular expression in RE2 syntax (no look-around or back-references); it must match the whole claim")
             return None
         shown = _show(v)
     else:  # exists

@@ -30,7 +30,7 @@ pub mod _core {
     };
 
     #[pymodule_export]
-    use super::routing::{compile_pattern, RouteSet};
+    use super::routing::{compile_pattern, LinearRegex, RouteSet};
 
     #[pymodule_export]
     use super::locale::best_language;

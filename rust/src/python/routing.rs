@@ -47,3 +47,42 @@ impl RouteSet {
             .map(|v| v.into_iter().collect())
     }
 }
+
+/// A regular expression matched in linear time (the `regex` crate: no backtracking, so no pattern
+/// can make a match take more than time proportional to the text): claim rules' `matches`, whose
+/// text a token's holder chooses. `fullmatch` is true when the whole text matches.
+#[pyclass(frozen, module = "gateway._core")]
+pub struct LinearRegex {
+    whole: regex::Regex,
+    pattern: String,
+}
+
+#[pymethods]
+impl LinearRegex {
+    /// Raises ValueError for a pattern the engine refuses (syntax, look-around, back-references) or
+    /// one whose compiled program is over 1 MiB.
+    #[new]
+    fn new(pattern: &str) -> PyResult<Self> {
+        let whole = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(LinearRegex {
+            whole,
+            pattern: pattern.to_owned(),
+        })
+    }
+
+    fn fullmatch(&self, text: &str) -> bool {
+        self.whole.is_match(text)
+    }
+
+    #[getter]
+    fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    fn __repr__(&self) -> String {
+        format!("LinearRegex({:?})", self.pattern)
+    }
+}
