@@ -141,7 +141,7 @@ def test_a_route_host_that_is_no_host_name_is_refused(tmp_path: Path, written: s
 
 def test_a_host_condition_matches_the_normalized_host(tmp_path: Path) -> None:
     cond = config(tmp_path, SITE + '[[routes]]\nmatch = "/:path*"\nhas = [{ type = "host", value = "Admin\\\\.example\\\\.com\\\\." }]\norigin = "web"\n').routes[0].has[0]
-    assert cond.value is not None and cond.value.match("admin.example.com") and not cond.value.match("admin.example.com.evil")
+    assert cond.value is not None and cond.value.fullmatch("admin.example.com") and not cond.value.fullmatch("admin.example.com.evil")
     got = problems(tmp_path, SITE + '[[routes]]\nmatch = "/:path*"\nmissing = [{ type = "host", value = "admin\\\\.example\\\\.com:8080" }]\norigin = "web"\n')
     assert len(got) == 1 and ": routes[0].missing[0].value: " in got[0] and "port" in got[0], got
 

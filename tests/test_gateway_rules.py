@@ -159,3 +159,19 @@ def test_redis_kv_with_cache_and_outage(env, tmp_path: Path) -> None:
     assert r.status_code == 200 and r.headers["x-live"] == "two"
     r = get(site, "/live/never-seen")
     assert r.status_code == 200 and r.headers["x-live"] == "none"
+
+
+def test_a_route_condition_regex_cannot_hang_a_worker(tmp_path: Path) -> None:
+    """`has` values are the client's: a pattern with nested quantifiers (exponential in a
+    backtracking engine) is matched in linear time by the core, and still means what it says."""
+    from tests.harness import echo_origin, gateway_serve, write_config
+
+    with echo_origin(tmp_path, "web") as web:
+        cfg = write_config(
+            tmp_path,
+            f'[origins.web]\nurl = "http://127.0.0.1:{web}"\n\n[[routes]]\nmatch = "/:p*"\nhas = [{{ type = "header", key = "x-mail", value = "([a-z0-9]+[.-]?)*@example[.]com" }}]\norigin = "web"\n',
+        )
+        with gateway_serve(cfg) as gw:
+            assert httpx.get(f"{gw.base}/x", headers={"X-Mail": "a" * 40 + "!"}, timeout=30).status_code == 404
+            assert httpx.get(f"{gw.base}/x", headers={"X-Mail": "a" * 6000 + "!"}, timeout=30).status_code == 404
+            assert httpx.get(f"{gw.base}/x", headers={"X-Mail": "jo.ann@example.com"}, timeout=30).status_code == 200

@@ -783,11 +783,13 @@ def _conditions(c: Problems, key: str, data: Any) -> list[Condition]:
                 continue
         if value is not None:
             try:
-                re.compile(value, flags)  # its own errors, in the user's terms
-                # Anchored like Next.js: the whole value must match.
-                pattern = re.compile(f"(?:{value})\\Z", flags)
-            except re.error as e:
-                c.bad(f"{k}.value", f"is not a valid regex: {e}", "expected a Python/JS-compatible regular expression")
+                # Anchored like Next.js: the whole value must match. Matched by the core's linear-time
+                # engine (RE2 syntax): the value is the client's, and a backtracking engine would let a
+                # pattern with nested quantifiers hang the worker on a crafted header.
+                pattern = _core.LinearRegex(f"(?i:{value})" if flags else value)
+            except ValueError as e:
+                first = str(e).strip().splitlines()[-1] if str(e).strip() else "invalid"
+                c.bad(f"{k}.value", f"is not a valid regex: {first}", "expected a regular expression in RE2 syntax (no look-around or back-references)")
                 continue
         if typ is None:
             continue

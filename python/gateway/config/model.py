@@ -214,7 +214,7 @@ class RateLimit:
 class Condition:
     type: str  # header | cookie | query | host
     key: str
-    value: re.Pattern[str] | None
+    value: _core.LinearRegex | None  # the whole value must match (linear time: the value is the client's)
     source: str
 
     def describe(self) -> str:

@@ -44,7 +44,7 @@ def _holds(cond: Condition, ctx: RequestContext, query: dict[str, str]) -> bool:
     value = _value(cond, ctx, query)
     if value is None:
         return False
-    return cond.value is None or cond.value.match(value) is not None
+    return cond.value is None or cond.value.fullmatch(value)
 
 
 def why_not(route: Route, ctx: RequestContext, query: dict[str, str]) -> str | None:
