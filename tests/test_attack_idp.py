@@ -1,0 +1,230 @@
+"""Attacks on tokens from identity providers (issue 10), from a newcomer's and an attacker's side.
+
+The library against tokens shaped like real IdPs' (Keycloak's mixed set with an encryption key,
+Entra ID's alg-less keys with an x5c chain, Firebase's certificate map), PyJWT-migration traps, and
+the gateway in front of a real origin (tests/recording_origin.py) with its key set on a real local
+HTTPS server (tests/jwks_server.py): header tricks (embedded jwk, jku, x5u, x5c), alg confusion,
+kid floods, duplicate kids, private keys leaked into a set, control characters in kids, and that no
+token or key material ever reaches the access log, `explain` or `check`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+import gateway
+from tests.harness import GATEWAY_BIN, Gateway, gateway_env, start_gateway, write_config
+from tests.jwks_server import KeySetServer, SigningKey, TestCA
+from tests.recording_origin import RecordingOrigin
+
+
+def b64(obj: Any) -> str:
+    raw = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    return TestCA(tmp_path_factory.mktemp("atk-ca"))
+
+
+@pytest.fixture
+def origin() -> Iterator[RecordingOrigin]:
+    o = RecordingOrigin()
+    yield o
+    o.close()
+
+
+@pytest.fixture
+def idp(ca: TestCA) -> Iterator[KeySetServer]:
+    s = KeySetServer(ca, [SigningKey("RS256", "rsa-1"), SigningKey("ES256", "ec-1")])
+    yield s
+    s.down()
+
+
+def config_text(origin: RecordingOrigin, source: str, *, algorithms: str = '["RS256", "ES256"]', extra: str = "") -> str:
+    return f"""
+[origins.web]
+url = "http://127.0.0.1:{origin.port}"
+
+[auth.idp]
+algorithms = {algorithms}
+{source}
+audience = "api"
+forward_claims = {{ sub = "X-User-Id" }}
+token_from = ["bearer", "cookie:session", "query:access_token"]
+{extra}
+
+[[routes]]
+match = "/api/:path*"
+auth = "idp"
+origin = "web"
+"""
+
+
+def jwks_source(idp: KeySetServer, extra: str = "") -> str:
+    return f'jwks_url = "{idp.url}"\njwks_ca_file = "file:ca.pem"\n{extra}'
+
+
+def serve(tmp: Path, ca: TestCA, text: str, files: dict[str, str] | None = None) -> Gateway:
+    return start_gateway(write_config(tmp, text, {"ca.pem": ca.ca_file.read_text(), **(files or {})}))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([GATEWAY_BIN, *args], capture_output=True, text=True, env=gateway_env(), timeout=60)
+
+
+# ---- the gateway ------------------------------------------------------------------------------
+
+
+def test_header_tricks_never_choose_the_key(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
+    """A token carrying its own key (jwk), a key URL (jku, x5u) or a certificate chain (x5c) is
+    verified with the IdP's keys only: the attacker's key in the header buys nothing."""
+    gw = serve(tmp_path, ca, config_text(origin, jwks_source(idp)))
+    try:
+        attacker = SigningKey("RS256", "rsa-1")
+        attacker.add_x5c()
+        tricks: list[dict[str, Any]] = [
+            {"jwk": attacker.jwk},
+            {"jwk": attacker.jwk, "kid": None},
+            {"jku": "https://127.0.0.1:1/evil.json"},
+            {"x5u": "https://127.0.0.1:1/evil.pem"},
+            {"x5c": attacker.jwk["x5c"]},
+        ]
+        mark = origin.mark()
+        for extra in tricks:
+            headers = {k: v for k, v in extra.items() if v is not None}
+            kid = extra.get("kid", "rsa-1")
+            hdr = {"kid": kid, **headers} if kid else headers
+            token = jwt.encode({"sub": "mallory", "aud": "api"}, attacker.private, algorithm="RS256", headers=hdr)
+            r = gw.get("/api/x", headers=bearer(token))
+            assert r.status_code == 401, (extra.keys(), r.status_code, r.text)
+        assert origin.since(mark) == ([], [])
+        # The IdP's own key still works with those harmless members present.
+        token = idp.keys[0].sign({"aud": "api", "sub": "alice"}, jku="https://127.0.0.1:1/evil.json")
+        assert gw.get("/api/x", headers=bearer(token)).status_code == 200
+    finally:
+        gw.stop()
+
+
+def test_alg_confusion_and_none_against_a_key_set(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
+    gw = serve(tmp_path, ca, config_text(origin, jwks_source(idp)))
+    try:
+        key = idp.keys[0]
+        body = b64({"sub": "mallory", "aud": "api"})
+        mark = origin.mark()
+        for secret in (key.public_pem(), json.dumps(key.jwk).encode(), base64.urlsafe_b64decode(key.jwk["n"] + "==")):
+            for alg, h in (("HS256", hashlib.sha256), ("HS512", hashlib.sha512)):
+                head = b64({"alg": alg, "kid": "rsa-1", "typ": "JWT"})
+                sig = b64(hmac.new(secret, f"{head}.{body}".encode(), h).digest())
+                assert gw.get("/api/x", headers=bearer(f"{head}.{body}.{sig}")).status_code == 401
+        for alg in ("none", "None", "NONE", ""):
+            token = f"{b64({'alg': alg, 'kid': 'rsa-1'})}.{body}."
+            assert gw.get("/api/x", headers=bearer(token)).status_code == 401
+        assert origin.since(mark) == ([], [])
+    finally:
+        gw.stop()
+
+
+def test_check_refuses_hmac_algorithms_beside_a_key_set_url(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
+    config = write_config(tmp_path, config_text(origin, jwks_source(idp), algorithms='["RS256", "HS256"]'), {"ca.pem": ca.ca_file.read_text()})
+    out = run_cli("check", "--config", str(config))
+    assert out.returncode != 0
+    assert "algorithms" in out.stderr + out.stdout and "HS256" in out.stderr + out.stdout
+
+
+def test_a_kid_flood_costs_at_most_one_fetch(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
+    gw = serve(tmp_path, ca, config_text(origin, jwks_source(idp, 'jwks_cooldown = "10m"')))
+    try:
+        assert gw.get("/api/x", headers=bearer(idp.keys[0].sign({"aud": "api"}))).status_code == 200
+        before = idp.fetches
+        attacker = SigningKey("RS256", None)
+        with gw.client() as c:
+            for _ in range(60):
+                token = jwt.encode({"aud": "api"}, attacker.private, algorithm="RS256", headers={"kid": uuid.uuid4().hex})
+                assert c.get("/api/x", headers=bearer(token)).status_code == 401
+        assert idp.fetches - before <= 1
+    finally:
+        gw.stop()
+
+
+def test_oversized_and_unicode_tokens_are_401_and_never_logged(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
+    gw = serve(tmp_path, ca, config_text(origin, jwks_source(idp)))
+    try:
+        key = idp.keys[0]
+        big = key.sign({"aud": "api", "pad": "x" * 9000})
+        weird_kid = jwt.encode({"aud": "api"}, SigningKey("RS256", None).private, algorithm="RS256", headers={"kid": "ключ\u202e\u2028\x1b[2J\n"})
+        valid = key.sign({"aud": "api", "sub": "alice"})
+        with gw.client() as c:
+            assert c.get("/api/x", headers=bearer(big)).status_code == 401
+            r = c.get("/api/x", headers=bearer(weird_kid))
+            assert r.status_code == 401 and "\x1b" not in r.text
+            assert c.get("/api/x", params={"access_token": valid}).status_code == 200
+            assert c.get("/api/x", cookies={"session": big}).status_code == 401
+            assert c.get("/api/x", headers=bearer(valid)).status_code == 200
+        gw.wait_log(lambda e: False, 0.5)
+        out = gw.all_output()
+        for token in (big, weird_kid, valid):
+            assert token.split(".")[2] not in out
+            assert token.split(".")[1][:40] not in out
+        assert "\x1b" not in out
+    finally:
+        gw.stop()
+
+
+def test_a_key_set_leaking_a_private_key_is_refused_and_never_echoed(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
+    """An IdP that publishes a private member ("d") is broken: nothing it signed can be trusted, so
+    the set is refused (503: the IdP's fault) and the private value appears nowhere."""
+    leaked = SigningKey("RS256", "rsa-2")
+    private_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(leaked.private))
+    private_jwk.update(kid="rsa-2", use="sig", alg="RS256")
+    idp.extra_members = [private_jwk]
+    gw = serve(tmp_path, ca, config_text(origin, jwks_source(idp)))
+    try:
+        r = gw.get("/api/x", headers=bearer(leaked.sign({"aud": "api"})))
+        assert r.status_code == 503 and r.json()["error"] == "key_set_unavailable"
+        assert int(r.headers["retry-after"]) >= 1
+        entry = gw.wait_log(lambda e: e.get("status") == 503)
+        assert entry is not None and "private" in entry["auth_reason"]
+        out = gw.all_output() + r.text
+        for member in ("d", "p", "q", "dp", "dq", "qi"):
+            assert private_jwk[member][:24] not in out
+    finally:
+        gw.stop()
+
+
+def test_explain_never_prints_the_token_or_key_material(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
+    """The Authorization header (or the token cookie) is forwarded to the origin as sent, so explain's
+    list of forwarded headers held the whole bearer token: explain output is pasted into tickets."""
+    config = write_config(tmp_path, config_text(origin, jwks_source(idp)), {"ca.pem": ca.ca_file.read_text()})
+    key = idp.keys[0]
+    for token in (key.sign({"aud": "api"}), SigningKey("RS256", "rsa-1").sign({"aud": "api"}), key.sign({"aud": "other"})):
+        for fmt in ((), ("--json",)):
+            for how in (["-H", f"Authorization: Bearer {token}", "/api/me"], ["-H", f"Cookie: a=1; session={token}", "/api/me"], [f"/api/me?access_token={token}&x=1"]):
+                out = run_cli("explain", "--config", str(config), *fmt, *how)
+                assert out.returncode == 0, out.stderr
+                text = out.stdout + out.stderr
+                assert token.split(".")[2] not in text and token.split(".")[1] not in text, (fmt, how[0])
+                assert key.jwk["n"][:32] not in text
+    # What is not a token stays as it was.
+    out = run_cli("explain", "--config", str(config), "-H", "X-Note: v1.2.3 host.example.com", "/api/me")
+    assert "v1.2.3 host.example.com" not in out.stdout  # not forwarded: the route needs auth
+    out = run_cli("explain", "--config", str(config), "--json", "-H", f"Authorization: Bearer {key.sign({'aud': 'api'})}", "-H", "X-Note: v1.2.3 host.example.com", "/api/me")
+    forwarded = dict(json.loads(out.stdout)["forwarded_headers"])
+    assert forwarded["x-note"] == "v1.2.3 host.example.com"
+    assert forwarded["authorization"].startswith("Bearer <token eyJ") and "redacted" in forwarded["authorization"]
