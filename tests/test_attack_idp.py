@@ -228,3 +228,54 @@ def test_explain_never_prints_the_token_or_key_material(tmp_path: Path, ca: Test
     forwarded = dict(json.loads(out.stdout)["forwarded_headers"])
     assert forwarded["x-note"] == "v1.2.3 host.example.com"
     assert forwarded["authorization"].startswith("Bearer <token eyJ") and "redacted" in forwarded["authorization"]
+
+
+# ---- gateway check on static keys -------------------------------------------------------------
+
+
+def static_config(tmp: Path, keys_file: str, algorithms: str = '["RS256", "ES256"]') -> Path:
+    text = f"""
+[origins.web]
+url = "http://127.0.0.1:9"
+
+[auth.idp]
+algorithms = {algorithms}
+keys = "file:{keys_file}"
+
+[[routes]]
+match = "/api/:path*"
+auth = "idp"
+origin = "web"
+"""
+    return write_config(tmp, text, {})
+
+
+def test_check_refuses_static_keys_that_share_a_kid(tmp_path: Path) -> None:
+    """Two keys of one type under one kid make every token with that kid KeyNotFound (the core will
+    not guess between them): check passed such a file, and every such token was then refused."""
+    a, b = SigningKey("RS256", "k1"), SigningKey("RS256", "k1")
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [a.jwk, b.jwk, SigningKey("ES256", "k1").jwk]}))
+    out = run_cli("check", "--config", str(static_config(tmp_path, "jwks.json")))
+    assert out.returncode == 1, out.stdout
+    said = out.stdout + out.stderr
+    assert "jwks.json" in said and "auth.idp.keys" in said and "'k1'" in said and "shared" in said and "expected" in said
+    assert a.jwk["n"][:24] not in said
+    # Same kid, different types or algorithms: the token's alg tells them apart, so that is fine.
+    rs, ps = SigningKey("RS256", "k1"), SigningKey("PS256", "k1")
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [rs.jwk, ps.jwk, SigningKey("ES256", "k1").jwk]}))
+    out = run_cli("check", "--config", str(static_config(tmp_path, "jwks.json", '["RS256", "PS256", "ES256"]')))
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_single_jwk_file_is_told_from_a_set_by_parsing(tmp_path: Path) -> None:
+    """keys = "file:..." took any file holding the text "keys" for a JWK Set, so a single JWK whose
+    kid is "keys" was refused; a set spelt with an escaped member name was read as one JWK."""
+    key = SigningKey("RS256", "keys")
+    (tmp_path / "one.json").write_text(json.dumps(key.jwk))
+    out = run_cli("check", "--config", str(static_config(tmp_path, "one.json")))
+    assert out.returncode == 0, out.stderr
+    other = SigningKey("ES256", "e1")
+    (tmp_path / "set.json").write_text('{"\\u006beys": [' + json.dumps(other.jwk) + "]}")
+    out = run_cli("check", "--config", str(static_config(tmp_path, "set.json")))
+    assert out.returncode == 0, out.stderr
+    assert "'e1'" in out.stdout

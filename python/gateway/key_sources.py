@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from gateway import _core, respond
 from gateway.jwks import MAX_BODY_BYTES, DiscoveryJWKSClient, JWKSClient, tls_context
 from gateway.respond import Answer
@@ -345,7 +347,7 @@ def _static_keys(c: Problems, key: str, ref: Any, base: Path, algs: list[str]) -
         return None
     try:
         if data.lstrip()[:1] == b"{":
-            keys = _core.KeySet.from_jwks(data) if b'"keys"' in data else _core.KeySet.from_jwk(data)
+            keys = _core.KeySet.from_jwks(data) if _is_jwk_set(data) else _core.KeySet.from_jwk(data)
         else:
             keys = _core.KeySet.from_pem(data)
     except (ValueError, TypeError) as e:
@@ -354,8 +356,39 @@ def _static_keys(c: Problems, key: str, ref: Any, base: Path, algs: list[str]) -
         return None
     for kid, why in keys.skipped:
         c.warn(k, f"{p}: key {_short(kid)} is skipped: {why}", "expected every key to be usable")
+    for kid, kind in _shared_kids(keys.describe()):
+        c.bad(k, f"{p}: {_short(kid) if kid is not None else 'more than one key without a kid'} {'is shared by more than one ' + kind + ' key' if kid is not None else 'of type ' + kind}, so tokens naming it never verify (the gateway never guesses between keys)", "expected each kid once per key type and algorithm")
     can = set(keys.algorithms)
     if not can & set(algs):
         c.bad(f"{key}.algorithms", f"is {algs!r} but the keys in {p} verify only {', '.join(sorted(can)) or 'nothing'}", "expected algorithms the keys can verify")
         return None
     return KeySource("keys", str(p), static=keys)
+
+
+def _is_jwk_set(data: bytes) -> bool:
+    """Whether JSON text is a JWK Set (an object with a "keys" member, RFC 7517 §5), decided by
+    parsing, not by looking for the text "keys" (a JWK whose kid is "keys", an escaped member name).
+    Text that does not parse is handed to from_jwk, whose error names the problem."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and "keys" in doc
+
+
+def _shared_kids(described: list[dict[str, Any]]) -> list[tuple[str | None, str]]:
+    """(kid, key type) for every kid that two keys of one type (and curve) share with algorithms that
+    overlap (equal, or one of them without ``alg``): the core refuses such a token as ambiguous
+    (`KeySet.select`), so a static file holding them can never verify tokens with that kid."""
+    seen: dict[tuple[Any, Any, Any], list[Any]] = {}
+    clashes: list[tuple[str | None, str]] = []
+    for key in described:
+        group = (key.get("kid"), key.get("kty"), key.get("crv"))
+        algs = seen.setdefault(group, [])
+        alg = key.get("alg")
+        if any(a is None or alg is None or a == alg for a in algs):
+            kind = " ".join(str(x) for x in group[1:] if x)
+            if (group[0], kind) not in clashes:
+                clashes.append((group[0], kind))
+        algs.append(alg)
+    return clashes
