@@ -279,3 +279,98 @@ def test_a_single_jwk_file_is_told_from_a_set_by_parsing(tmp_path: Path) -> None
     out = run_cli("check", "--config", str(static_config(tmp_path, "set.json")))
     assert out.returncode == 0, out.stderr
     assert "'e1'" in out.stdout
+
+
+# ---- the library against real IdPs' shapes ----------------------------------------------------
+
+
+def _cert_pem(key: SigningKey) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    copy = SigningKey(key.alg, key.kid)
+    copy.private = key.private
+    copy.add_x5c()
+    der = base64.b64decode(copy.jwk["x5c"][0])
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_keycloak_set_with_rs_ps_eddsa_and_an_encryption_key() -> None:
+    """Keycloak publishes its signing keys beside an RSA-OAEP encryption key (use "enc"): each
+    signing key verifies its own tokens, and the encryption key never verifies anything, even a
+    token its private half signed."""
+    rs, ps, ed = SigningKey("RS256", "rs"), SigningKey("PS256", "ps"), SigningKey("EdDSA", "ed")
+    enc = SigningKey("RS256", "enc")
+    enc.jwk.update(use="enc", alg="RSA-OAEP")
+    keys = gateway.KeySet.from_jwks({"keys": [rs.jwk, ps.jwk, ed.jwk, enc.jwk]})
+    assert keys.skipped and keys.skipped[0][0] == "enc"
+    algs = ["RS256", "PS256", "EdDSA"]
+    for k in (rs, ps, ed):
+        assert gateway.verify(k.sign({"sub": k.alg}), keys, algorithms=algs)["sub"] == k.alg
+    with pytest.raises(gateway.KeyNotFound):
+        gateway.verify(enc.sign(), keys, algorithms=algs)
+    # An RS256 key's private half signing PS256 under the RS256 key's kid: the JWK's alg refuses it.
+    with pytest.raises(gateway.KeyNotFound):
+        gateway.verify(jwt.encode({"a": 1}, rs.private, algorithm="PS256", headers={"kid": "rs"}), keys, algorithms=algs)
+
+
+def test_entra_keys_without_alg_and_with_a_certificate_chain() -> None:
+    entra = SigningKey("RS256", "entra", jwk_alg=False)
+    entra.add_x5c()
+    entra.jwk["x5c"].append(entra.jwk["x5c"][0])  # leaf, then an issuer certificate
+    entra.jwk["x5t"] = "bm90LWNoZWNrZWQ"
+    keys = gateway.KeySet.from_jwks({"keys": [entra.jwk]})
+    assert gateway.verify(entra.sign({"aud": "api"}, x5t="bm90LWNoZWNrZWQ"), keys, algorithms=["RS256"], audience="api")["sub"] == "user-1"
+    # Without alg on the key, the caller's algorithms decide: an RS-only caller never takes PS256.
+    ps_token = jwt.encode({"a": 1}, entra.private, algorithm="PS256", headers={"kid": "entra"})
+    with pytest.raises(gateway.AlgorithmNotAllowed):
+        gateway.verify(ps_token, keys, algorithms=["RS256"])
+
+
+@pytest.mark.xfail(strict=True, reason="core: the same public key listed twice under one kid is AmbiguousKey (rust/src/jose/keys.rs KeySet::select counts entries, not distinct keys)")
+def test_the_same_key_listed_twice_under_one_kid_still_verifies() -> None:
+    """IdPs republish a key (a second entry during rotation, the same key for two issuers); the two
+    entries are one key, so there is nothing to choose between: the token must verify."""
+    key = SigningKey("RS256", "k1")
+    again = dict(key.jwk)
+    keys = gateway.KeySet.from_jwks({"keys": [key.jwk, again]})
+    assert gateway.verify(key.sign(), keys, algorithms=["RS256"])["sub"] == "user-1"
+
+
+@pytest.mark.xfail(strict=True, reason="core: a {kid: certificate PEM} mapping (Firebase's x509 endpoint) is read as {kid: HMAC secret} and refused with advice to use RS256 the caller already uses (rust/src/python/keys.rs)")
+def test_a_firebase_certificate_map_verifies_by_kid() -> None:
+    """Firebase (and Google's v1 certs) publish {kid: PEM certificate}. The mapping form of `key` is
+    documented for HS* secrets only; with RS256 the caller gets 'public-key material ... verify with
+    it under an RS/PS/ES/EdDSA algorithm instead' while already doing so. Expected: the mapping is a
+    key set (each PEM under its kid), as PyJWT users do with certs[kid]."""
+    a, b = SigningKey("RS256", "fb-1"), SigningKey("RS256", "fb-2")
+    certs = {"fb-1": _cert_pem(a), "fb-2": _cert_pem(b)}
+    assert gateway.verify(b.sign({"sub": "fire"}), certs, algorithms=["RS256"])["sub"] == "fire"
+
+
+def test_a_firebase_certificate_map_never_becomes_hmac_secrets() -> None:
+    """Whatever the mapping form does, a certificate under a kid is never an HMAC secret."""
+    key = SigningKey("RS256", "fb-1")
+    cert = _cert_pem(key)
+    head = b64({"alg": "HS256", "kid": "fb-1"})
+    body = b64({"sub": "mallory"})
+    sig = b64(hmac.new(cert.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+    with pytest.raises(ValueError) as e:
+        gateway.verify(f"{head}.{body}.{sig}", {"fb-1": cert}, algorithms=["HS256"])
+    assert getattr(e.value, "kind", None) == "public_key_as_secret"
+    assert cert.splitlines()[1][:20] not in str(e.value)
+
+
+def test_supabase_es256_and_its_legacy_hs256_never_mix() -> None:
+    """Supabase moves projects from an HS256 secret to ES256 keys: a verifier for the new keys must
+    not take the old HS256 tokens (nor the JWK as a secret), and the new tokens verify."""
+    es = SigningKey("ES256", "sb")
+    keys = gateway.KeySet.from_jwks({"keys": [es.jwk]})
+    assert gateway.verify(es.sign({"aud": "authenticated", "role": "authenticated"}), keys, algorithms=["ES256"], audience="authenticated")["role"] == "authenticated"
+    head, body = b64({"alg": "HS256", "kid": "sb"}), b64({"aud": "authenticated"})
+    sig = b64(hmac.new(json.dumps(es.jwk).encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+    legacy = f"{head}.{body}.{sig}"
+    with pytest.raises(gateway.JWTError):
+        gateway.verify(legacy, keys, algorithms=["ES256"], audience="authenticated")
+    with pytest.raises(ValueError):
+        gateway.verify(legacy, keys, algorithms=["ES256", "HS256"], audience="authenticated")
