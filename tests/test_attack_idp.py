@@ -455,3 +455,15 @@ origin = "web"
     out = run_cli("check", "--config", str(config))
     assert out.returncode == 1, out.stdout
     assert "public" in out.stdout + out.stderr and spki[16:40] not in out.stdout + out.stderr
+
+
+def test_check_reports_a_malformed_algorithms_once_and_as_written(tmp_path: Path) -> None:
+    """algorithms = "RS256" (a string, as PyJWT accepts) was reported, then its HS256 stand-in was
+    reported as well ("has HS256, which needs a shared secret") — an algorithm the user never wrote."""
+    key = SigningKey("RS256", "k1")
+    (tmp_path / "pub.pem").write_bytes(key.public_pem())
+    out = run_cli("check", "--config", str(static_config(tmp_path, "pub.pem", '"RS256"')))
+    said = out.stdout + out.stderr
+    assert out.returncode == 1
+    assert "auth.idp.algorithms" in said and '["RS256"]' in said
+    assert "HS256" not in said, said
