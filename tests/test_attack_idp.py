@@ -467,3 +467,23 @@ def test_check_reports_a_malformed_algorithms_once_and_as_written(tmp_path: Path
     assert out.returncode == 1
     assert "auth.idp.algorithms" in said and '["RS256"]' in said
     assert "HS256" not in said, said
+
+
+def test_a_key_set_with_a_duplicate_kid_refuses_its_tokens_without_refetching_each_time(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
+    """Two different keys under one kid: the gateway never guesses which (401, the log says why),
+    and the ambiguity does not turn every such request into a fetch from the IdP."""
+    twin = SigningKey("RS256", "rsa-1")
+    idp.keys = [idp.keys[0], twin, idp.keys[1]]
+    gw = serve(tmp_path, ca, config_text(origin, jwks_source(idp, 'jwks_cooldown = "0s"')))
+    try:
+        assert gw.get("/api/x", headers=bearer(idp.keys[2].sign({"aud": "api"}))).status_code == 200
+        r = gw.get("/api/x", headers=bearer(twin.sign({"aud": "api"})))
+        assert r.status_code == 401
+        fetched = idp.fetches
+        with gw.client() as c:
+            for i in range(20):
+                assert c.get("/api/x", headers=bearer(twin.sign({"aud": "api", "sub": f"u{i}"}))).status_code == 401
+        assert idp.fetches == fetched
+        assert "share kid" in r.json()["detail"]
+    finally:
+        gw.stop()
