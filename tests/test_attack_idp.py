@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -487,3 +488,48 @@ def test_a_key_set_with_a_duplicate_kid_refuses_its_tokens_without_refetching_ea
         assert "share kid" in r.json()["detail"]
     finally:
         gw.stop()
+
+
+def test_many_token_cookies_with_unknown_kids_wait_for_a_slow_idp_once(tmp_path: Path, ca: TestCA, idp: KeySetServer, origin: RecordingOrigin) -> None:
+    """Every same-name cookie is a candidate (up to 50). Each one with an unknown kid waited up to
+    jwks_timeout for the (slow) refetch in turn, so one request held for 50 x jwks_timeout — a
+    request must wait for the IdP no longer than jwks_timeout in all. The client's own timeout (10 s)
+    is far above jwks_timeout (1 s) and far below 30 x 1 s: an answer at all proves the bound."""
+    gw = serve(tmp_path, ca, config_text(origin, jwks_source(idp, 'jwks_cooldown = "0s"\njwks_timeout = "1s"')))
+    try:
+        key = idp.keys[0]
+        assert gw.get("/api/x", headers=bearer(key.sign({"aud": "api"}))).status_code == 200
+        idp.delay = 30
+        stranger = SigningKey("RS256", None)
+        cookies = "; ".join(
+            "session=" + jwt.encode({"aud": "api"}, stranger.private, algorithm="RS256", headers={"kid": f"unknown-{i}"}) for i in range(30)
+        )
+        with httpx.Client(base_url=gw.base, timeout=10.0) as c:
+            r = c.get("/api/x", headers={"Cookie": cookies})
+        assert r.status_code == 401
+    finally:
+        idp.delay = 0
+        gw.stop()
+
+
+def test_asgi_middleware_waits_for_a_slow_idp_once_per_request(tmp_path: Path, ca: TestCA) -> None:
+    """gateway.asgi.JWTAuth tries every same-name cookie too, and waited the client's timeout (2 s
+    in tests/asgi_app.py) for each: 30 cookies held a request for a minute. Client timeout 15 s."""
+    from tests.test_asgi import uvicorn
+
+    server = KeySetServer(ca, [SigningKey("RS256", "r1")])
+    proc, base = uvicorn(tmp_path, server, ca, cooldown="0")
+    try:
+        good = server.keys[0].sign({"aud": "api", "sub": "alice"})
+        assert httpx.get(base + "/me", headers=bearer(good), timeout=15).status_code == 200
+        server.delay = 30
+        stranger = SigningKey("RS256", None)
+        cookies = "; ".join(
+            "session=" + jwt.encode({"aud": "api"}, stranger.private, algorithm="RS256", headers={"kid": f"unknown-{i}"}) for i in range(30)
+        )
+        r = httpx.get(base + "/me", headers={"Cookie": cookies}, timeout=15)
+        assert r.status_code == 401
+    finally:
+        server.delay = 0
+        proc.stop()  # type: ignore[attr-defined]
+        server.down()

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,10 +76,16 @@ class KeySource:
     def current(self) -> Any:
         return self.static if self.client is None else self.client.current()
 
-    async def refresh(self, unknown_kid: str | None = None) -> Any:
+    async def refresh(self, unknown_kid: str | None = None, timeout: float | None = None) -> Any:
         if self.client is None:
             return self.static
-        return await self.client.refresh(unknown_kid, self.timeout)
+        return await self.client.refresh(unknown_kid, self.timeout if timeout is None else timeout)
+
+    def wait_budget(self) -> list[float]:
+        """A request's one allowance of waiting for the IdP (the monotonic deadline, in a list
+        `verify` shares across the request's token candidates): jwks_timeout in all, however many
+        tokens (same-name cookies) it carries."""
+        return [time.monotonic() + self.timeout]
 
     def verifier_for(self, keys: Any) -> Any:
         """The policy's Verifier for this version of the key set (made once per version)."""
@@ -110,23 +117,27 @@ def start(config: Config) -> None:
             source.client.current()
 
 
-async def verify(ctx: RequestContext, policy: AuthPolicy, token: str) -> dict[str, Any]:
+async def verify(ctx: RequestContext, policy: AuthPolicy, token: str, budget: list[float] | None = None) -> dict[str, Any]:
     """The token's claims, verified with the policy's key source; the core's JWTError otherwise.
 
     Waits (at most ``jwks_timeout``) for a fetch only when no usable key set exists, or when no key
     fits the token and its ``kid`` may be new at the IdP (`JWKSClient.refresh` decides, by cooldown
-    and its memory of unknown kids). Raises KeySetUnavailable when there is no usable set."""
+    and its memory of unknown kids). Raises KeySetUnavailable when there is no usable set.
+    ``budget`` (`KeySource.wait_budget`), shared by one request's candidates, bounds the waiting of
+    them all together: thirty cookies with made-up kids must not hold a request 30 x jwks_timeout."""
     source: KeySource = policy.key_source
+    if budget is None:
+        budget = source.wait_budget()
     keys = source.current()
     if keys is None:
-        keys = await source.refresh(None)
+        keys = await source.refresh(None, _left(budget))
         if keys is None:
             raise _core.KeySetUnavailable(source.why_unavailable())
     try:
         claims = _verify_with(ctx, source.verifier_for(keys), token)
     except _core.KeyNotFound:
         kid = _header(token).get("kid")
-        newer = await source.refresh(kid) if isinstance(kid, str) and source.client is not None else None
+        newer = await source.refresh(kid, _left(budget)) if isinstance(kid, str) and source.client is not None else None
         if newer is None or newer is keys:
             if ctx.trace is not None:
                 ctx.note("auth", f"{policy.name}: no key fits the token ({_token_key_text(token)}); {_set_text(keys, source)}")
@@ -136,6 +147,10 @@ async def verify(ctx: RequestContext, policy: AuthPolicy, token: str) -> dict[st
     if ctx.trace is not None:
         ctx.note("auth", f"{policy.name}: verified with the key {_token_key_text(token)} from {source.where}")
     return claims
+
+
+def _left(budget: list[float]) -> float:
+    return max(0.0, budget[0] - time.monotonic())
 
 
 def _verify_with(ctx: RequestContext, verifier: Any, token: str) -> dict[str, Any]:
