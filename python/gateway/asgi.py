@@ -35,6 +35,7 @@ fetch is due (first use, or a new ``kid``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -101,9 +102,12 @@ class JWTAuth:
             await self._refuse(scope, send, 401, "unauthorized", "a token is required", invalid=False)
             return
         first: Exception | None = None
+        # One wait for the key set per request (the client's timeout), however many cookies carry
+        # a token: thirty made-up kids must not hold a request for thirty timeouts.
+        deadline = time.monotonic() + float(getattr(self.key_source, "timeout", 5.0))
         for token in tokens:
             try:
-                claims = await self._verify(token)
+                claims = await self._verify(token, deadline)
             except _core.JWTError as e:
                 if getattr(e, "kind", None) == "key_set_unavailable":
                     await self._unavailable(scope, send)
@@ -121,21 +125,21 @@ class JWTAuth:
 
     # ---- verification --------------------------------------------------------------------------
 
-    async def _verify(self, token: str) -> dict[str, Any]:
+    async def _verify(self, token: str, deadline: float) -> dict[str, Any]:
         source = self.key_source
         if source is None:
             claims: dict[str, Any] = self.verifier.verify(token)
             return claims
         keys = source.current()
         if keys is None:
-            keys = await source.refresh()
+            keys = await source.refresh(None, max(0.0, deadline - time.monotonic()))
             if keys is None:
                 raise _core.KeySetUnavailable(source.why_unavailable())
         try:
             claims = self._for(keys).verify(token)
         except _core.KeyNotFound:
             kid = _core.unverified_header(token).get("kid")
-            newer = await source.refresh(kid) if isinstance(kid, str) else None
+            newer = await source.refresh(kid, max(0.0, deadline - time.monotonic())) if isinstance(kid, str) else None
             if newer is None or newer is keys:
                 raise
             claims = self._for(newer).verify(token)

@@ -416,6 +416,10 @@ def _print_explain(r: dict[str, Any]) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     config = _load_or_exit(args.config, "nothing to explain")
     result = explain(config, args.method.upper(), args.url, _parse_headers(args.header), args.peer)
+    # The client's token is forwarded to the origin as sent: never print it (gateway/redact.py).
+    from gateway import redact
+
+    result = redact.explain_result(result)
     if args.json:
         print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     else:

@@ -399,7 +399,10 @@ class JWKSClient:
         keys = state.keys if now < state.usable_until else None
         if kid is not None and self._flight is None and self._last_attempt > -math.inf:
             with self._lock:
-                if keys is not None and kid not in keys.kids and self._error is None:
+                # Remembered whether or not the set lists the kid: a kid no key *fits* (two keys
+                # share it, or its key is for another alg) is not mended by fetching the same set
+                # again either, and a changed set clears the memory.
+                if keys is not None and self._error is None:
                     self._unknown[kid] = None
                     while len(self._unknown) > UNKNOWN_KIDS_MAX:
                         self._unknown.popitem(last=False)

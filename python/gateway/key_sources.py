@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from gateway import _core, respond
 from gateway.jwks import MAX_BODY_BYTES, DiscoveryJWKSClient, JWKSClient, tls_context
@@ -73,10 +76,16 @@ class KeySource:
     def current(self) -> Any:
         return self.static if self.client is None else self.client.current()
 
-    async def refresh(self, unknown_kid: str | None = None) -> Any:
+    async def refresh(self, unknown_kid: str | None = None, timeout: float | None = None) -> Any:
         if self.client is None:
             return self.static
-        return await self.client.refresh(unknown_kid, self.timeout)
+        return await self.client.refresh(unknown_kid, self.timeout if timeout is None else timeout)
+
+    def wait_budget(self) -> list[float]:
+        """A request's one allowance of waiting for the IdP (the monotonic deadline, in a list
+        `verify` shares across the request's token candidates): jwks_timeout in all, however many
+        tokens (same-name cookies) it carries."""
+        return [time.monotonic() + self.timeout]
 
     def verifier_for(self, keys: Any) -> Any:
         """The policy's Verifier for this version of the key set (made once per version)."""
@@ -108,23 +117,27 @@ def start(config: Config) -> None:
             source.client.current()
 
 
-async def verify(ctx: RequestContext, policy: AuthPolicy, token: str) -> dict[str, Any]:
+async def verify(ctx: RequestContext, policy: AuthPolicy, token: str, budget: list[float] | None = None) -> dict[str, Any]:
     """The token's claims, verified with the policy's key source; the core's JWTError otherwise.
 
     Waits (at most ``jwks_timeout``) for a fetch only when no usable key set exists, or when no key
     fits the token and its ``kid`` may be new at the IdP (`JWKSClient.refresh` decides, by cooldown
-    and its memory of unknown kids). Raises KeySetUnavailable when there is no usable set."""
+    and its memory of unknown kids). Raises KeySetUnavailable when there is no usable set.
+    ``budget`` (`KeySource.wait_budget`), shared by one request's candidates, bounds the waiting of
+    them all together: thirty cookies with made-up kids must not hold a request 30 x jwks_timeout."""
     source: KeySource = policy.key_source
+    if budget is None:
+        budget = source.wait_budget()
     keys = source.current()
     if keys is None:
-        keys = await source.refresh(None)
+        keys = await source.refresh(None, _left(budget))
         if keys is None:
             raise _core.KeySetUnavailable(source.why_unavailable())
     try:
         claims = _verify_with(ctx, source.verifier_for(keys), token)
     except _core.KeyNotFound:
         kid = _header(token).get("kid")
-        newer = await source.refresh(kid) if isinstance(kid, str) and source.client is not None else None
+        newer = await source.refresh(kid, _left(budget)) if isinstance(kid, str) and source.client is not None else None
         if newer is None or newer is keys:
             if ctx.trace is not None:
                 ctx.note("auth", f"{policy.name}: no key fits the token ({_token_key_text(token)}); {_set_text(keys, source)}")
@@ -134,6 +147,10 @@ async def verify(ctx: RequestContext, policy: AuthPolicy, token: str) -> dict[st
     if ctx.trace is not None:
         ctx.note("auth", f"{policy.name}: verified with the key {_token_key_text(token)} from {source.where}")
     return claims
+
+
+def _left(budget: list[float]) -> float:
+    return max(0.0, budget[0] - time.monotonic())
 
 
 def _verify_with(ctx: RequestContext, verifier: Any, token: str) -> dict[str, Any]:
@@ -356,7 +373,7 @@ def _static_keys(c: Problems, key: str, ref: Any, base: Path, algs: list[str]) -
         return None
     try:
         if data.lstrip()[:1] == b"{":
-            keys = _core.KeySet.from_jwks(data) if b'"keys"' in data else _core.KeySet.from_jwk(data)
+            keys = _core.KeySet.from_jwks(data) if _is_jwk_set(data) else _core.KeySet.from_jwk(data)
         else:
             keys = _core.KeySet.from_pem(data)
     except (ValueError, TypeError) as e:
@@ -365,8 +382,39 @@ def _static_keys(c: Problems, key: str, ref: Any, base: Path, algs: list[str]) -
         return None
     for kid, why in keys.skipped:
         c.warn(k, f"{p}: key {_short(kid)} is skipped: {why}", "expected every key to be usable")
+    for kid, kind in _shared_kids(keys.describe()):
+        c.bad(k, f"{p}: {_short(kid) if kid is not None else 'more than one key without a kid'} {'is shared by more than one ' + kind + ' key' if kid is not None else 'of type ' + kind}, so tokens naming it never verify (the gateway never guesses between keys)", "expected each kid once per key type and algorithm")
     can = set(keys.algorithms)
     if not can & set(algs):
         c.bad(f"{key}.algorithms", f"is {algs!r} but the keys in {p} verify only {', '.join(sorted(can)) or 'nothing'}", "expected algorithms the keys can verify")
         return None
     return KeySource("keys", str(p), static=keys)
+
+
+def _is_jwk_set(data: bytes) -> bool:
+    """Whether JSON text is a JWK Set (an object with a "keys" member, RFC 7517 §5), decided by
+    parsing, not by looking for the text "keys" (a JWK whose kid is "keys", an escaped member name).
+    Text that does not parse is handed to from_jwk, whose error names the problem."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and "keys" in doc
+
+
+def _shared_kids(described: list[dict[str, Any]]) -> list[tuple[str | None, str]]:
+    """(kid, key type) for every kid that two keys of one type (and curve) share with algorithms that
+    overlap (equal, or one of them without ``alg``): the core refuses such a token as ambiguous
+    (`KeySet.select`), so a static file holding them can never verify tokens with that kid."""
+    seen: dict[tuple[Any, Any, Any], list[Any]] = {}
+    clashes: list[tuple[str | None, str]] = []
+    for key in described:
+        group = (key.get("kid"), key.get("kty"), key.get("crv"))
+        algs = seen.setdefault(group, [])
+        alg = key.get("alg")
+        if any(a is None or alg is None or a == alg for a in algs):
+            kind = " ".join(str(x) for x in group[1:] if x)
+            if (group[0], kind) not in clashes:
+                clashes.append((group[0], kind))
+        algs.append(alg)
+    return clashes

@@ -255,12 +255,15 @@ def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
         ad = c.table(ad, key)
         c.known(ad, key, AUTH_KEYS)
         algs = ad.get("algorithms", ["HS256"])
-        if not isinstance(algs, list) or not all(isinstance(a, str) for a in algs):
-            c.bad(f"{key}.algorithms", f"is {algs!r}", 'expected a list such as ["HS256"]')
+        algs_ok = isinstance(algs, list) and all(isinstance(a, str) for a in algs)
+        if not algs_ok:
+            example = f'["{algs}"]' if isinstance(algs, str) and algs.isalnum() else '["HS256"]'
+            c.bad(f"{key}.algorithms", f"is {algs!r}", f"expected a list such as {example}")
             algs = ["HS256"]
         # One key source: a secret (HS*), or keys / jwks_url / discovery (gateway/key_sources.py).
         chosen = key_sources.chosen_source(c, key, ad)
-        algs_fit = key_sources.check_algorithms(c, key, chosen, ad, algs)
+        # A malformed list is reported once above: its HS256 stand-in is not the user's to be told about.
+        algs_fit = key_sources.check_algorithms(c, key, chosen, ad, algs) if algs_ok else False
         secret = _secret(c, f"{key}.secret", ad.get("secret"), base) if chosen == "secret" else None
         source = key_sources.load_source(c, key, ad, base, chosen, algs) if chosen not in (None, "secret") and algs_fit else None
         cache_size = key_sources.token_cache(c, key, ad)

@@ -123,12 +123,14 @@ async def run(ctx: RequestContext) -> Answer | None:
         return _refuse(ctx, policy.on_missing, "missing", policy.missing_reason, True)
     verifier = policy.verifier
     first_error: str | None = None
+    # One wait for the IdP per request, however many candidates (key_sources.verify).
+    budget = policy.key_source.wait_budget() if policy.key_source is not None else None
     for token in tokens:
         try:
             if policy.key_source is None:
                 claims = verifier.verify(token) if ctx.now is None else verifier.verify(token, ctx.now)
             else:  # keys, jwks_url or discovery: may wait (bounded) for the IdP's key set
-                claims = await key_sources.verify(ctx, policy, token)
+                claims = await key_sources.verify(ctx, policy, token, budget)
         except _core.KeySetUnavailable as e:
             return key_sources.unavailable(ctx, policy, e)
         except _core.JWTError as e:
