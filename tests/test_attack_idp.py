@@ -328,7 +328,6 @@ def test_entra_keys_without_alg_and_with_a_certificate_chain() -> None:
         gateway.verify(ps_token, keys, algorithms=["RS256"])
 
 
-@pytest.mark.xfail(strict=True, reason="core: the same public key listed twice under one kid is AmbiguousKey (rust/src/jose/keys.rs KeySet::select counts entries, not distinct keys)")
 def test_the_same_key_listed_twice_under_one_kid_still_verifies() -> None:
     """IdPs republish a key (a second entry during rotation, the same key for two issuers); the two
     entries are one key, so there is nothing to choose between: the token must verify."""
@@ -338,7 +337,6 @@ def test_the_same_key_listed_twice_under_one_kid_still_verifies() -> None:
     assert gateway.verify(key.sign(), keys, algorithms=["RS256"])["sub"] == "user-1"
 
 
-@pytest.mark.xfail(strict=True, reason="core: a {kid: certificate PEM} mapping (Firebase's x509 endpoint) is read as {kid: HMAC secret} and refused with advice to use RS256 the caller already uses (rust/src/python/keys.rs)")
 def test_a_firebase_certificate_map_verifies_by_kid() -> None:
     """Firebase (and Google's v1 certs) publish {kid: PEM certificate}. The mapping form of `key` is
     documented for HS* secrets only; with RS256 the caller gets 'public-key material ... verify with
@@ -424,7 +422,6 @@ def _ed25519_spki_base64() -> tuple[SigningKey, str]:
     return key, base64.b64encode(der).decode()  # 60 characters, as `openssl pkey -pubout` less its armour
 
 
-@pytest.mark.xfail(strict=True, reason="core: unarmoured base64 DER is only looked at from 64 characters (rust/src/jose/pem.rs is_asymmetric_key_material: compact.len() >= 64); an Ed25519 SPKI is 60")
 def test_an_ed25519_public_key_in_base64_is_never_an_hmac_secret() -> None:
     """RSA and EC public keys as unarmoured base64 DER are refused as HMAC secrets; the Ed25519 one
     (60 characters, so not 'weak' either) is taken, and anyone holding the public key can then mint
@@ -437,7 +434,6 @@ def test_an_ed25519_public_key_in_base64_is_never_an_hmac_secret() -> None:
     assert getattr(e.value, "kind", None) == "public_key_as_secret"
 
 
-@pytest.mark.xfail(strict=True, reason="core: as above; the gateway's secret goes through the same check (rust/src/jwt/keys.rs HmacKey::new -> jose::is_asymmetric_key_material)")
 def test_check_refuses_an_ed25519_public_key_as_the_secret(tmp_path: Path) -> None:
     _, spki = _ed25519_spki_base64()
     text = """

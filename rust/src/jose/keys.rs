@@ -450,6 +450,10 @@ impl KeySet {
                     continue;
                 }
             }
+            // The same key listed twice (an IdP republishing it) is one key, not a choice.
+            if found.is_some_and(|f| f.fingerprint() == key.fingerprint() && f.alg() == key.alg()) {
+                continue;
+            }
             count += 1;
             if found.is_none() {
                 found = Some(key);

@@ -276,7 +276,8 @@ pub fn is_asymmetric_key_material(bytes: &[u8]) -> bool {
         .copied()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
-    if compact.len() >= 64 {
+    // 40 characters: the shortest armour-less public key people paste is an Ed25519 SPKI (60).
+    if compact.len() >= 40 {
         use base64::Engine;
         for engine in [
             &base64::engine::general_purpose::STANDARD,

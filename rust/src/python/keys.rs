@@ -279,6 +279,23 @@ pub(crate) fn build_keys(
             check_fits(&set, algs)?;
             return Ok(KeySource::Static(jwt::KeySet::Public(Arc::new(set))));
         }
+        if algs.has_asymmetric() && !algs.has_hmac() {
+            // {kid: PEM certificate or public key}: the map Firebase and Google publish.
+            let mut keys = Vec::new();
+            for item in mapping.items()?.iter() {
+                let (kid, pem): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+                let kid = kid
+                    .cast::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("key mapping keys (kids) must be str"))?
+                    .to_str()?
+                    .to_owned();
+                let text = bytes_of(&pem, "each key in the key mapping")?;
+                keys.push(jose::Key::from_pem(text, Some(&kid), None).map_err(key_err)?);
+            }
+            let set = jose::KeySet::new(keys);
+            check_fits(&set, algs)?;
+            return Ok(KeySource::Static(jwt::KeySet::Public(Arc::new(set))));
+        }
         let mut map = HashMap::new();
         for item in mapping.items()?.iter() {
             let (kid, secret): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
