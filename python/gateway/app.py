@@ -138,7 +138,14 @@ def _close_websockets_before_granian_stops() -> None:
 
 
 def _stop_after_websockets(stop_event: Any) -> None:
-    """On the loop, at SIGTERM/SIGINT: close every session with 1001, then tell Granian to stop."""
+    """On the loop, at SIGTERM/SIGINT: close every session with 1001, then tell Granian to stop.
+
+    Once per worker: Ctrl-C reaches the worker and its parent, which then sends SIGTERM too, and
+    Granian's stop event is a one-slot channel whose extra sets would block the loop."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
     websocket.mark_draining()  # handshakes from now on get 503
     if not websocket.live_sessions():
         stop_event.set()
@@ -157,6 +164,7 @@ def _stop_after_websockets(stop_event: Any) -> None:
 
 
 _drains: set[asyncio.Future[None]] = set()  # the tasks above, kept referenced until done
+_stopping = False
 
 
 _app: GatewayApp | None = None
