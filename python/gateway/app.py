@@ -95,7 +95,6 @@ class GatewayApp:
             while True:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
-                    _close_websockets_on_sigterm(asyncio.get_running_loop())
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
                     await websocket.drained(websocket.CLOSE_TIMEOUT)
@@ -107,27 +106,72 @@ class GatewayApp:
                     return
 
 
-def _close_websockets_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
+def _close_websockets_before_granian_stops() -> None:
     """On SIGTERM (or SIGINT: Ctrl-C), close this worker's WebSocket sessions with 1001
-    (gateway.proxy.websocket.begin_drain).
+    (gateway.proxy.websocket.begin_drain) BEFORE Granian starts to stop the worker.
 
-    Granian drains a stopping worker itself: it stops accepting, lets in-flight requests finish
-    (hyper's graceful shutdown) and waits for every connection before the worker exits; but an
-    upgraded WebSocket would hold it open until the kill timeout, then die without a close frame.
-    Granian's own handler is installed on the event loop before the app starts (signal.signal with
-    a wake-up fd), so it is chained here rather than replaced: the previous Python-level handler
-    still runs, and the loop's wake-up fd still tells Granian.
+    Granian drains a stopping worker itself: it stops accepting, lets in-flight requests finish and
+    waits for every connection; but an upgraded WebSocket is not one of those connections. Once
+    Granian has heard the signal, its Rust side cancels the sessions and then drops the runtime that
+    writes to the client sockets: a close frame the app sends after that is never written, and the
+    client sees TCP closed with no close frame. That raced with this worker's event loop, so under
+    load the 1001s were sometimes lost. Chaining a Python-level handler cannot order it: uvloop
+    dispatches the handler Granian added with ``loop.add_signal_handler`` from its wake-up fd
+    whatever the Python-level handler does. So the worker's signal set-up
+    (``granian._signals.set_loop_signals``, looked up by Granian when the worker starts, after this
+    factory ran) is wrapped: the gateway's handler replaces Granian's on the loop and sets Granian's
+    stop event itself once every session's close frame was handed to its socket (or after
+    ``websocket.CLOSE_TIMEOUT``), at once when no session is open.
     """
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(signum)
+    try:
+        import granian._signals as granian_signals
+    except ImportError:  # another Granian layout: its own handling stands (close frames best-effort)
+        return
+    original = getattr(granian_signals, "set_loop_signals", None)
+    if original is None or getattr(original, "_gateway_wrapped", False):
+        return
 
-        def on_signal(num: int, frame: Any, previous: Any = previous) -> None:
-            websocket.mark_draining()  # before Granian hears of it (it runs from the loop, later)
-            loop.call_soon_threadsafe(websocket.begin_drain)
-            if callable(previous):
-                previous(num, frame)
+    def set_loop_signals(loop: asyncio.AbstractEventLoop) -> Any:
+        stop_event = original(loop)
+        try:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, _stop_after_websockets, stop_event)
+        except NotImplementedError:  # no loop signal handlers (Windows): Granian's own stand
+            pass
+        return stop_event
 
-        signal.signal(signum, on_signal)
+    set_loop_signals._gateway_wrapped = True  # type: ignore[attr-defined]
+    granian_signals.set_loop_signals = set_loop_signals
+
+
+def _stop_after_websockets(stop_event: Any) -> None:
+    """On the loop, at SIGTERM/SIGINT: close every session with 1001, then tell Granian to stop.
+
+    Once per worker: Ctrl-C reaches the worker and its parent, which then sends SIGTERM too, and
+    Granian's stop event is a one-slot channel whose extra sets would block the loop."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    websocket.mark_draining()  # handshakes from now on get 503
+    if not websocket.live_sessions():
+        stop_event.set()
+        return
+
+    async def go() -> None:
+        try:
+            websocket.begin_drain()
+            await websocket.drained(websocket.CLOSE_TIMEOUT)
+        finally:
+            stop_event.set()
+
+    task = asyncio.ensure_future(go())
+    _drains.add(task)
+    task.add_done_callback(_drains.discard)
+
+
+_drains: set[asyncio.Future[None]] = set()  # the tasks above, kept referenced until done
+_stopping = False
 
 
 _app: GatewayApp | None = None
@@ -192,6 +236,7 @@ def create_app() -> GatewayApp:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         snapshot = os.environ.get("GATEWAY_CONFIG_SNAPSHOT")
         _app = GatewayApp(load_with_fallback(path, snapshot), path, snapshot)
+        _close_websockets_before_granian_stops()
         # Identity providers' key sets are fetched in the background: start-up does not wait.
         key_sources.start(_app.config)
         # Both after the fork, in the worker: mmap'd metric files are per process, and the span

@@ -111,6 +111,11 @@ _live: set[_Relay] = set()
 _draining = False
 
 
+def live_sessions() -> int:
+    """How many sessions this worker is relaying now."""
+    return len(_live)
+
+
 def draining() -> bool:
     """Whether this worker is shutting down (a new handshake then gets 503)."""
     return _draining
@@ -473,6 +478,8 @@ class _Relay:
 
     async def run(self) -> None:
         _live.add(self)
+        if _draining:  # the handshake was under way when the drain began
+            self.stop(GOING_AWAY, "the gateway is shutting down")
         inbound = asyncio.ensure_future(self._from_client())
         outbound = asyncio.ensure_future(self._from_origin())
         idle = self.ctx.ws_idle_timeout

@@ -37,6 +37,15 @@ def run(ctx: RequestContext) -> Answer | None:
         methods = req.header_values("access-control-request-method")
         if methods:
             return _preflight(ctx, policy, origin, methods)
+    if ctx.ws is not None and origins and (origin is None or not policy.allows_origin(origin)):
+        # Browsers apply no CORS to WebSockets: any page may open one, with the user's cookies
+        # (cross-site WebSocket hijacking). The route's allowed origins are the only ones whose
+        # pages may open a session; a handshake with no Origin is no browser's and is decided by auth.
+        ctx.cors_headers = cors.VARY_ORIGIN
+        ctx.cors_decision = "WebSocket handshake from an origin the policy does not allow: refused"
+        if ctx.trace is not None:
+            ctx.note(NAME, ctx.cors_decision)
+        return respond.error("forbidden", "this page's origin may not open a WebSocket on this route")
     if origin is not None and policy.allows_origin(origin):
         ctx.cors_headers = policy.actual_headers(origin)
         ctx.cors_decision = f"origin allowed by {policy.describe()}"
