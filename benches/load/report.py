@@ -5,15 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("S0", "S1", "S2", "S3", "S4")
+SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5")
 TITLES = {
     "S0": "S0 origin direct",
     "S1": "S1 no token → 302",
     "S2": "S2 valid token → proxy",
     "S3": "S3 forged → 302 + clear",
     "S4": "S4 KR → /ko + A/B",
+    "S5": "S5 RS256 key set → proxy",
 }
 GW, HAP, STAR, WRK_D = "gateway-1w", "haproxy", "starlette", "workerd"
+GW_NOCACHE = "gateway-1w-nocache"  # S5 with token_cache = 0 (issue 10)
+S5_GOAL = 0.8
 # The ceilings of issue 9, same run, pinning and worker count as GW: what the gateway is measured against
 # per scenario (the answers it makes itself vs the requests it proxies).
 FLOOR = {"S1": "granian-floor", "S2": "proxy-floor", "S3": "granian-floor", "S4": "proxy-floor"}
@@ -59,6 +62,10 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     for sc, floor in FLOOR.items():
         r = floor_ratio(res, sc)
         add(f"{sc} req/s gateway(1w) / {floor}", r, f"≥ {FLOOR_GOAL}", None if r is None else r >= FLOOR_GOAL)
+    r = _ratio(median(res, GW, "S5"), median(res, HAP, "S5"))
+    add("S5 req/s gateway(1w) / HAProxy (issue 10)", r, f"≥ {S5_GOAL}", None if r is None else r >= S5_GOAL)
+    r = _ratio(median(res, GW_NOCACHE, "S5"), median(res, HAP, "S5"))
+    add("S5 req/s gateway(1w, token_cache = 0) / HAProxy (info)", r, f"≥ {S5_GOAL}", None if r is None else r >= S5_GOAL)
     r = _ratio(median(res, GW, "S2", "p99_ms"), median(res, HAP, "S2", "p99_ms"))
     add("S2 p99 gateway(1w) / HAProxy", r, "≤ 2", None if r is None else r <= 2.0)
     for peer, goal, label in ((STAR, 40.0, "Starlette"), (WRK_D, 5.0, "workerd")):
@@ -124,6 +131,10 @@ def markdown(res: dict[str, Any]) -> str:
         L.append("")
         for label, status, reason in not_run:
             L.append(f"- {label}: **{status}**: {reason}")
+    part = [(s["label"], sc, why) for s in res["systems"].values() if s.get("status") == "ok" for sc, why in (s.get("skipped_scenarios") or {}).items()]
+    if part:
+        L.append("")
+        L.extend(f"- {label}: {sc} **not run**: {why}" for label, sc, why in part)
     L.append("")
     L.append("Each core's busy % during the timed runs (median run; core 0 = wrk, core 1 = origin + system):")
     L.append("")

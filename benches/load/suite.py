@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benches.load import checks, install, report, wrk
+from benches.load import checks, configs, install, report, wrk
 from benches.load.common import (
     BENCHES,
     ORIGIN_CPUS,
@@ -38,6 +38,7 @@ from benches.load.common import (
     log,
     mem_kb,
     stop,
+    idp_tokens,
     tokens,
 )
 from benches.load.systems import (
@@ -67,6 +68,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--runs", type=int, default=None, help="timed runs per scenario, median reported (default 3; --quick 1)")
     ap.add_argument("--warmup", type=float, default=None, help="seconds of untimed load before each scenario (default 2; --quick 1; whole seconds)")
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--scenarios", default="", help="comma-separated subset of S0-S5 to time (default: each system's own); correctness checks always run in full")
     ap.add_argument("--quiet-wait", type=float, default=None, help="seconds to wait for a busy machine to settle before each system (default 120; --quick 5)")
     ap.add_argument("--no-install", action="store_true", help="do not apt/pip/npm install anything; skip what is missing")
     ap.add_argument("--out", default=str(RESULTS), help="results folder (default benches/results)")
@@ -196,9 +198,9 @@ def _fmt_run(r: dict[str, Any]) -> str:
     )
 
 
-def _checks_for(kind: str, tok: dict[str, str]) -> list[checks.Check]:
+def _checks_for(kind: str, tok: dict[str, str], s5: bool = False) -> list[checks.Check]:
     kinds = {"workload": checks.workload_checks, "proxy": checks.proxy_checks, "redirect": checks.redirect_checks, "origin": checks.origin_checks}
-    return kinds[kind](tok)
+    return kinds[kind](tok) + (checks.idp_checks(tok) if s5 else [])
 
 
 def _log_problems(path: Path, workers: int) -> list[str]:
@@ -308,6 +310,13 @@ class Suite:
                 return res
         if system.install_note:
             res["version"] = system.install_note
+        timed, res["skipped_scenarios"] = self.scenarios_for(system)
+        if not timed:
+            reason = "; ".join(f"{sc}: {why}" for sc, why in res["skipped_scenarios"].items()) or "no scenario selected"
+            log(f"{system.label}: skipped: {reason}")
+            res.update(status="skipped", reason=reason)
+            return res
+        s5 = system.runs_s5(self.ctx)
         log(f"{system.label}: starting (cpus {system.cpus})")
         try:
             run = system.start(self.ctx)
@@ -323,7 +332,7 @@ class Suite:
             self.failed |= ours
             return res
         try:
-            res["check"] = checks.run_checks(run.port, _checks_for(system.kind, self.tok))
+            res["check"] = checks.run_checks(run.port, _checks_for(system.kind, self.tok, s5))
             bad = [c for c in res["check"] if not c["ok"]]
             if bad:
                 for c in bad:
@@ -334,7 +343,7 @@ class Suite:
             log(f"{system.label}: {len(res['check'])} correctness checks passed; timing")
             res["scenarios"] = {}
             workers0 = list(run.workers)
-            for sc in system.scenarios:
+            for sc in timed:
                 res["scenarios"][sc] = self.time_scenario(system.label, run.port, sc, run)
                 if run.proc.poll() is not None:
                     res["problems"].append(f"exited with status {run.proc.returncode} during {sc}")
@@ -347,7 +356,7 @@ class Suite:
             if is_gw:
                 mem = [{"pid": w, **mem_kb(w)} for w in gateway_workers(run.proc.pid)]
                 res["memory"] = {"workers": mem, "sum_hwm_mb": round(sum(m.get("VmHWM", 0) for m in mem) / 1024, 1)}
-            post = checks.run_checks(run.port, _checks_for(system.kind, self.tok))
+            post = checks.run_checks(run.port, _checks_for(system.kind, self.tok, s5))
             res["post_check"] = post
             for c in post:
                 if not c["ok"]:
@@ -367,6 +376,20 @@ class Suite:
                 if ours and any(not p.startswith("log:") for p in res["problems"]):
                     self.failed = True
         return res
+
+    def scenarios_for(self, system: System) -> tuple[list[str], dict[str, str]]:
+        """(the scenarios to time for `system`, {scenario: why not timed}) under --scenarios and S5's needs."""
+        wanted = {x.strip().upper() for x in self.a.scenarios.split(",") if x.strip()}
+        timed, skipped = [], {}
+        for sc in system.scenarios:
+            if wanted and sc not in wanted:
+                continue
+            if sc == "S5" and not system.runs_s5(self.ctx):
+                skipped[sc] = self.ctx.idp_skip or "S5's key set could not be made"
+                log(f"{system.label}: S5 skipped: {skipped[sc]}")
+                continue
+            timed.append(sc)
+        return timed, skipped
 
     def matching(self) -> dict[str, Any]:
         """S4 with 10 vs 1,000 routes before the catch-all; both gateways up, runs interleaved."""
@@ -447,6 +470,18 @@ def main(argv: list[str]) -> int:
     tmp.chmod(0o755)  # nginx workers may run as nobody
     (tmp / "regions.json").write_text('{"KR": {"currency": "KRW"}, "JP": {"currency": "JPY"}, "US": {"currency": "USD"}}')
     ctx = Ctx(tmp=tmp, origin_port=free_port(), gateway_path=snapshot_gateway(tmp))
+    # S5 (issue 10): an RS256 key set for this run, and whether this gateway build can load it as a policy.
+    if not a.no_install:
+        install.pip_modules({"cryptography": "cryptography"})
+    try:
+        tok.update(idp_tokens(tmp))
+        ctx.idp_ready = True
+        ctx.idp_skip = configs.idp_unsupported(tmp)
+    except ImportError as e:
+        ctx.idp_skip = f"no RS256 tokens: {e} (pip install cryptography)"
+        log(f"benches: S5 not run by any system: {ctx.idp_skip}")
+    if ctx.idp_skip:
+        log(f"benches: S5 runs without the gateway: {ctx.idp_skip}")
     res: dict[str, Any] = {
         "started": started,
         "command": " ".join(shlex.quote(x) for x in [os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else sys.executable, "-m", "benches", *argv]),
@@ -462,6 +497,7 @@ def main(argv: list[str]) -> int:
             "pinning": {"wrk": WRK_CPUS, "origin": ORIGIN_CPUS, "sut": SUT_CPUS},
         },
         "systems": {},
+        "s5_gateway_skipped": ctx.idp_skip,
     }
     cat = catalogue()
     suite: Suite | None = None

@@ -14,6 +14,7 @@ from typing import Any
 from benches.load import configs, install
 from benches.load.checks import fetch
 from benches.load.common import (
+    IDP_PEM,
     ORIGIN_CPUS,
     PEERS,
     ROOT,
@@ -31,6 +32,8 @@ class Ctx:
     tmp: Path
     origin_port: int
     gateway_path: Path | None = None  # a snapshot of python/gateway (with its built core) on PYTHONPATH
+    idp_ready: bool = False  # S5's key files and tokens were made (needs `cryptography`)
+    idp_skip: str | None = None  # why this gateway build cannot run S5 (no static key-set policy); None = it can
 
 
 def snapshot_gateway(tmp: Path) -> Path:
@@ -67,6 +70,11 @@ class System:
     core: bool = True  # Granian systems: loads the gateway's Rust core (checked to be this run's snapshot)
     scenarios: tuple[str, ...] = ("S1", "S2", "S3", "S4")
     install_note: str = ""
+    token_cache: int | None = None  # gateway only: the S5 policy's token_cache (None = the gateway's default)
+
+    def runs_s5(self, ctx: Ctx) -> bool:
+        """S5 (issue 10) is configured for this system: it lists S5 and, for the gateway, the build can."""
+        return "S5" in self.scenarios and ctx.idp_ready and not (self.name.startswith("gateway") and ctx.idp_skip)
 
     # -------------------------------------------------------------- start
 
@@ -96,7 +104,7 @@ class System:
         if self.granian:
             # A floor is served with the Granian options `gateway serve` uses for the same config.
             cfg = ctx.tmp / f"{self.name}.toml"
-            cfg.write_text(configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes)))
+            cfg.write_text(configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), idp=self.runs_s5(ctx), token_cache=self.token_cache))
             if self.app:
                 cmd = [sys.executable, "-m", "benches.load.peers.granian_serve", self.app, "--config", str(cfg), "--port", str(port), "--workers", str(self.workers)]
                 env["ORIGIN_URL"] = f"http://127.0.0.1:{ctx.origin_port}"
@@ -126,7 +134,10 @@ class System:
             return run
         if self.name == "haproxy":
             cfg = ctx.tmp / "haproxy.cfg"
-            cfg.write_text(configs.HAPROXY_CFG.format(port=port, origin=ctx.origin_port))
+            text = configs.HAPROXY_CFG.format(port=port, origin=ctx.origin_port, idp_pem=ctx.tmp / IDP_PEM)
+            if not ctx.idp_ready:  # no S5 key file this run: jwt_verify would refuse the config; /api/idp/ then answers 401
+                text = "\n".join(ln for ln in text.splitlines() if 'jwt_verify("RS256"' not in ln)
+            cfg.write_text(text)
             chk = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], env={"JWT_SECRET": SECRET, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, capture_output=True, text=True, check=False)
             if chk.returncode != 0:
                 raise RuntimeError(f"haproxy -c refused the config: {(chk.stderr or chk.stdout).strip()[-400:]}")
@@ -209,7 +220,11 @@ def catalogue() -> dict[str, System]:
     """Every system, in the order they are run: the cheap ones first."""
     systems = [
         System("origin", "nginx origin (S0)", "origin", cpus=ORIGIN_CPUS, scenarios=("S0",), note="the ceiling: wrk straight to the origin"),
-        System("gateway-1w", "gateway 1 worker", "workload", workers=1),
+        System("gateway-1w", "gateway 1 worker", "workload", workers=1, scenarios=("S1", "S2", "S3", "S4", "S5")),
+        System(
+            "gateway-1w-nocache", "gateway 1 worker, token_cache = 0", "workload", workers=1, scenarios=("S5",), token_cache=0,
+            note="S5 with the verified-token cache off: every request verifies the RS256 signature, as HAProxy does",
+        ),
         System(
             "granian-floor", "granian-floor (fixed 302, 1 worker)", "redirect", workers=1, scenarios=("S1", "S3"),
             app="benches.load.peers.granian_floor:app", ready=("/dashboard", 302), core=False,
@@ -225,7 +240,7 @@ def catalogue() -> dict[str, System]:
             "gateway-2w-spread", "gateway 2 workers, cores 0-1", "workload", cpus="0,1", workers=2,
             note="one worker per core: the workers may also run on wrk's core, so wrk competes with them; indicative only",
         ),
-        System("haproxy", "HAProxy (jwt_verify, 1 thread)", "workload"),
+        System("haproxy", "HAProxy (jwt_verify, 1 thread)", "workload", scenarios=("S1", "S2", "S3", "S4", "S5")),
         System("nginx", "nginx plain proxy (no auth)", "proxy", note="the proxying ceiling: S1-S4 request shapes are all just proxied"),
         System("starlette", "Starlette+PyJWT+httpx (uvicorn, 1 worker)", "workload"),
         System("nextjs", "Next.js middleware (next start)", "workload"),
