@@ -352,8 +352,13 @@ def report(machine: dict[str, Any], peers: dict[str, list[jp.Peer]], sets: dict[
     return "\n".join(out) + "\n"
 
 
+# The load suite's S5 figures live in the same RESULTS.md section, under this heading, written from a
+# `python -m benches` run; rewriting the micro-benchmark's part keeps them.
+S5_HEADING = "### Load scenario S5"
+
+
 def write_section(path: Path, body: str) -> None:
-    """Replace (or append) only this benchmark's section of RESULTS.md."""
+    """Replace (or append) only this benchmark's part of its RESULTS.md section (up to S5_HEADING)."""
     text = path.read_text(encoding="utf-8") if path.exists() else vm.RESULTS_HEADER
     lines = text.splitlines(keepends=True)
     start = next((i for i, ln in enumerate(lines) if ln.rstrip("\n") == SECTION), None)
@@ -363,7 +368,8 @@ def write_section(path: Path, body: str) -> None:
             lines.append("\n")
         lines += new
     else:
-        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+        end = next((j for j in range(start + 1, len(lines))
+                    if lines[j].startswith("## ") or lines[j].startswith(S5_HEADING)), len(lines))
         tail = lines[end:]
         if tail:
             new.append("\n")
