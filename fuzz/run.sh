@@ -15,7 +15,7 @@ fi
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
-for target in b64 jwt cookie accept_language path matcher jose_keys; do
+for target in b64 jwt cookie accept_language path matcher jose_keys jws_asymmetric; do
   mkdir -p "corpus-run/$target"
   echo "fuzz: $target for ${seconds}s"
   # RUSTC_BOOTSTRAP lets a stable toolchain take the sanitizer flags when nightly is absent.
