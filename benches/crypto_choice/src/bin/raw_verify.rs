@@ -42,7 +42,9 @@ fn unhex(s: &str) -> Vec<u8> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = args.first().expect("usage: raw_verify CASES_FILE [--target-ms MS] [--batches N]");
+    let path = args
+        .first()
+        .expect("usage: raw_verify CASES_FILE [--target-ms MS] [--batches N]");
     let mut target_ms = 150.0_f64;
     let mut batches = 1_u32;
     let mut i = 1;
@@ -57,20 +59,32 @@ fn main() {
     let text = std::fs::read_to_string(path).expect("read the cases file");
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(f.len(), 4, "a case is: ALG KEY_HEX SIGNING_INPUT_HEX SIGNATURE_HEX");
+        assert_eq!(
+            f.len(),
+            4,
+            "a case is: ALG KEY_HEX SIGNING_INPUT_HEX SIGNATURE_HEX"
+        );
         let (name, key, msg, signature) = (f[0], unhex(f[1]), unhex(f[2]), unhex(f[3]));
         let parsed = ParsedPublicKey::new(algorithm(name), &key)
             .unwrap_or_else(|e| panic!("{name}: the key does not parse: {e:?}"));
-        assert!(parsed.verify_sig(&msg, &signature).is_ok(), "{name}: the signature must verify");
+        assert!(
+            parsed.verify_sig(&msg, &signature).is_ok(),
+            "{name}: the signature must verify"
+        );
         let mut flipped = signature.clone();
         let mid = flipped.len() / 2;
         flipped[mid] ^= 0x01;
-        assert!(parsed.verify_sig(&msg, &flipped).is_err(), "{name}: a flipped bit must not verify");
+        assert!(
+            parsed.verify_sig(&msg, &flipped).is_err(),
+            "{name}: a flipped bit must not verify"
+        );
 
-        let mut run = |n: u64| {
+        let run = |n: u64| {
             let t = Instant::now();
             for _ in 0..n {
-                assert!(black_box(&parsed).verify_sig(black_box(&msg), black_box(&signature)).is_ok());
+                assert!(black_box(&parsed)
+                    .verify_sig(black_box(&msg), black_box(&signature))
+                    .is_ok());
             }
             t.elapsed().as_secs_f64()
         };
