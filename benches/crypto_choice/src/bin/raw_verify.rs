@@ -2,7 +2,7 @@
 //! `benches/verify_asymmetric.py` compares `gateway.Verifier` with (issue 10: "each within 1.15x of
 //! the chosen crate's own raw verify time").
 //!
-//! Usage: `raw_verify CASES_FILE [--target-ms MS] [--batches N]`
+//! Usage: `raw_verify CASES_FILE [--target-ms MS] [--batches N] [--clock cpu|wall]`
 //!
 //! CASES_FILE has one case per line, `ALG KEY_HEX SIGNING_INPUT_HEX SIGNATURE_HEX`, the key in the
 //! form aws-lc-rs takes for that algorithm: an RSA `RSAPublicKey` (PKCS#1) DER, an uncompressed
@@ -12,9 +12,25 @@
 //! Each key is parsed once (`ParsedPublicKey`, as the gateway's key sets do); the timed loop is
 //! only `verify_sig`. Before timing, the signature must verify and a copy with one bit flipped must
 //! not. Prints `ALG NS_PER_OP` once per batch (each batch >= MS milliseconds, default 150).
+//!
+//! `--clock cpu` (the default) times with this thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`), so
+//! time spent descheduled on a shared machine is not counted; the Python side uses the same clock
+//! (`time.thread_time`). `--clock wall` uses `Instant`.
 use aws_lc_rs::signature::{self as sig, ParsedPublicKey, VerificationAlgorithm};
 use std::hint::black_box;
 use std::time::Instant;
+
+/// Seconds on this thread's CPU clock.
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we own; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
 
 fn algorithm(name: &str) -> &'static dyn VerificationAlgorithm {
     match name {
@@ -47,11 +63,13 @@ fn main() {
         .expect("usage: raw_verify CASES_FILE [--target-ms MS] [--batches N]");
     let mut target_ms = 150.0_f64;
     let mut batches = 1_u32;
+    let mut cpu_clock = true;
     let mut i = 1;
     while i < args.len() {
         match args[i].as_str() {
             "--target-ms" => target_ms = args[i + 1].parse().expect("--target-ms MS"),
             "--batches" => batches = args[i + 1].parse().expect("--batches N"),
+            "--clock" => cpu_clock = args[i + 1] == "cpu",
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -80,13 +98,17 @@ fn main() {
         );
 
         let run = |n: u64| {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), thread_cpu_seconds());
             for _ in 0..n {
                 assert!(black_box(&parsed)
                     .verify_sig(black_box(&msg), black_box(&signature))
                     .is_ok());
             }
-            t.elapsed().as_secs_f64()
+            if cpu_clock {
+                thread_cpu_seconds() - c
+            } else {
+                t.elapsed().as_secs_f64()
+            }
         };
         // Calibrate: the smallest power-of-two count whose batch lasts >= target (timeit-like).
         let mut n: u64 = 8;
