@@ -131,7 +131,8 @@ def idp_unsupported(tmp: Path) -> str | None:
     try:
         load(cfg)
     except ConfigError as e:
-        return "this gateway build refuses a static key-set policy (keys = \"file:...\", issue 10): " + " | ".join(str(e).strip().splitlines())[:300]
+        said = " | ".join(ln.replace(f"{cfg}: ", "") for ln in str(e).strip().splitlines())
+        return f"this gateway build refuses a static key-set policy (keys = \"file:...\", issue 10): {said[:200]}"
     return None
 
 

@@ -49,6 +49,7 @@ from benches.load.systems import (
     gateway_workers,
     matching_systems,
     origin_start,
+    s5_systems,
     snapshot_gateway,
 )
 
@@ -63,7 +64,7 @@ QUIET_PCT = 15.0  # a core busier than this with nothing under load means someon
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benches", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run: origin, gateway 1 worker, its two floors and nginx; 2 s, 1 run (< 90 s)")
-    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor)")
+    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching", "s5"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, s5 = issue 10's S5 with the gateway and HAProxy interleaved)")
     ap.add_argument("--duration", type=float, default=None, help="whole seconds per timed run (default 8; --quick 2)")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per scenario, median reported (default 3; --quick 1)")
     ap.add_argument("--warmup", type=float, default=None, help="seconds of untimed load before each scenario (default 2; --quick 1; whole seconds)")
@@ -83,7 +84,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
-    """(system names in run order, run the matching-cost check)."""
+    """(system names in run order, run the matching-cost check). `--only s5` (the interleaved S5
+    comparison) is read apart, by `main`."""
     systems = catalogue()
     cat = list(systems)
     if a.only:
@@ -93,10 +95,12 @@ def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
                 want |= {n for n in cat if n.startswith("gateway")}
             elif w == "floors":
                 want |= {n for n, s in systems.items() if s.app}
+            elif w == "s5":
+                continue
             elif w in cat or w == "matching":
                 want.add(w)
             else:
-                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching'])}")
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching', 's5'])}")
         return [n for n in cat if n in want], "matching" in want
     if a.quick:
         return QUICK_SYSTEMS, False
@@ -431,6 +435,54 @@ class Suite:
         return out
 
 
+    def s5(self) -> dict[str, Any]:
+        """S5 (issue 10) on its own: the gateway (token cache on, its default), the gateway with
+        token_cache = 0 and HAProxy all up at once, runs interleaved, so a busy spell of the shared
+        machine hits each alike and the ratios compare like with like."""
+        out: dict[str, Any] = {"systems": {}, "skipped": {}}
+        started: list[tuple[System, Running]] = []
+        try:
+            for s in s5_systems():
+                if not s.runs_s5(self.ctx):
+                    out["skipped"][s.name] = self.ctx.idp_skip or "S5's key set could not be made"
+                    log(f"s5: {s.label}: skipped: {out['skipped'][s.name]}")
+                    continue
+                log(f"s5: {s.label}: starting")
+                r = s.start(self.ctx)
+                started.append((s, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok, True))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["check"] + ": " + x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+                log(f"s5: {s.label}: {len(c)} correctness checks passed")
+            out["background_busy_pct"] = self.settle("s5")
+            s5 = self.scen["S5"]
+            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _ in started}
+            for s, r in started:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, s5, duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(self.a.runs):
+                for s, r in started:
+                    runs[s.name].append(self.one_run(s.label, r.port, "S5", i, r))
+            for s, r in started:
+                post = checks.run_checks(r.port, _checks_for("workload", self.tok, True))
+                problems = [f"after load: {c['check']}: {c['problem']}" for c in post if not c["ok"]]
+                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name]), "problems": problems}
+                if problems:
+                    log(f"s5: {s.label}: PROBLEM: {problems}")
+                    self.failed |= s.granian
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"s5: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, r in started:
+                s.stop(r)
+        return out
+
+
 def rebuild(a: argparse.Namespace) -> int:
     src = Path(a.report)
     res = json.loads(src.read_text())
@@ -450,12 +502,13 @@ def main(argv: list[str]) -> int:
     if a.report:
         return rebuild(a)
     names, do_matching = selected(a)
+    do_s5 = "s5" in {x.strip() for x in a.only.split(",")} or not (a.only or a.quick)
     install_cleanup()
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H-%M-%S")
     log(f"benches: load benchmark {'(quick) ' if a.quick else ''}— systems: {', '.join(names)}{' + matching cost' if do_matching else ''}")
     if not a.no_install:
-        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if "haproxy" in names else []))
+        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if "haproxy" in names or do_s5 else []))
         if "starlette" in names:
             install.pip_modules(install.PY_MODULES)
     for tool in ("wrk", "nginx", "taskset"):
@@ -524,6 +577,9 @@ def main(argv: list[str]) -> int:
         if do_matching:
             log("== matching cost (S4, 10 vs 1,000 routes)")
             res["matching"] = suite.matching()
+        if do_s5:
+            log("== S5 interleaved: gateway (token cache on), gateway (token_cache = 0), HAProxy")
+            res["s5"] = suite.s5()
     finally:
         if origin is not None:
             stop(origin)

@@ -222,10 +222,6 @@ def catalogue() -> dict[str, System]:
         System("origin", "nginx origin (S0)", "origin", cpus=ORIGIN_CPUS, scenarios=("S0",), note="the ceiling: wrk straight to the origin"),
         System("gateway-1w", "gateway 1 worker", "workload", workers=1, scenarios=("S1", "S2", "S3", "S4", "S5")),
         System(
-            "gateway-1w-nocache", "gateway 1 worker, token_cache = 0", "workload", workers=1, scenarios=("S5",), token_cache=0,
-            note="S5 with the verified-token cache off: every request verifies the RS256 signature, as HAProxy does",
-        ),
-        System(
             "granian-floor", "granian-floor (fixed 302, 1 worker)", "redirect", workers=1, scenarios=("S1", "S3"),
             app="benches.load.peers.granian_floor:app", ready=("/dashboard", 302), core=False,
             note="the ceiling for S1/S3: Granian ASGI with gateway serve's options answering the gateway's 302 bytes, no gateway code",
@@ -247,6 +243,17 @@ def catalogue() -> dict[str, System]:
         System("workerd", "Cloudflare workerd", "workload"),
     ]
     return {s.name: s for s in systems}
+
+
+def s5_systems() -> list[System]:
+    """Issue 10's S5 comparison, run interleaved: the gateway as configured by default (verified-token
+    cache on), the gateway verifying every request's signature, and HAProxy's jwt_verify RS256."""
+    cat = catalogue()
+    nocache = System(
+        "gateway-1w-nocache", "gateway 1 worker, token_cache = 0", "workload", workers=1, scenarios=("S5",), token_cache=0,
+        note="S5 with the verified-token cache off: every request verifies the RS256 signature, as HAProxy does",
+    )
+    return [cat["gateway-1w"], nocache, cat["haproxy"]]
 
 
 def matching_systems() -> list[System]:
