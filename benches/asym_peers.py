@@ -47,6 +47,13 @@ ISS = jp.ISS
 AUD = jp.AUD
 KID = "bench-key-1"
 
+
+def _gateway_version() -> str:
+    """The installed distribution's version, or where the package comes from when it is not installed
+    (a worktree's venv puts python/ on sys.path instead)."""
+    v = _version("gateway")
+    return v if v != "?" else "source tree"
+
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 # Correctness-only tokens each adapter must reject (besides the timed scenarios' bad ones).
 SCENARIOS = ("success", "bad-signature", "expired", "malformed", "malformed-short")
@@ -204,7 +211,7 @@ def _gateway_verifier(ts: AsymTokenSet, cache_size: int = 0) -> Peer:
         v.verify,
         f"gateway.Verifier(KeySet.from_pem(pem, kid, alg), [{ts.alg!r}], audience, issuer, "
         f"cache_size={cache_size}).verify",
-        _version("gateway"),
+        _gateway_version(),
         exc_base=(gateway.JWTError,),
     )
 
@@ -223,7 +230,7 @@ def _gateway_verify(ts: AsymTokenSet) -> Peer:
         "gateway.verify",
         f,
         f"gateway.verify(tok, keyset, [{ts.alg!r}], AUD, ISS) (one-shot; KeySet.from_pem made once)",
-        _version("gateway"),
+        _gateway_version(),
         exc_base=(gateway.JWTError,),
     )
 
@@ -439,5 +446,5 @@ def check_peer(peer: Peer, ts: AsymTokenSet) -> None:
 
 
 def package_versions() -> dict[str, str]:
-    dists = ["gateway", "PyJWT", "cryptography", "joserfc", "Authlib", "jwcrypto", "oxyjwt", "ryjwt"]
-    return {d: _version(d) for d in dists}
+    dists = ["PyJWT", "cryptography", "joserfc", "Authlib", "jwcrypto", "oxyjwt", "ryjwt"]
+    return {"gateway": _gateway_version(), **{d: _version(d) for d in dists}}
