@@ -7,6 +7,7 @@
     python -m benches --micro              # the load benchmark, then the core micro-benchmarks
     python -m benches micro [ARGS...]      # only the micro-benchmarks (benches/verify_micro.py)
     python -m benches micro-asym [ARGS...] # RS256/ES256/EdDSA verification vs peers and raw aws-lc-rs (benches/verify_asymmetric.py)
+    python -m benches --ws                 # WebSocket echo round trips: gateway, nginx, direct (benches/load/websocket.py)
 
 Results: benches/results/<timestamp>.json (raw), .md (table, targets) and .png (chart).
 Exit status 1 when a system fails its correctness check or the gateway misbehaves under load.
@@ -36,6 +37,12 @@ def main(argv: list[str]) -> int:
         return micro(argv[1:])
     if argv and argv[0] == "micro-asym":
         return micro(argv[1:], MICRO_ASYM)
+    if "--ws" in argv:
+        if str(BENCHES.parent) not in sys.path:
+            sys.path.insert(0, str(BENCHES.parent))
+        from benches.load.websocket import main as ws_main
+
+        return ws_main([a for a in argv if a != "--ws"])
     with_micro = "--micro" in argv
     argv = [a for a in argv if a != "--micro"]
     if str(BENCHES.parent) not in sys.path:

@@ -2,6 +2,7 @@
 
     .venv/bin/python benches/handler_cost.py            # Request, the stages, the whole ASGI call per scenario
     .venv/bin/python benches/handler_cost.py --proxy    # + S2/S4 through the real upstream client and an nginx origin
+    .venv/bin/python benches/handler_cost.py --hooks    # only: S2's stages with one no-op request hook vs without (issue 13)
 
 Runs in-process on uvloop with the suite's reference config (benches/load/configs.py): building the
 `Request` from the ASGI scope and running `pipeline.decide` (every stage up to the forward) are timed
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import tempfile
@@ -93,7 +95,10 @@ def main() -> int:
     ap.add_argument("--proxy", action="store_true", help="also run S2/S4 through the upstream client to an nginx origin")
     ap.add_argument("-n", type=int, default=20000, help="requests per timing")
     ap.add_argument("--stages", action="store_true", help="also the cost each stage adds, per scenario (stages run by hand, in order)")
+    ap.add_argument("--hooks", action="store_true", help="only the Python hooks comparison (issue 13): S2's stages with and without a no-op async request hook")
     a = ap.parse_args()
+    if a.hooks:
+        return hook_costs(a.n)
     tmp = Path(tempfile.mkdtemp(prefix="handler-cost-"))
     (tmp / "regions.json").write_text(configs.REGIONS_JSON)
     ctx = systems.Ctx(tmp, free_port())
@@ -161,6 +166,54 @@ def main() -> int:
         if origin is not None:
             origin.terminate()
             origin.wait(10)
+    return 0
+
+
+def hook_costs(n: int) -> int:
+    """Issue 13, in-process: `pipeline.decide` for S2 in a config without [hooks], for S2 on a route
+    without hooks in a config with them, and for S2h (the same route with one no-op async request
+    hook: configs.with_hooks); interleaved, best of 7, µs per request and ratios."""
+    tmp = Path(tempfile.mkdtemp(prefix="handler-cost-hooks-"))
+    (tmp / "regions.json").write_text(configs.REGIONS_JSON)
+    plain_path, hooked_path = tmp / "plain.toml", tmp / "hooks.toml"
+    text = configs.gateway_toml(1, 9, tmp)
+    plain_path.write_text(text)
+    hooked_path.write_text(configs.with_hooks(text, tmp))
+    plain, hooked = load(str(plain_path)), load(str(hooked_path))
+    kv = GatewayApp(plain, str(plain_path)).kv
+    s2_path, s2_headers = scenarios()["S2"]
+    cases = {
+        "S2, no [hooks]": (plain, from_scope(scope_for(s2_path, s2_headers))),
+        "S2, [hooks] configured, route without": (hooked, from_scope(scope_for(s2_path, s2_headers))),
+        "S2h, one no-op async request hook": (hooked, from_scope(scope_for("/dashboard/h/x", s2_headers))),
+    }
+
+    async def once(config: object, request: object) -> float:
+        # CPU time of this process, not wall time: on a shared machine other processes' time slices
+        # would land in whichever case happens to be running.
+        t = time.process_time()
+        for _ in range(n):
+            ctx = RequestContext(config, request, kv, 0.0)  # type: ignore[arg-type]
+            if await pipeline.decide(ctx) is not None:
+                raise AssertionError(f"answered {ctx.status}: expected a forward")
+        return (time.process_time() - t) / n * 1e6
+
+    async def run() -> dict[str, float]:
+        best = {k: float("inf") for k in cases}
+        for _ in range(7):
+            for k, (config, request) in cases.items():
+                best[k] = min(best[k], await once(config, request))
+        return best
+
+    # The collector as a serving worker has it (gateway.app.create_app).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    best = uvloop.run(run())
+    base = best["S2, no [hooks]"]
+    print(f"pipeline.decide per request (best of 7 x {n}, CPU time; the stages up to the forward, no I/O):")
+    for k, us in best.items():
+        print(f"  {k:<40} {us:6.2f} µs  ({us - base:+.2f} µs vs no [hooks])")
     return 0
 
 

@@ -398,6 +398,17 @@ def write_section(path: Path, body: str) -> None:
     path.write_text("".join(lines), encoding="utf-8")
 
 
+def command_line() -> str:
+    """How this run was started, as a command to paste (the interpreter relative when inside the repo)."""
+    import shlex
+
+    exe = sys.executable
+    rel = os.path.relpath(exe, HERE.parent)
+    exe = rel if not rel.startswith("..") else exe
+    script = os.path.relpath(Path(sys.argv[0]).resolve(), HERE.parent)
+    return " ".join(shlex.quote(a) for a in [exe, script, *sys.argv[1:]])
+
+
 def main(argv: list[str] | None = None) -> int:
     aparser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     aparser.add_argument("--quick", action="store_true", help="3 repeats of ~10 ms per cell")
@@ -460,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     machine["loadavg_end"] = vm.loadavg()
     verdicts = {stat: evaluate(results, raw_s, stat) for stat in ("best_ns", "median_ns")}
     params = {"repeats": repeats, "target_s": target, "quick": args.quick, "clock": args.clock}
-    command = vm.command_line()
+    command = command_line()
     body = report(machine, peers, sets, results, raw_s, raw_note, verdicts, params, command)
     print(SECTION + "\n")
     print(body)

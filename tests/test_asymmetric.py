@@ -744,7 +744,6 @@ def test_options_verify_signature_false_is_refused() -> None:
     assert gateway.verify(token, keypair("p256").public_pem, algorithms=["ES256"], options={"verify_signature": True}) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the lead: ValueErrors from verify()'s options and from encode() have no .kind (documented: every such ValueError has one; Verifier() adds it, verify()/encode() do not)")
 @pytest.mark.parametrize(
     "call",
     [
@@ -866,7 +865,6 @@ def test_encode_refuses_encrypted_and_unsupported_private_keys() -> None:
             gateway.encode(claims, keypair("p256").private_pem, algorithm="ES256")
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the lead: a 1024-bit RSA private key is refused as 'not an RSA ... private key' (unsupported_key) instead of weak_key with its size")
 def test_encode_refuses_a_weak_rsa_key_as_weak() -> None:
     small = keypair("rsa", 0, 1024)
     for allow in (False, True):  # allow_weak_key is for HMAC secrets; verify never accepts < 2048 bits
@@ -875,7 +873,6 @@ def test_encode_refuses_a_weak_rsa_key_as_weak() -> None:
         assert info.value.kind == "weak_key" and "1024" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug reported to the lead: encode ignores a private JWK's key_ops and alg, so it writes tokens the matching public JWK refuses")
 @pytest.mark.parametrize(
     ("kind", "members", "alg"),
     [
@@ -902,7 +899,6 @@ def test_encode_honours_a_private_jwks_key_ops_and_alg(kind: str, members: dict[
 # --- construction errors are ValueErrors with a documented kind, never token errors ---------------
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the lead: KeySet.from_pem (several keys) and from_jwks (no usable key) raise KeyNotFound, a JWTError, from a constructor; documented: ValueError with a key kind")
 @pytest.mark.parametrize("case", ["pem-two-keys", "jwks-nothing-usable", "jwks-empty"])
 def test_keyset_construction_errors_are_not_token_errors(case: str) -> None:
     pair = keypair("rsa")
@@ -916,7 +912,6 @@ def test_keyset_construction_errors_are_not_token_errors(case: str) -> None:
     assert not isinstance(info.value, gateway.JWTError), repr(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="reported to the lead: key text is classified as a JWK Set by searching for the substring '\"keys\"', so a JWK whose kid is \"keys\" is misread")
 def test_a_jwk_is_told_from_a_jwk_set_by_parsing_not_by_substring() -> None:
     pair = keypair("rsa")
     token = make_token("RS256", pair.private, {"a": 1}, header={"alg": "RS256", "kid": "keys"})

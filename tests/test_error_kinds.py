@@ -24,7 +24,7 @@ PEM = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"
         (({},), {}, "empty_key", ValueError),
         ((STRONG, ["HS999"]), {}, "unknown_algorithm", ValueError),
         ((STRONG, ["none"]), {}, "unknown_algorithm", ValueError),
-        ((STRONG, ["RS256"]), {}, "malformed_key", ValueError),  # a secret is not public-key text
+        ((STRONG, ["RS256"]), {}, "key_type_mismatch", ValueError),  # a secret is not a public key
         ((STRONG, ["Ed448"]), {}, "unsupported_algorithm", ValueError),
         ((STRONG, ["HS256", "RS256"]), {}, "key_type_mismatch", ValueError),
         ((STRONG, []), {}, "bad_option", ValueError),

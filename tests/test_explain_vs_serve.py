@@ -16,8 +16,10 @@ header parsing and decision as a user's `gateway explain --json`; a subprocess p
 
 Compared per request: the status (302 / 401 / 403 / 400 / 204 / proxied 200), Location, WWW-Authenticate,
 every CORS header and Vary, every Set-Cookie, and for proxied requests the origin that answered, the exact path and query it received,
-every request header it received (each name's values in order), and the response headers the route adds. The only value
-allowed to differ is a newly drawn A/B variant, which is random per request.
+every request header it received (each name's values in order), and the response headers the route adds; for an
+answer a Python hook made, its headers and body. The config adds two routes with early and request hooks (issue 13):
+explain runs them in dry-run, serve for real, and the two must agree. The only value allowed to differ is a newly
+drawn A/B variant, which is random per request.
 """
 
 from __future__ import annotations
@@ -99,6 +101,66 @@ max_age = "10m"
 """
 
 
+# Python hooks (issue 13) on two routes: an early gate, a request hook that answers or changes the
+# forward (headers, path, origin, cookies, a KV lookup keyed by the country), one that decides by the
+# verified claims, and a hook failure (on_error = "deny": 500 hook_failed on both sides).
+HOOK_TABLES = """
+[hooks]
+module = "file:hooks.py"
+timeout = "2s"
+on_error = "deny"
+"""
+
+HOOK_ROUTES = """
+[[routes]]
+match = "/hooked/:rest*"
+locale = true
+hooks = ["gate", "decorate"]
+origin = "web"
+
+[[routes]]
+match = "/hooked-auth/:rest*"
+auth = "session"
+hooks = ["gate", "by_claims"]
+origin = "web"
+"""
+
+HOOKS_PY = """
+import gateway
+
+
+@gateway.hook("early")
+def gate(req):
+    if req.headers.get("x-beta") == "no":
+        return gateway.Respond(409, json={"gate": req.path, "query": req.query, "claims": len(req.claims)}, headers={"X-Gate": "closed"})
+    return None
+
+
+@gateway.hook("request")
+async def decorate(req):
+    rest = req.params.get("rest") or ""
+    if "boom" in rest:
+        raise RuntimeError("boom")
+    if rest.startswith("answer"):
+        return gateway.Respond(202, body=f"{req.country}:{req.lang}:{req.dry_run is not None}", headers={"X-Country": req.country or ""})
+    region = await req.kv("regions", req.country or "US")
+    return gateway.Forward(
+        set_headers={"X-Currency": (region or {}).get("currency", "none"), "X-Beta": "hook"},
+        remove_headers=["Cookie"] if "drop" in rest else (),
+        path=("/moved/" + rest) if rest.startswith("ko") or rest.startswith("move") else None,
+        origin="regional" if "a" in rest else None,
+        set_cookies=["hooked=1; Path=/; SameSite=Lax"],
+    )
+
+
+@gateway.hook("request")
+def by_claims(req):
+    if req.claims.get("sub") == "bob":
+        return gateway.Respond(403, json={"error": "no_bob", "role": req.claims.get("role")})
+    return gateway.Forward(set_headers={"X-Sub": req.claims.get("sub", "?")}, remove_headers=["X-Beta"])
+"""
+
+
 @dataclass
 class Site:
     gw: Gateway
@@ -109,7 +171,9 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with ExitStack() as stack, pytest.MonkeyPatch.context() as mp:
         mp.setenv("JWT_SECRET", SECRET)  # the in-process explain loads the config, as serve does
-        gw = example_site(tmp_path_factory.mktemp("explain-vs-serve"), stack, server="access_log = false\n", before_catch_all=EXTRA_ROUTES, tables=EXTRA_TABLES)
+        tmp = tmp_path_factory.mktemp("explain-vs-serve")
+        (tmp / "hooks.py").write_text(HOOKS_PY)
+        gw = example_site(tmp, stack, server="access_log = false\n", before_catch_all=EXTRA_ROUTES + HOOK_ROUTES, tables=EXTRA_TABLES + HOOK_TABLES)
         yield Site(gw, gw.config)
 
 
@@ -175,7 +239,7 @@ def _token(kind: str) -> str:
 
 TOKEN_KINDS = ["valid", "valid-bob", "admin-pro", "admin-scope", "admin-free", "roles-number", "in-leeway", "expired", "not-yet", "forged", "tampered", "hs512", "alg-none", "garbage", "two-parts"]
 
-LITERALS = ["dashboard", "Dashboard", "DASHBOARD", "api", "API", "protected", "resize", "login", "products", "ko", "ja", "KO", "__gateway", "health"]
+LITERALS = ["hooked", "hooked-auth", "answer", "boom", "move", "drop", "dashboard", "Dashboard", "DASHBOARD", "api", "API", "protected", "resize", "login", "products", "ko", "ja", "KO", "__gateway", "health"]
 DOTS = [".", "..", "%2e", "%2E%2e", ".%2E", "...", "..%2f"]
 TRICKY = ["", ";x=1", "a;b", "%2F", "%2f", "%5C", "%5c", "%00", "%0a", "%zz", "%", "%4", "%c0%ae", "%25", "%2564ashboard", "%64ashboard", "dash%62oard", "%7E", "~u"]
 HEADS = [
@@ -183,6 +247,7 @@ HEADS = [
     "api/protected", "API/Protected", "api//protected", "api/%70rotected", "api/protected/..", "api/resize", "api/resize", "api/resize/", "api/Resize",
     "products", "ko", "ja/products", "", "login", "beta", "beta/x", "Beta/%78", "q", "q/a/b",
     "admin", "admin/x", "Admin/users", "cors", "cors/x", "CORS/%78",
+    "hooked", "hooked/answer", "hooked/move", "hooked/ko", "hooked/drop", "hooked/x/boom", "Hooked/a", "hooked-auth", "hooked-auth/a",
 ]  # fmt: skip
 PCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,=:@"
 
@@ -319,6 +384,12 @@ def assert_agree(site: Site, req: Req, ex: dict[str, Any], r: RawResponse) -> No
     if ex["action"] != "proxy":
         assert r.status == ex["status"], "status" + ctx
         assert r.header("location") == ex["location"], "Location" + ctx
+        if "body" in ex:  # a hook's own answer: its headers and body
+            for name, value in ex["response_headers"].items():
+                assert r.header_list(name) == [value], f"hook answer header {name}" + ctx
+            if req.method != "HEAD":
+                assert r.body.decode("utf-8") == ex["body"], "hook answer body" + ctx
+            return
         assert r.header("www-authenticate") == ex["response_headers"].get("WWW-Authenticate"), "WWW-Authenticate" + ctx
         if ex["action"] == "redirect" or r.status == 204:
             assert r.body == b"", "a redirect or a preflight's 204 has no body" + ctx
@@ -362,6 +433,8 @@ def test_explain_predicts_what_serve_does(site: Site, req: Req) -> None:
     event(f"auth {ex['auth']['policy']}: {ex['auth']['outcome']}")
     if ex["cors"]:
         event("cors: " + ex["cors"]["decision"].split(" by ")[0].split(":")[0])
+    for h in ex["hooks"]:
+        event(f"hook {h['hook']}: " + (h["returned"]["type"] if h.get("returned") else "failed" if "error" in h else "None"))
     assert_agree(site, req, ex, r)
 
 
@@ -407,6 +480,13 @@ KNOWN = [
     (Req("GET", "/admin/x", [("Authorization", "Bearer " + _token("roles-number"))]), "respond", 403),
     (Req("GET", "/dashboard/x", [("Accept", "application/json")]), "respond", 401),
     (Req("GET", "/dashboard/x", [("Accept", "text/html"), ("X-Requested-With", "XMLHttpRequest")]), "respond", 401),
+    (Req("GET", "/hooked/x", [("X-Beta", "no")]), "respond", 409),
+    (Req("GET", "/hooked/answer", [("cf-ipcountry", "KR"), ("Accept-Language", "ja")]), "respond", 202),
+    (Req("GET", "/hooked/move/on?q=1", [("cf-ipcountry", "JP"), ("Cookie", "a=b")]), "proxy", 200),
+    (Req("GET", "/hooked/drop/a", [("Cookie", "a=b")]), "proxy", 200),
+    (Req("GET", "/hooked/boom", []), "respond", 500),
+    (Req("GET", "/hooked-auth/x", [("Authorization", "Bearer " + _token("valid-bob"))]), "respond", 403),
+    (Req("GET", "/hooked-auth/x", [("Authorization", "Bearer " + _token("valid")), ("X-Beta", "1"), ("X-User-Id", "spoofed")]), "proxy", 200),
 ]
 
 

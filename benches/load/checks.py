@@ -185,3 +185,16 @@ def run_checks(port: int, checks: list[Check]) -> list[dict[str, Any]]:
             problem = f"{type(e).__name__}: {e}"
         out.append({"check": name, "ok": problem is None, **({"problem": problem} if problem else {})})
     return out
+
+
+def hook_checks(tok: dict[str, str]) -> list[Check]:
+    """Issue 13: the hooked copy of the S2 route answers like S2 (the hook is a no-op)."""
+    return [
+        (
+            "S2h valid token, no-op request hook -> proxied, claim forwarded",
+            "GET",
+            "/dashboard/h/x",
+            {"Authorization": f"Bearer {tok['valid']}"},
+            lambda r: _expect(r.status == 200 and (r.header("x-origin-user") or "") != "", f"status {r.status}, X-Origin-User {r.header('x-origin-user')!r}"),
+        ),
+    ]

@@ -259,3 +259,79 @@ backend regional
     timeout server 30s
     server regional 127.0.0.1:{origin} maxconn 1000
 """
+
+
+# nginx as a WebSocket reverse proxy (the WS scenario, issue 11): the documented upgrade set-up.
+WS_NGINX = """
+worker_processes 1;
+daemon off;
+pid {tmp}/ws-proxy.pid;
+error_log {tmp}/ws-proxy-error.log warn;
+events {{ worker_connections 8192; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/wbody;
+  proxy_temp_path {tmp}/wproxy;
+  fastcgi_temp_path {tmp}/wfastcgi;
+  uwsgi_temp_path {tmp}/wuwsgi;
+  scgi_temp_path {tmp}/wscgi;
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://127.0.0.1:{origin};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_read_timeout 3600s;
+    }}
+  }}
+}}
+"""
+
+# The gateway in the WS scenario: one route to the WebSocket origin, no auth (nginx has none either).
+WS_GATEWAY = """
+[server]
+listen = "127.0.0.1:{port}"
+access_log = false
+
+[origins.ws]
+url = "http://127.0.0.1:{origin}"
+
+[[routes]]
+match = "/:path*"
+origin = "ws"
+"""
+
+# Issue 13: one no-op async `request` hook on a copy of the S2 route, placed before it, so the same
+# gateway serves S2 without hooks (/dashboard/x) and with one (/dashboard/h/x): same auth, same origin
+# location, same answer. The hook returns None after being handed its snapshot.
+HOOKS_PY = """
+import gateway
+
+
+@gateway.hook("request")
+async def noop(req):
+    return None
+"""
+
+_FIRST_ROUTE = "[[routes]]\nmatch = \"/dashboard/:path*\""
+HOOKS_TABLE = """[hooks]
+module = "file:{tmp}/hooks.py"
+timeout = "50ms"
+
+[[routes]]
+match = "/dashboard/h/:path*"
+auth = "session"
+hooks = ["noop"]
+origin = "web"
+
+"""
+
+
+def with_hooks(text: str, tmp: Path) -> str:
+    """The gateway config with a [hooks] table and the hooked copy of the S2 route before it."""
+    assert _FIRST_ROUTE in text, "the example config no longer starts its routes with /dashboard/:path*"
+    (tmp / "hooks.py").write_text(HOOKS_PY)
+    return text.replace(_FIRST_ROUTE, HOOKS_TABLE.format(tmp=tmp) + _FIRST_ROUTE, 1)

@@ -78,6 +78,11 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     m = res.get("matching") or {}
     loss = m.get("s4_loss_pct")
     add("S4 loss with 1,000 routes vs 10", loss, "≤ 10 %", None if loss is None else loss <= 10.0, unit="%")
+    h = res.get("hooks") or {}
+    r = h.get("hooked_vs_unhooked")
+    add("S2 req/s with one no-op request hook / without (same gateway)", r, "≥ 0.9", None if r is None else r >= 0.9)
+    r = h.get("unhooked_vs_no_hooks")
+    add("S2 req/s on a route without hooks, [hooks] configured / no [hooks]", r, "≥ 0.99", None if r is None else r >= 0.99)
     return out
 
 

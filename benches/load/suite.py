@@ -25,6 +25,7 @@ from typing import Any
 from benches.load import checks, configs, install, report, wrk
 from benches.load.common import (
     BENCHES,
+    CLK_TCK,
     ORIGIN_CPUS,
     RESULTS,
     ROOT,
@@ -37,6 +38,7 @@ from benches.load.common import (
     install_cleanup,
     log,
     mem_kb,
+    proc_jiffies,
     stop,
     idp_tokens,
     tokens,
@@ -47,6 +49,7 @@ from benches.load.systems import (
     System,
     catalogue,
     gateway_workers,
+    hook_systems,
     matching_systems,
     origin_start,
     s5_systems,
@@ -64,7 +67,7 @@ QUIET_PCT = 15.0  # a core busier than this with nothing under load means someon
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benches", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run: origin, gateway 1 worker, its two floors and nginx; 2 s, 1 run (< 90 s)")
-    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching", "s5"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, s5 = issue 10's S5 with the gateway and HAProxy interleaved)")
+    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching", "hooks", "s5"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, hooks = S2 with and without a Python hook, s5 = issue 10's S5 with the gateway and HAProxy interleaved)")
     ap.add_argument("--duration", type=float, default=None, help="whole seconds per timed run (default 8; --quick 2)")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per scenario, median reported (default 3; --quick 1)")
     ap.add_argument("--warmup", type=float, default=None, help="seconds of untimed load before each scenario (default 2; --quick 1; whole seconds)")
@@ -95,12 +98,10 @@ def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
                 want |= {n for n in cat if n.startswith("gateway")}
             elif w == "floors":
                 want |= {n for n, s in systems.items() if s.app}
-            elif w == "s5":
-                continue
-            elif w in cat or w == "matching":
+            elif w in cat or w in ("matching", "hooks", "s5"):
                 want.add(w)
             else:
-                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching', 's5'])}")
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching', 'hooks', 's5'])}")
         return [n for n in cat if n in want], "matching" in want
     if a.quick:
         return QUICK_SYSTEMS, False
@@ -395,6 +396,74 @@ class Suite:
             timed.append(sc)
         return timed, skipped
 
+    def hooks(self) -> dict[str, Any]:
+        """Issue 13: S2 on a route with one no-op async request hook vs S2 on a route without, in the
+        same gateway, and that gateway's S2 vs a gateway without [hooks]; both up, runs interleaved."""
+        out: dict[str, Any] = {"systems": {}}
+        started: list[tuple[System, Running]] = []
+        try:
+            for s in hook_systems():
+                log(f"{s.label}: starting")
+                r = s.start(self.ctx)
+                started.append((s, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
+                if s.hooks:
+                    c += checks.run_checks(r.port, checks.hook_checks(self.tok))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+            out["background_busy_pct"] = self.settle("hooks")
+            plan = [(s, r, sc) for s, r in started for sc in s.scenarios]
+            runs: dict[str, list[dict[str, Any]]] = {f"{s.name} {sc}": [] for s, _, sc in plan}
+            for s, r, sc in plan:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, self.scen[sc], duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(self.a.runs):
+                for s, r, sc in plan:
+                    # The worker's own CPU time per request, beside req/s: on a machine other work
+                    # shares, req/s moves with their load, CPU per request much less.
+                    cpu0 = proc_jiffies(r.workers)
+                    run = self.one_run(s.label, r.port, sc, i, r)
+                    run["worker_cpu_us_per_request"] = round((proc_jiffies(r.workers) - cpu0) / CLK_TCK / max(1, run["requests"]) * 1e6, 2)
+                    runs[f"{s.name} {sc}"].append(run)
+            for key, rs in runs.items():
+                name, sc = key.split(" ")
+                out["systems"].setdefault(name, {"label": next(s.label for s, _ in started if s.name == name), "scenarios": {}})
+                out["systems"][name]["scenarios"][sc] = {"runs": rs, "median": _median_run(rs)}
+            on, off = out["systems"]["gateway-hooks-on"]["scenarios"], out["systems"]["gateway-hooks-off"]["scenarios"]
+            out["rps"] = {"off S2": off["S2"]["median"]["rps"], "on S2": on["S2"]["median"]["rps"], "on S2h": on["S2h"]["median"]["rps"]}
+            out["hooked_vs_unhooked"] = round(on["S2h"]["median"]["rps"] / on["S2"]["median"]["rps"], 3)
+            out["unhooked_vs_no_hooks"] = round(on["S2"]["median"]["rps"] / off["S2"]["median"]["rps"], 3)
+            # Run by run (they are interleaved, so each pair shares the machine's state of the moment).
+            out["hooked_vs_unhooked_per_run"] = [round(h["rps"] / u["rps"], 3) for h, u in zip(on["S2h"]["runs"], on["S2"]["runs"], strict=True)]
+            out["unhooked_vs_no_hooks_per_run"] = [round(u["rps"] / n["rps"], 3) for u, n in zip(on["S2"]["runs"], off["S2"]["runs"], strict=True)]
+            cpu = {k: statistics.median(r["worker_cpu_us_per_request"] for r in v["runs"]) for k, v in (("off S2", off["S2"]), ("on S2", on["S2"]), ("on S2h", on["S2h"]))}
+            out["worker_cpu_us_per_request"] = cpu
+            # What the CPU per request implies for req/s on a core of its own.
+            out["hooked_vs_unhooked_by_cpu"] = round(cpu["on S2"] / cpu["on S2h"], 3)
+            out["unhooked_vs_no_hooks_by_cpu"] = round(cpu["off S2"] / cpu["on S2"], 3)
+            log(f"hooks: S2 with a no-op request hook / without: {out['hooked_vs_unhooked']} (runs {out['hooked_vs_unhooked_per_run']}); "
+                f"S2 without hooks, [hooks] configured / not: {out['unhooked_vs_no_hooks']} (runs {out['unhooked_vs_no_hooks_per_run']})")  # fmt: skip
+            log(f"hooks: worker CPU µs per request (median) {cpu}: by CPU, hooked / unhooked {out['hooked_vs_unhooked_by_cpu']}, "
+                f"unhooked with [hooks] / no [hooks] {out['unhooked_vs_no_hooks_by_cpu']}")  # fmt: skip
+            for s, r in started:
+                problems = [f"after load: {c['check']}: {c['problem']}" for c in checks.run_checks(r.port, _checks_for("workload", self.tok)) if not c["ok"]]
+                problems += _log_problems(r.log, s.workers)
+                if problems:
+                    out.setdefault("problems", {})[s.name] = problems
+                    for p in problems:
+                        log(f"{s.label}: PROBLEM: {p}")
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"hooks: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, r in started:
+                s.stop(r)
+        return out
+
     def matching(self) -> dict[str, Any]:
         """S4 with 10 vs 1,000 routes before the catch-all; both gateways up, runs interleaved."""
         out: dict[str, Any] = {"systems": {}, "s4_rps": {}}
@@ -502,7 +571,9 @@ def main(argv: list[str]) -> int:
     if a.report:
         return rebuild(a)
     names, do_matching = selected(a)
-    do_s5 = "s5" in {x.strip() for x in a.only.split(",")} or not (a.only or a.quick)
+    only = {w.strip() for w in a.only.split(",") if w.strip()}
+    do_hooks = "hooks" in only or not (a.only or a.quick)
+    do_s5 = "s5" in only or not (a.only or a.quick)
     install_cleanup()
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H-%M-%S")
@@ -577,6 +648,9 @@ def main(argv: list[str]) -> int:
         if do_matching:
             log("== matching cost (S4, 10 vs 1,000 routes)")
             res["matching"] = suite.matching()
+        if do_hooks:
+            log("== Python hooks (S2 with and without a no-op request hook)")
+            res["hooks"] = suite.hooks()
         if do_s5:
             log("== S5 interleaved: gateway (token cache on), gateway (token_cache = 0), HAProxy")
             res["s5"] = suite.s5()

@@ -65,6 +65,7 @@ class System:
     note: str = ""
     workers: int = 0  # Granian workers: the gateway and the floors
     extra_routes: int = 0  # gateway only
+    hooks: bool = False  # gateway only: with the no-op request hook route of issue 13 (configs.with_hooks)
     app: str = ""  # a floor: the ASGI app (module:attribute) served by peers/granian_serve.py
     ready: tuple[str, int] = ("/__gateway/health", 200)  # Granian systems: up once this path answers this status
     core: bool = True  # Granian systems: loads the gateway's Rust core (checked to be this run's snapshot)
@@ -104,7 +105,8 @@ class System:
         if self.granian:
             # A floor is served with the Granian options `gateway serve` uses for the same config.
             cfg = ctx.tmp / f"{self.name}.toml"
-            cfg.write_text(configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), idp=self.runs_s5(ctx), token_cache=self.token_cache))
+            text = configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), idp=self.runs_s5(ctx), token_cache=self.token_cache)
+            cfg.write_text(configs.with_hooks(text, ctx.tmp) if self.hooks else text)
             if self.app:
                 cmd = [sys.executable, "-m", "benches.load.peers.granian_serve", self.app, "--config", str(cfg), "--port", str(port), "--workers", str(self.workers)]
                 env["ORIGIN_URL"] = f"http://127.0.0.1:{ctx.origin_port}"
@@ -254,6 +256,14 @@ def s5_systems() -> list[System]:
         note="S5 with the verified-token cache off: every request verifies the RS256 signature, as HAProxy does",
     )
     return [cat["gateway-1w"], nocache, cat["haproxy"]]
+
+
+def hook_systems() -> list[System]:
+    """Issue 13: the gateway without any [hooks], and with a no-op async request hook on a copy of the S2 route."""
+    return [
+        System("gateway-hooks-off", "gateway 1w, no [hooks]", "workload", workers=1, scenarios=("S2",)),
+        System("gateway-hooks-on", "gateway 1w, [hooks] + one hooked route", "workload", workers=1, hooks=True, scenarios=("S2", "S2h")),
+    ]
 
 
 def matching_systems() -> list[System]:

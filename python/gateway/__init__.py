@@ -7,7 +7,8 @@ As a library::
     keys = gateway.KeySet.from_jwks(jwks)            # or from_jwk / from_pem
     claims = gateway.verify(token, keys, algorithms=["RS256"], issuer="https://idp.example.com/")
 
-As a server: ``gateway serve --config gateway.toml`` (see the README).
+As a server: ``gateway serve --config gateway.toml`` (see the README). Python hooks for it
+(``gateway.hook``, ``HookRequest``, ``Respond``, ``Forward``, ...): see docs/hooks.md.
 """
 
 from gateway._core import (
@@ -35,10 +36,15 @@ from gateway._core import (
     unverified_header,
     verify,
 )
+from gateway.hooks.api import Forward, Headers, HookRequest, HookResponse, Respond, ResponseChanges, hook
 
 __all__ = [
     "AlgorithmNotAllowed",
     "ExpiredToken",
+    "Forward",
+    "Headers",
+    "HookRequest",
+    "HookResponse",
     "InvalidAudience",
     "InvalidIssuer",
     "InvalidSignature",
@@ -49,6 +55,8 @@ __all__ = [
     "MalformedToken",
     "MissingClaim",
     "NotYetValid",
+    "Respond",
+    "ResponseChanges",
     "Verifier",
     "__version__",
     "b64url_decode",
@@ -56,6 +64,7 @@ __all__ = [
     "best_language",
     "cookie_value",
     "encode",
+    "hook",
     "set_cookie",
     "unverified_claims",
     "unverified_header",

@@ -146,10 +146,10 @@ class Verifier:
         leeway: _Seconds | None = ...,
         require: Sequence[str] | None = ...,
         *,
-        max_length: int = ...,
+        max_length: int | None = ...,
         allow_weak_key: bool = ...,
         options: Mapping[str, Any] | None = ...,
-        cache_size: int = ...,
+        cache_size: int | None = ...,
     ) -> Verifier:
         """Construction errors (ValueError/TypeError) carry ``.kind``: ``weak_key``,
         ``public_key_as_secret``, ``key_type_mismatch``, ``empty_key``, ``unknown_algorithm``,
@@ -189,7 +189,7 @@ def verify(
     require: Sequence[str] | None = ...,
     now: _Time | None = ...,
     *,
-    max_length: int = ...,
+    max_length: int | None = ...,
     allow_weak_key: bool = ...,
     options: Mapping[str, Any] | None = ...,
 ) -> dict[str, Any]:

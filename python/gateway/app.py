@@ -19,6 +19,7 @@ from typing import Any
 from gateway import pipeline
 from gateway.config import Config, ConfigError, load
 from gateway.kv import KVStore
+from gateway.proxy import websocket
 from gateway.proxy.upstream import UpstreamClient
 from gateway.request import from_scope
 
@@ -81,17 +82,44 @@ class GatewayApp:
             if self._reload_pending:
                 self._reload()
             await pipeline.serve(self.config, self.kv, self.upstream, from_scope(scope), receive, send)
+        elif kind == "websocket":
+            if self._reload_pending:
+                self._reload()
+            await pipeline.serve_websocket(self.config, self.kv, from_scope(scope), receive, send)
         elif kind == "lifespan":
             while True:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
+                    _close_websockets_on_sigterm(asyncio.get_running_loop())
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
+                    await websocket.drained(websocket.CLOSE_TIMEOUT)
                     await self.kv.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        else:  # websocket: not proxied yet
-            await send({"type": "websocket.close", "code": 1003})
+
+
+def _close_websockets_on_sigterm(loop: asyncio.AbstractEventLoop) -> None:
+    """On SIGTERM (or SIGINT: Ctrl-C), close this worker's WebSocket sessions with 1001
+    (gateway.proxy.websocket.begin_drain).
+
+    Granian drains a stopping worker itself: it stops accepting, lets in-flight requests finish
+    (hyper's graceful shutdown) and waits for every connection before the worker exits; but an
+    upgraded WebSocket would hold it open until the kill timeout, then die without a close frame.
+    Granian's own handler is installed on the event loop before the app starts (signal.signal with
+    a wake-up fd), so it is chained here rather than replaced: the previous Python-level handler
+    still runs, and the loop's wake-up fd still tells Granian.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def on_signal(num: int, frame: Any, previous: Any = previous) -> None:
+            websocket.mark_draining()  # before Granian hears of it (it runs from the loop, later)
+            loop.call_soon_threadsafe(websocket.begin_drain)
+            if callable(previous):
+                previous(num, frame)
+
+        signal.signal(signum, on_signal)
 
 
 _app: GatewayApp | None = None
@@ -113,9 +141,16 @@ def load_with_fallback(path: str, snapshot: str | None) -> Config:
             log.error("%s", line)
         log.error("config reload refused: %d problem(s) in %s; still serving the previous config", len(e.problems), path)
         with open(snapshot, encoding="utf-8") as f:
-            return load(path, text=f.read())
+            text = f.read()
+        # The hook module that loaded with it, if it was a file (the file itself may be broken now).
+        hooks = _hooks_snapshot(snapshot)
+        return load(path, text=text, hooks_source=hooks if os.path.exists(hooks) else None)
     _write_snapshot(config, snapshot)
     return config
+
+
+def _hooks_snapshot(snapshot: str) -> str:
+    return f"{snapshot}.hooks.py"
 
 
 def _write_snapshot(config: Config, snapshot: str | None) -> None:
@@ -126,6 +161,14 @@ def _write_snapshot(config: Config, snapshot: str | None) -> None:
         tmp = f"{snapshot}.{os.getpid()}"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
+        # A `file:` hook module is part of the config: a worker that starts while the file is broken
+        # (a refused reload, then a respawn) runs the copy that loaded with this text.
+        hooks_code = config.hooks.file_source if config.hooks is not None else None
+        if hooks_code is not None:
+            hooks_tmp = f"{_hooks_snapshot(snapshot)}.{os.getpid()}"
+            with open(hooks_tmp, "wb") as fb:
+                fb.write(hooks_code)
+            os.replace(hooks_tmp, _hooks_snapshot(snapshot))
         os.replace(tmp, snapshot)
     except OSError as err:
         log.warning("cannot update the config snapshot %s: %s", snapshot, err)

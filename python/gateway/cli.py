@@ -126,8 +126,10 @@ def _load_or_exit(path: str, refusing: str = "not serving") -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {args.workers}")
-    from granian.constants import HTTPModes, Interfaces, Loops, RuntimeModes
+    from granian.constants import Interfaces, Loops, RuntimeModes
     from granian.http import HTTP1Settings
+
+    from gateway.listener import listener_options
 
     config = _load_or_exit(args.config)
     # Things that load but probably do not do what was meant.
@@ -158,23 +160,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         interface=Interfaces.ASGI,
         workers=args.workers,
         factory=True,
-        http=HTTPModes.http1,
         http1_settings=HTTP1Settings(max_buffer_size=http1_buffer),
-        websockets=False,
         loop=Loops.auto,
         runtime_mode=RuntimeModes(config.server.runtime_mode),
         backlog=2048,
         respawn_interval=1.0,
         respawn_failed_workers=True,
-        workers_kill_timeout=30,
         log_access=False,
         log_enabled=True,
         log_dictconfig=_log_config(),
+        # TLS, HTTP/2, WebSockets and the SIGTERM drain bound: gateway.listener.
+        **listener_options(config.server, http1_buffer),
     )
 
     def serving() -> None:
         print(
-            f"gateway: serving {args.config} on http://{_address_text(host, port)} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
+            f"gateway: serving {args.config} on {'https' if config.server.tls_cert else 'http'}://{_address_text(host, port)} with {args.workers} worker(s); kill -HUP {os.getpid()} reloads the config",
             file=sys.stderr,
             flush=True,
         )
@@ -244,7 +245,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     # Warnings are worth reading but never a reason to refuse: check still exits 0.
     for warning in config.warnings:
         print(f"warning: {warning}")
-    print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.origins)} origins, {len(config.auth)} auth policies)")
+    hooks = f", {len(config.hooks.hooks)} hooks from {config.hooks.module}" if config.hooks is not None else ""
+    print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.origins)} origins, {len(config.auth)} auth policies{hooks})")
     return 0
 
 
@@ -298,9 +300,19 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "set_cookies": ctx.set_cookies,
         "context": {"country": ctx.country, "lang": ctx.lang, "variant": ctx.variant, "params": dict(ctx.params)},
         "stages": [{"stage": stage, "why": why} for stage, why in ctx.trace or ()],
+        # What each early and request hook returned (or how it failed), in the order they ran; the
+        # response hooks need the origin's answer, so explain only names them.
+        "hooks": list(ctx.hook_trace),
+        "response_hooks": [h.name for h in ctx.route.hooks.response] if ctx.route and ctx.route.hooks else [],
     }
     # The CORS decision's headers, as serve adds them to whatever answers (gateway.cors.merge_headers).
     cors_headers = {_CORS_NAMES.get(k, k.decode("latin-1")): v.decode("latin-1") for k, v in ctx.cors_headers}
+    if answer is not None and answer.kind == "hook":
+        # A hook's own answer: its headers and body as serve sends them.
+        result["response_headers"] = {k.decode("latin-1"): v.decode("utf-8", "replace") for k, v in answer.headers}
+        result["response_headers"].update(cors_headers)
+        result["body"] = answer.body.decode("utf-8", "replace")
+        return result
     if answer is not None:
         result["response_headers"] = {k: v for k, v in (("Location", answer.header(b"location")), ("WWW-Authenticate", answer.header(b"www-authenticate"))) if v}
         result["response_headers"].update(cors_headers)
@@ -346,6 +358,10 @@ def _print_explain(r: dict[str, Any]) -> None:
         print(f"  {'responds':<11}: {k}: {v}")
     for c in r["set_cookies"]:
         print(f"  {'set-cookie':<11}: {c}")
+    if r.get("body") is not None:
+        print(f"  {'body':<11}: {r['body'][:200]}")
+    if r.get("response_hooks") and r["action"] == "proxy":
+        print(f"  {'then':<11}: response hook(s) {', '.join(r['response_hooks'])} run on the origin's answer (not run by explain)")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -470,6 +486,28 @@ def example_config_text(web_port: int, regional_port: int) -> str:
     return text
 
 
+# What `gateway demo` adds to the example config: its example hook (examples/hooks.py) on a route.
+DEMO_HOOKS = """
+[hooks]
+module = "file:hooks.py"
+timeout = "50ms"
+
+[[routes]]
+match = "/t/:tenant/:path*"
+auth = "session"
+hooks = ["tenant"]
+origin = "web"
+
+"""
+
+
+def demo_config_text(web_port: int, regional_port: int) -> str:
+    """The example config plus the demo's hook route (before the catch-all, which would shadow it)."""
+    text = example_config_text(web_port, regional_port)
+    at = text.index(EXAMPLE_CATCH_ALL)
+    return text[:at] + DEMO_HOOKS.lstrip("\n") + text[at:]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     host, port = _split_listen(args.listen)
     web, regional = args.origin_port, args.origin_port + 1
@@ -484,7 +522,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not os.environ.get("JWT_SECRET"):
         os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
     try:
-        token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user"}, 3600)
+        token = mint_token(os.environ["JWT_SECRET"], {"sub": "demo-user", "tenant": "acme"}, 3600)
     except ValueError:
         raise StartupError(
             f"JWT_SECRET is {len(os.environ['JWT_SECRET'].encode())} bytes; the demo's HS256 policies need at least {HMAC_KEY_BYTES['HS256']}"
@@ -492,8 +530,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ) from None
     workdir = Path(tempfile.mkdtemp(prefix="gateway-demo-"))
     atexit.register(shutil.rmtree, workdir, True)
-    (workdir / "gateway.toml").write_text(example_config_text(web, regional))
+    (workdir / "gateway.toml").write_text(demo_config_text(web, regional))
     (workdir / "regions.json").write_text((resources.files("gateway") / "examples" / "regions.json").read_text())
+    (workdir / "hooks.py").write_text((resources.files("gateway") / "examples" / "hooks.py").read_text())
     origins = [
         subprocess.Popen([sys.executable, "-m", "gateway.echo", "--listen", f"127.0.0.1:{p}", "--name", name])
         for p, name in ((web, "web"), (regional, "regional"))
@@ -514,7 +553,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(
         f"""
 gateway demo: the example config ({workdir / 'gateway.toml'}) in front of a demo origin that echoes
-every request as JSON. A valid token for the session and api policies (1 hour):
+every request as JSON. A valid token for the session and api policies (1 hour, tenant "acme"):
 
   {token}
 
@@ -522,6 +561,7 @@ Try:
   curl -i {base}/dashboard                                   # no token: 302 to /login?next=...
   curl -i -H 'Authorization: Bearer {token}' {base}/dashboard/settings   # verified, X-User-Id forwarded
   curl -i -H 'cf-ipcountry: KR' {base}/products              # rewritten to /ko/products, A/B cookie set
+  curl -i -H 'Authorization: Bearer {token}' {base}/t/acme/orders   # a Python hook ({workdir / 'hooks.py'}): tenant checked, X-Tenant forwarded
 
 Ctrl-C stops everything.
 """,

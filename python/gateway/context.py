@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 if TYPE_CHECKING:
     from gateway._core import HeaderNames, Request
     from gateway.config import Config, Origin, Route
+    from gateway.hooks.api import HookRequest
     from gateway.kv import KVStore
     from gateway.respond import Answer
 
@@ -68,10 +69,23 @@ class RequestContext:
     response_headers: tuple[tuple[bytes, bytes], ...] = ()
     set_cookies: list[str]
     forward_headers: list[tuple[bytes, bytes]]
+    # the query sent to the origin when it differs from the client's: the auth stage removes
+    # "query:NAME" token parameters (None: the client's query as received)
+    forward_query: str | None = None
+    # a WebSocket handshake: its session (gateway.proxy.websocket.Session); None for HTTP requests
+    ws: Any = None
+    # hooks: lower-case names of client headers a request hook set or removed (dropped from the
+    # forward), the request stage's snapshot (the response hooks see it too), and explain's record
+    # of what each hook returned
+    hook_drop: frozenset[str] = frozenset()
+    hook_request: HookRequest | None = None
+    hook_trace: list[dict[str, Any]]
     # proxy
     upstream_url: str | None = None
     timeout: float = 30.0
     max_body: int = 0
+    ws_idle_timeout: float = 3600.0
+    ws_max_message: int = 1_000_000  # "1MB"
     # the end: the answer the gateway made (None when the origin answered), the status sent
     answer: Answer | None = None
     status: int = 0
@@ -91,6 +105,7 @@ class RequestContext:
         ctx = cls(config, request, kv, started)
         ctx.dry_run = True
         ctx.trace = []
+        ctx.hook_trace = []
         if rng is not None:
             ctx.rng = rng
         ctx.now = now

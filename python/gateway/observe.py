@@ -40,5 +40,7 @@ def request_done(ctx: RequestContext) -> None:
         "upstream_ms": None if ctx.upstream_seconds is None else round(ctx.upstream_seconds * 1000, 3),
         "total_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
     }
+    if ctx.ws is not None:  # a WebSocket session: its duration, messages each way, close code
+        line.update(ctx.ws.log_fields())
     sys.stdout.write(orjson.dumps(line).decode() + "\n")
     sys.stdout.flush()

@@ -15,10 +15,24 @@ from gateway._core import Request
 __all__ = ["Request", "from_scope", "from_url"]
 
 
+# A WebSocket scope's scheme is ws or wss; the request (X-Forwarded-Proto) is http or https.
+_WS_SCHEMES = {"ws": "http", "wss": "https"}
+
+
 def from_scope(scope: dict[str, Any]) -> Request:
-    """The request Granian handed over; ASGI header names are already lower-case bytes."""
+    """The request Granian handed over; ASGI header names are already lower-case bytes. Over HTTP/2
+    Granian puts ``:authority`` in a ``host`` header when the client sent no Host, so routing reads
+    one Host whatever the HTTP version. A WebSocket scope has no method: its handshake is a GET."""
     client = scope.get("client")
-    return Request(scope["method"], scope.get("raw_path") or scope["path"].encode(), scope.get("query_string") or b"", scope["headers"], client[0] if client else None, scope.get("scheme", "http"))
+    scheme = scope.get("scheme", "http")
+    return Request(
+        scope.get("method", "GET"),
+        scope.get("raw_path") or scope["path"].encode(),
+        scope.get("query_string") or b"",
+        scope["headers"],
+        client[0] if client else None,
+        _WS_SCHEMES.get(scheme, scheme),
+    )
 
 
 def from_url(method: str, url: str, headers: list[tuple[str, str]], peer: str | None) -> Request:

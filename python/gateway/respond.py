@@ -27,6 +27,11 @@ ERRORS: dict[str, tuple[int, str]] = {
     "bad_gateway": (502, "bad_gateway"),
     "gateway_timeout": (504, "gateway_timeout"),
     "internal_error": (500, "internal_error"),
+    # A WebSocket handshake on a route with websocket = false: the request is understood and valid,
+    # the route refuses the upgrade (RFC 6455 §4.2.2 lets a server refuse one with an HTTP error).
+    "websocket_not_allowed": (403, "websocket_not_allowed"),
+    "service_unavailable": (503, "service_unavailable"),
+    "hook_failed": (500, "hook_failed"),  # a Python hook raised, timed out or returned a bad value (on_error = "deny")
 }
 
 _JSON = (b"content-type", b"application/json")

@@ -122,3 +122,14 @@ def test_demo_default_listen_is_8080() -> None:
     assert r.returncode == 0
     assert "--listen" in r.stdout and "--origin-port" in r.stdout
     assert "8080" in r.stdout
+
+
+def test_demo_ships_a_python_hook(demo: Demo) -> None:
+    hook_lines = [ln for ln in demo.curl_lines if "/t/acme/" in ln]
+    assert hook_lines, f"no curl line for the demo's hook:\n{demo.output}"
+    r = httpx.get(demo.base + "/t/acme/orders", headers={"authorization": f"Bearer {demo.token}", "x-tenant": "spoofed"})
+    assert r.status_code == 200, r.text[:300]
+    names = {k.lower(): v for k, v in r.json()["headers"]}
+    assert names["x-tenant"] == "acme", "the hook's X-Tenant, not the client's"
+    r = httpx.get(demo.base + "/t/globex/orders", headers={"authorization": f"Bearer {demo.token}"})
+    assert (r.status_code, r.json()) == (403, {"error": "wrong_tenant"})

@@ -34,21 +34,27 @@ from gateway.config.model import (
     Server,
 )
 from gateway.config.problems import ConfigError, Problems
+from gateway.listener_tls import pair_problem
+from gateway.hooks.loader import HooksConfig, load_hooks, route_hooks, warn_unused
 from gateway.template import Placeholder, Template, TemplateError
 
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+# A query parameter name as browsers send it unencoded: the token source "query:NAME".
+QUERY_NAME_RE = re.compile(r"^[A-Za-z0-9._~-]+$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 LOCALE_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 # Granian's RuntimeModes values.
 RUNTIME_MODES = ("auto", "st", "mt")
-TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes", "cors"}
+TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes", "cors", "hooks"}
 
 Doc = dict[str, Any]
 
 
-def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
-    """Reads and validates a config file; raises ConfigError listing every problem."""
+def load(path: str | os.PathLike[str], text: str | None = None, hooks_source: str | os.PathLike[str] | None = None) -> Config:
+    """Reads and validates a config file; raises ConfigError listing every problem.
+
+    ``hooks_source``: run a ``[hooks] module = "file:..."`` from this copy (the last good one)."""
     p = Path(path)
     if text is None:
         try:
@@ -66,26 +72,31 @@ def load(path: str | os.PathLike[str], text: str | None = None) -> Config:
     c = Problems(str(path))
     c.known(doc, "", TABLES)
 
-    server = load_server(c, doc)
+    server = load_server(c, doc, base)
     origins = load_origins(c, doc)
     auth = load_auth(c, doc, base)
     locale = load_locale(c, doc, server)
     experiments = load_experiments(c, doc)
     kv = load_kv(c, doc, base)
     cors = load_cors(c, doc, HTTP_METHODS)
-    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, cors=cors)
+    hooks = load_hooks(c, doc, base, Path(hooks_source) if hooks_source is not None else None)
+    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, cors=cors, hooks=hooks)
+    warn_unused(c, hooks, {n for r in routes if r.hooks is not None for n in r.hooks.names})
 
     if c.problems or route_set is None:
         raise ConfigError(c.problems)
-    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings), cors=cors)
+    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings), cors=cors, hooks=hooks)
 
 
 # ---------------------------------------------------------------- [server]
 
 
-def load_server(c: Problems, doc: Doc) -> Server:
+SERVER_KEYS = {"listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes", "runtime_mode", "io_threads", "tls_cert", "tls_key", "http2", "drain_timeout"}
+
+
+def load_server(c: Problems, doc: Doc, base: Path | None = None) -> Server:
     sd = c.table(doc.get("server"), "server")
-    c.known(sd, "server", {"listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes", "runtime_mode", "io_threads"})
+    c.known(sd, "server", SERVER_KEYS)
     default = Server()
     listen = c.string(sd, "server", "listen", default=default.listen) or default.listen
     if not re.match(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$", listen):
@@ -109,7 +120,17 @@ def load_server(c: Problems, doc: Doc) -> Server:
     if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 1:
         c.bad("server.io_threads", f"is {io_threads!r}", "expected a whole number of threads, at least 1")
         io_threads = default.io_threads
+    tls_cert, tls_key = _listener_tls(c, sd, base or Path.cwd())
+    drain = c.duration(sd, "server", "drain_timeout", default.drain_timeout)
+    if drain is not None and drain < 1:
+        # Granian's kill timeout is whole seconds, and 0 would mean "wait for ever".
+        c.bad("server.drain_timeout", f"is {sd.get('drain_timeout')!r}", 'expected a duration of at least 1s such as "30s"')
+        drain = None
     return Server(
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        http2=c.boolean(sd, "server", "http2", default.http2),
+        drain_timeout=drain if drain is not None else default.drain_timeout,
         listen=listen,
         trusted_proxies=tuple(nets),
         access_log=c.boolean(sd, "server", "access_log", default.access_log),
@@ -118,6 +139,33 @@ def load_server(c: Problems, doc: Doc) -> Server:
         runtime_mode=runtime_mode,
         io_threads=io_threads,
     )
+
+
+def _listener_tls(c: Problems, sd: Doc, base: Path) -> tuple[Path | None, Path | None]:
+    """[server] tls_cert and tls_key: "file:PATH" each (relative to the config file), both or
+    neither, and a pair that can serve TLS (gateway.listener_tls)."""
+    paths: dict[str, Path] = {}
+    for name in ("tls_cert", "tls_key"):
+        ref = c.string(sd, "server", name)
+        if ref is None:
+            continue
+        if not ref.startswith("file:") or not ref[5:]:
+            c.bad(f"server.{name}", f"is {ref!r}", 'expected "file:PATH" to a PEM file')
+            continue
+        p = Path(ref[5:])
+        paths[name] = p if p.is_absolute() else base / p
+    given = [n for n in ("tls_cert", "tls_key") if n in sd]
+    if len(given) == 1:
+        other = "tls_key" if given[0] == "tls_cert" else "tls_cert"
+        c.bad(f"server.{other}", f"is missing while server.{given[0]} is set", "expected both tls_cert and tls_key, or neither")
+        return None, None
+    if len(paths) != 2:
+        return None, None
+    problem = pair_problem(paths["tls_cert"], paths["tls_key"])
+    if problem is not None:
+        c.bad(f"server.{problem[0]}", problem[1], "expected a readable PEM certificate chain and its unencrypted PEM private key")
+        return None, None
+    return paths["tls_cert"], paths["tls_key"]
 
 
 # ---------------------------------------------------------------- [origins.*]
@@ -222,7 +270,14 @@ def _secret(c: Problems, key: str, ref: Any, base: Path) -> bytes | None:
         p = Path(ref[5:])
         p = p if p.is_absolute() else base / p
         try:
-            return p.read_bytes().rstrip(b"\r\n")
+            raw = p.read_bytes()
+            # A text file's final newline is not part of the secret; binary content (DER that may
+            # end in 0x0a) is kept whole, so the core sees and refuses public-key material intact.
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw
+            return raw.rstrip(b"\r\n")
         except OSError as e:
             c.bad(key, f"cannot read {p}: {e.strerror}", "expected a readable file holding the secret")
             return None
@@ -243,8 +298,12 @@ def _token_sources(c: Problems, key: str, tf: Any) -> list[tuple[str, str]]:
             sources.append(("cookie", src[7:]))
         elif isinstance(src, str) and src.startswith("header:") and HEADER_NAME_RE.match(src[7:] or "-x-"):
             sources.append(("header", src[7:].lower()))
+        elif isinstance(src, str) and src.startswith("query:") and QUERY_NAME_RE.match(src[6:]):
+            sources.append(("query", src[6:]))
+        elif src == "subprotocol":
+            sources.append(("subprotocol", "sec-websocket-protocol"))
         else:
-            c.bad(f"{key}.token_from[{i}]", f"is {src!r}", '"bearer", "cookie:NAME" or "header:NAME"')
+            c.bad(f"{key}.token_from[{i}]", f"is {src!r}", '"bearer", "cookie:NAME", "header:NAME", "query:NAME" or "subprotocol"')
     return sources
 
 
@@ -423,7 +482,10 @@ def _kv_file_usable(c: Problems, key: str, path: Path) -> bool:
 
 # ---------------------------------------------------------------- [[routes]]
 
-ROUTE_KEYS = {"match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout", "cors", "require"}
+ROUTE_KEYS = {
+    "match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout",
+    "cors", "require", "websocket", "ws_idle_timeout", "ws_max_message", "hooks",
+}  # fmt: skip
 MATCH_EXPECTED = 'expected a path pattern such as "/dashboard/:path*" or a list of them'
 
 
@@ -437,6 +499,7 @@ def load_routes(
     experiments: dict[str, Experiment],
     kv: dict[str, KVConfig],
     cors: dict[str, CorsPolicy] | None = None,
+    hooks: HooksConfig | None = None,
 ) -> tuple[list[Route], _core.RouteSet | None]:
     """The routes, and the RouteSet matching them (None when a pattern is unusable)."""
     rdata = doc.get("routes", [])
@@ -527,9 +590,29 @@ def load_routes(
                 timeout=c.duration(rd, key, "timeout", None),
                 cors=cors_name,
                 require=require,
+                **_websocket_keys(c, key, rd),
+                hooks=route_hooks(c, f"{key}.hooks", rd.get("hooks"), hooks, "hooks" in doc),
             )
         )
     return routes, (None if c.problems else route_set)
+
+
+def _websocket_keys(c: Problems, key: str, rd: Doc) -> dict[str, Any]:
+    """A route's websocket, ws_idle_timeout and ws_max_message (gateway.proxy.websocket)."""
+    default = Route(index=0, match=[], origin="")
+    idle = c.duration(rd, key, "ws_idle_timeout", default.ws_idle_timeout)
+    if idle is not None and idle <= 0:
+        c.bad(f"{key}.ws_idle_timeout", f"is {rd.get('ws_idle_timeout')!r}", 'expected a duration above 0 such as "1h"')
+        idle = None
+    biggest = c.size(rd, key, "ws_max_message", default.ws_max_message)
+    if biggest is not None and biggest < 1:
+        c.bad(f"{key}.ws_max_message", f"is {rd.get('ws_max_message')!r}", 'expected a size of at least 1 byte such as "1MB"')
+        biggest = None
+    return {
+        "websocket": c.boolean(rd, key, "websocket", default.websocket),
+        "ws_idle_timeout": idle if idle is not None else default.ws_idle_timeout,
+        "ws_max_message": biggest if biggest is not None else default.ws_max_message,
+    }
 
 
 def _route_set(c: Problems, matches: list[list[str]]) -> _core.RouteSet | None:

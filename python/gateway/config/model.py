@@ -21,6 +21,7 @@ from gateway.template import Template
 if TYPE_CHECKING:
     from gateway.claim_rules import ClaimRules
     from gateway.cors import CorsPolicy
+    from gateway.hooks.loader import HooksConfig, RouteHooks
 
 # Headers a client may never set towards an origin, whatever the route says.
 HOP_BY_HOP = frozenset(
@@ -72,9 +73,15 @@ class AuthPolicy:
     forward_claims: dict[str, str]
     # Derived: what explain and the access log say when no source held a token.
     missing_reason: str = field(init=False, repr=False, compare=False)
+    # the "query:NAME" sources' names: removed from the query the origin is sent.
+    query_params: frozenset[str] = field(init=False, repr=False, compare=False)
+    # whether "subprotocol" is a source: its bearer. entries are then removed from what is forwarded.
+    reads_subprotocol: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        reason = "no token in " + ", ".join(f"{k}:{n}" if k != "bearer" else "bearer" for k, n in self.token_from)
+        object.__setattr__(self, "query_params", frozenset(n for k, n in self.token_from if k == "query"))
+        object.__setattr__(self, "reads_subprotocol", any(k == "subprotocol" for k, _ in self.token_from))
+        reason = "no token in " + ", ".join(f"{k}:{n}" if k not in ("bearer", "subprotocol") else k for k, n in self.token_from)
         object.__setattr__(self, "missing_reason", reason)
 
 
@@ -142,6 +149,13 @@ class Route:
     timeout: float | None = None
     cors: str | None = None  # a key of Config.cors
     require: ClaimRules | None = None
+    # WebSockets (gateway.proxy.websocket): whether an upgrade is proxied on this route, how long a
+    # session may pass no message either way, and the largest message either side may send (bytes).
+    websocket: bool = True
+    ws_idle_timeout: float = 3600.0
+    ws_max_message: int = 1_000_000  # "1MB"
+    # The Python hooks it lists, resolved by stage (gateway.hooks.loader); None when it lists none.
+    hooks: RouteHooks | None = None
 
     def label(self) -> str:
         return " | ".join(self.match)
@@ -159,6 +173,13 @@ class Server:
     # runtime in each worker.
     runtime_mode: str = "auto"
     io_threads: int = 1
+    # The listener (read once at start): TLS certificate chain and key (PEM files; both or neither),
+    # HTTP/2 by ALPN on TLS and with prior knowledge (h2c) on plain TCP, and how long a SIGTERM waits
+    # for in-flight requests before the workers are killed (seconds).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    http2: bool = True
+    drain_timeout: float = 30.0
     # peer address -> verdict. It lives on this (frozen) object, so a reload, which builds a new
     # Server, starts with an empty cache: a cache keyed by id(config) handed a reloaded config the
     # verdicts of an old one whose id it reused.
@@ -202,6 +223,8 @@ class Config:
     # form; printed by `gateway check` and at serve start, never a reason not to serve.
     warnings: tuple[str, ...] = ()
     cors: dict[str, CorsPolicy] = field(default_factory=dict)
+    # [hooks]: the imported module's hooks, the timeout and on_error (None without the table).
+    hooks: HooksConfig | None = None
     # Derived, computed once here:
     # headers that carry verified claims, so a client's own copies are removed on every route;
     forwarded_claim_headers: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -220,6 +243,8 @@ class Config:
     spoofable_headers: frozenset[str] = field(init=False, repr=False, compare=False)
     # the routes whose templates use {params.*}: only those pay for capturing path parameters.
     param_routes: frozenset[int] = field(init=False, repr=False, compare=False)
+    # the client headers a hook's snapshot leaves out, (for an untrusted peer, for a trusted one).
+    hook_hidden_headers: tuple[_core.HeaderNames, _core.HeaderNames] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
@@ -244,3 +269,6 @@ class Config:
         object.__setattr__(self, "spoofable_headers", FORWARDING_HEADERS | geo | forwarded)
         uses_params = frozenset(r.index for r in self.routes if any("params" in t.kinds for _, t in (*r.request_headers, *r.response_headers)))
         object.__setattr__(self, "param_routes", uses_params)
+        from gateway.hooks.runner import hidden_headers
+
+        object.__setattr__(self, "hook_hidden_headers", hidden_headers(forwarded, geo))

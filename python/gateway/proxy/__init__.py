@@ -1,2 +1,2 @@
-"""Forwarding to origins: `http` streams an HTTP request and its answer through the core's client
-(`upstream`). WebSockets will be a second form here."""
+"""Forwarding to origins, the proxy stage's two forms: `http` streams an HTTP request and its answer
+through the core's client (`upstream`); `websocket` relays a WebSocket session."""

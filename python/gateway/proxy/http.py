@@ -1,6 +1,7 @@
 """The HTTP forward: the request (streamed in bounded chunks) to the origin, its answer to the client.
 
-Runs after the stages, in serve only, with what they decided: ``ctx.upstream_url``,
+The route's response hooks (gateway.hooks) run on the origin's status and headers before they are
+sent. Runs after the stages, in serve only, with what they decided: ``ctx.upstream_url``,
 ``ctx.forward_headers``, ``ctx.timeout``, ``ctx.max_body``. Bodies up to `INLINE_BODY` go in one
 piece; larger or chunked ones stream, counted against the route's ``max_body``. Every failure has
 its answer: an origin that cannot be reached or answers badly is a 502, one that is too slow a 504, a
@@ -19,6 +20,7 @@ from gateway import _core, respond
 from gateway.config import HOP_BY_HOP
 from gateway.context import RequestContext
 from gateway.cors import merge_headers
+from gateway.hooks import runner as hook_runner
 from gateway.respond import Answer, send_answer
 
 log = logging.getLogger("gateway")
@@ -185,6 +187,14 @@ async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send
         if k not in HOP_BY_HOP and k not in connection_named and (k != "content-length" or inline is None)
     ]
     out.extend(ctx.response_headers)
+    route = ctx.route
+    if route is not None and route.hooks is not None and route.hooks.response:
+        # The route's response hooks see the head the client is about to get (never the body).
+        changed = await hook_runner.run_response(ctx, route.hooks, response.status, out)
+        if isinstance(changed, Answer):  # a hook failed under on_error = "deny"
+            await _end(ctx, send, changed)
+            return
+        out = changed
     out.extend((b"set-cookie", c.encode("latin-1")) for c in ctx.set_cookies)
     if ctx.cors_headers:
         out = merge_headers(out, ctx.cors_headers)

@@ -14,7 +14,7 @@ Two Authorization (or token) headers are refused as ambiguous.
 
 from __future__ import annotations
 
-from gateway import _core, accept, respond
+from gateway import _core, accept, respond, token_sources
 from gateway.config import AuthAction, AuthPolicy
 from gateway.context import RequestContext
 from gateway.respond import Answer
@@ -37,6 +37,13 @@ def _candidates(policy: AuthPolicy, ctx: RequestContext) -> tuple[list[str], str
             values = [v for v in req.cookies(name) if v]
             if values:
                 return values, None, len(values) < MAX_CANDIDATES
+        elif kind in ("query", "subprotocol"):
+            # Like two Authorization headers, two tokens here are ambiguous, never tried in turn.
+            values = token_sources.query_values(req.query, name) if kind == "query" else token_sources.subprotocol_tokens(req)
+            if len(values) > 1:
+                return [], f"more than one {'query parameter ' + name if kind == 'query' else 'bearer. subprotocol entry'}", True
+            if values:
+                return values, None, True
         else:
             header = "authorization" if kind == "bearer" else name
             values = req.header_values(header)
@@ -88,8 +95,10 @@ def _refuse(ctx: RequestContext, action: AuthAction, outcome: str, reason: str, 
 
 def _redirect(ctx: RequestContext, to: str) -> Answer:
     original = ctx.path or "/"
-    if ctx.request.query:
-        original += "?" + ctx.request.query
+    # The query as forwarded: a query-string token source's parameter is never echoed into `next`.
+    query = ctx.request.query if ctx.forward_query is None else ctx.forward_query
+    if query:
+        original += "?" + query
     sep = "&" if "?" in to else "?"
     # `next` is fully percent-encoded, so it can never read as //host or /\host.
     return respond.redirect(f"{to}{sep}next={_core.percent_encode(original)}")
@@ -102,6 +111,9 @@ def run(ctx: RequestContext) -> Answer | None:
         return None
     policy = ctx.config.auth[route.auth]
     ctx.auth_policy = policy.name
+    if policy.query_params and ctx.request.query:
+        # Before any answer: a login redirect's `next` must not carry the token either.
+        ctx.forward_query = token_sources.without_params(ctx.request.query, policy.query_params)
     tokens, ambiguity, complete = _candidates(policy, ctx)
     if ambiguity:
         return _refuse(ctx, policy.on_invalid, "invalid", ambiguity, True)

@@ -6,12 +6,14 @@ headers, which the gateway writes itself (``X-Forwarded-For/Proto/Host``: append
 peer's, replaced for anyone else; ``Forwarded`` and ``X-Real-IP`` dropped); every header a policy
 forwards a claim in, whatever the route (only the gateway may set them); and the locale's country
 header when the peer is not trusted. Then the route's ``request_headers`` templates and the headers the
-earlier stages set (claims, the experiment's variant) are added, as UTF-8. The route's
+earlier stages set (claims, the experiment's variant, request hooks) are added, as UTF-8; the client's
+copies of headers a request hook set or removed are dropped. The route's
 ``response_headers`` templates are rendered here too. Templates with KV lookups wait on the KV store.
 """
 
 from __future__ import annotations
 
+from gateway import _core
 from gateway.context import RequestContext
 from gateway.respond import Answer
 
@@ -35,6 +37,9 @@ async def run(ctx: RequestContext) -> Answer | None:
     trusted = config.server.is_trusted(req.client)
     # Every name this route's stages can set is in the set, so a client's copy never rides along.
     drop = config.forward_drop[route.index][trusted]
+    if ctx.hook_drop:
+        # Headers a request hook set or removed: the client's copies of them are not forwarded either.
+        drop = _core.HeaderNames({*drop.names(), *ctx.hook_drop})
     ctx.drop_headers = drop
     # One call into the core: the client's headers less `drop`, X-Forwarded-*, the gateway's own.
     ctx.forward_headers = req.upstream_headers(drop, trusted, ctx.set_headers)

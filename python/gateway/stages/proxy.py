@@ -7,6 +7,7 @@ only, so explain shows the exact URL and headers serve would send without sendin
 from __future__ import annotations
 
 from gateway import respond
+from gateway.proxy import forwarding
 from gateway.context import RequestContext
 from gateway.respond import Answer
 
@@ -16,14 +17,25 @@ NAME = "proxy"
 def run(ctx: RequestContext) -> Answer | None:
     route, origin, req = ctx.route, ctx.origin, ctx.request
     assert route is not None and origin is not None and ctx.upstream_path is not None
+    if ctx.ws is not None:
+        if not route.websocket:
+            if ctx.trace is not None:
+                ctx.note(NAME, "a WebSocket handshake on a route with websocket = false")
+            return respond.error("websocket_not_allowed", "this route does not accept WebSocket upgrades")
+        ctx.ws_idle_timeout = route.ws_idle_timeout
+        ctx.ws_max_message = route.ws_max_message
+    forwarding.finish_headers(ctx)
     ctx.max_body = route.max_body if route.max_body is not None else ctx.config.server.max_body
     if req.content_length is not None and req.content_length > ctx.max_body:
         if ctx.trace is not None:
             ctx.note(NAME, f"Content-Length {req.content_length} is over this route's max_body ({ctx.max_body} bytes)")
         return respond.error("payload_too_large", f"the body is over this route's limit of {ctx.max_body} bytes", close=True)
     ctx.timeout = route.timeout or origin.timeout
-    query = req.query
+    query = req.query if ctx.forward_query is None else ctx.forward_query
     ctx.upstream_url = f"http://{origin.host}:{origin.port}{origin.base_path}{ctx.upstream_path}" + (f"?{query}" if query else "")
     if ctx.trace is not None:
-        ctx.note(NAME, f"{req.method} {ctx.upstream_url} (timeout {ctx.timeout:g}s, body limit {ctx.max_body} bytes)")
+        if ctx.ws is not None:
+            ctx.note(NAME, f"WebSocket to ws{ctx.upstream_url[4:]} (handshake timeout {ctx.timeout:g}s, idle timeout {ctx.ws_idle_timeout:g}s, messages up to {ctx.ws_max_message} bytes)")
+        else:
+            ctx.note(NAME, f"{req.method} {ctx.upstream_url} (timeout {ctx.timeout:g}s, body limit {ctx.max_body} bytes)")
     return None

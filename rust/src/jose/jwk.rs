@@ -297,6 +297,18 @@ impl KeySet {
         Ok(KeySet::single(Key::from_jwk(json)?))
     }
 
+    /// A JWK Set when the JSON object has a `keys` member, else one JWK: decided on the parsed
+    /// object, never by searching the text.
+    pub fn from_jwk_or_jwks(json: &[u8]) -> Result<KeySet, Error> {
+        let value = parse_json(json)?;
+        let obj = as_object(&value, "a JWK or JWK Set")?;
+        if member(obj, "keys").is_some() && member(obj, "kty").is_none() {
+            KeySet::from_jwks(json)
+        } else {
+            KeySet::from_jwk(json)
+        }
+    }
+
     /// A key set from a JWK Set (`{"keys": [...]}`, RFC 7517 §5). Entries that are not usable
     /// signature-verification keys are skipped and listed in [`KeySet::skipped`]; private-key
     /// members anywhere refuse the whole set; a set with no usable key is refused.
@@ -368,7 +380,26 @@ pub fn signing_key_from_jwk(json: &[u8]) -> Result<super::signing::SigningKey, E
             ));
         }
     }
+    // RFC 7517 §4.3: key_ops, when present, must allow signing.
+    if let Some(ops) = member(obj, "key_ops") {
+        let JsonValue::Array(ops) = ops else {
+            return Err(Error::malformed("JWK \"key_ops\" must be an array"));
+        };
+        if !ops
+            .iter()
+            .any(|o| matches!(o, JsonValue::Str(s) if s == "sign"))
+        {
+            return Err(Error::new(
+                ErrorKind::KeyUsage,
+                "JWK \"key_ops\" does not include \"sign\"",
+            ));
+        }
+    }
     let crv = string_member(obj, "crv")?;
     let get = |name: &str| required_b64url(obj, name, kty);
-    super::signing::SigningKey::from_jwk_members(kty, crv, &get)
+    let key = super::signing::SigningKey::from_jwk_members(kty, crv, &get)?;
+    match string_member(obj, "alg")? {
+        Some(alg) => key.restricted_to(Alg::from_name(alg)?),
+        None => Ok(key),
+    }
 }

@@ -202,38 +202,101 @@ pub fn public_key_from_pem(pem_text: &[u8]) -> Result<PublicKey, Error> {
     }
 }
 
-/// True when `bytes` is asymmetric key material in a form people keep on disk: a PEM block whose
-/// label names a key or certificate (with or without text before it), DER that parses as a public
-/// key or certificate, a JWK (JSON with `kty`) or an OpenSSH public key line. Meant for refusing
-/// such material as an HMAC secret; it errs on the side of saying yes.
+/// True when `bytes` is asymmetric key material in a form people keep on disk, recognised as a
+/// parser would rather than by a prefix:
+/// - PEM (RFC 7468) of a key, certificate or request, with or without explanatory text before it
+///   (`openssl x509 -text`), and RFC 4716 SSH2 / OpenPGP armour;
+/// - DER, or base64 of DER without armour (Keycloak's realm "Public key"), that parses as a
+///   public key or certificate — a weak or unsupported key is still a key;
+/// - a JWK or JWK Set (JSON with `kty` or `keys`), with or without a UTF-8 BOM;
+/// - OpenSSH public keys and certificates anywhere in a line (`authorized_keys` options before
+///   them, `known_hosts` host names before them).
+///
+/// Meant for refusing such material as an HMAC secret; it errs on the side of saying yes.
 pub fn is_asymmetric_key_material(bytes: &[u8]) -> bool {
-    const PEM_LABELS: [&[u8]; 3] = [
+    const ARMOUR: [&[u8]; 5] = [
         b"KEY-----",
         b"CERTIFICATE-----",
         b"CERTIFICATE REQUEST-----",
+        b"KEY BLOCK-----",
+        b"---- BEGIN SSH2 PUBLIC KEY ----",
+    ];
+    const SSH_KEY_TYPES: [&[u8]; 6] = [
+        b"ssh-rsa",
+        b"ssh-ed25519",
+        b"ssh-ed448",
+        b"ssh-dss",
+        b"ecdsa-sha2-nistp",
+        b"sk-ssh-ed25519@openssh.com",
     ];
     let has = |needle: &[u8]| memchr::memmem::find(bytes, needle).is_some();
-    if has(b"-----BEGIN ") && PEM_LABELS.iter().any(|l| has(l)) {
+    if (has(b"-----BEGIN ") || has(b"---- BEGIN ")) && ARMOUR.iter().any(|l| has(l)) {
         return true;
     }
-    let trimmed = bytes.trim_ascii_start();
-    for prefix in [
-        &b"ssh-rsa "[..],
-        b"ssh-ed25519 ",
-        b"ssh-dss ",
-        b"ecdsa-sha2-nistp",
-        b"sk-ssh-ed25519@openssh.com ",
-        b"sk-ecdsa-sha2-nistp",
-    ] {
-        if trimmed.starts_with(prefix) {
-            return true;
+    let text = bytes
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(bytes)
+        .trim_ascii();
+    // An OpenSSH key type followed by a space and base64 (`AAAA`: the length of the type name),
+    // anywhere: after authorized_keys options or a known_hosts host, and `-cert-v01` forms.
+    for key_type in SSH_KEY_TYPES
+        .iter()
+        .copied()
+        .chain([&b"sk-ecdsa-sha2-nistp"[..]])
+    {
+        let mut at = 0;
+        while let Some(i) = memchr::memmem::find(&text[at..], key_type) {
+            let rest = &text[at + i + key_type.len()..];
+            let after_name = rest
+                .iter()
+                .position(|&b| b == b' ')
+                .map(|sp| &rest[sp + 1..]);
+            if after_name.is_some_and(|r| r.starts_with(b"AAAA")) {
+                return true;
+            }
+            at += i + key_type.len();
         }
     }
-    if trimmed.first() == Some(&b'{') && has(b"\"kty\"") {
+    if matches!(text.first(), Some(b'{')) {
+        // A JSON object holding a JWK anywhere (a JWK, a JWK Set, a file of keys by name).
+        if let Ok(jiter::JsonValue::Object(members)) = jiter::JsonValue::parse(text, false) {
+            if members.iter().any(|(k, _)| k == "keys")
+                || memchr::memmem::find(text, b"\"kty\"").is_some()
+            {
+                return true;
+            }
+        }
+    }
+    if der_is_key(bytes) {
         return true;
     }
-    // DER: any parse that gets past the structure (a weak or unsupported key is still a key).
-    match public_key_from_der(bytes) {
+    // Base64 of DER without armour, as identity providers display public keys.
+    let compact: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if compact.len() >= 64 {
+        use base64::Engine;
+        for engine in [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            if let Ok(der) = engine.decode(&compact) {
+                if der_is_key(&der) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// DER that gets past the structure of a public key or certificate.
+fn der_is_key(der: &[u8]) -> bool {
+    match public_key_from_der(der) {
         Ok(_) => true,
         Err(e) => e.kind() != ErrorKind::Malformed,
     }

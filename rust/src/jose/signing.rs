@@ -13,11 +13,61 @@ use super::alg::{Alg, KeyKind};
 use super::error::{Error, ErrorKind};
 use super::keys::{kind_label, MIN_RSA_BITS};
 
-/// A private key ready to sign with the algorithms its kind allows.
-pub enum SigningKey {
+/// A private key ready to sign with the algorithms its kind allows (and, for a JWK with an `alg`
+/// member, only that one).
+pub struct SigningKey {
+    pair: Pair,
+    only: Option<Alg>,
+}
+
+enum Pair {
     Rsa(RsaKeyPair),
     Ec(KeyKind, EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+}
+
+impl From<Pair> for SigningKey {
+    fn from(pair: Pair) -> SigningKey {
+        SigningKey { pair, only: None }
+    }
+}
+
+/// The modulus size of an RSA private key in PKCS#1 or PKCS#8 DER (RustCrypto's `pkcs1` and
+/// `der` decode the structures), for telling the user how small a refused key is.
+fn rsa_private_bits(der_bytes: &[u8]) -> Option<usize> {
+    use der::{Decode, Reader, SliceReader};
+    let bits = |k: pkcs1::RsaPrivateKey<'_>| {
+        let n = k.modulus.as_bytes();
+        n.first()
+            .map(|&top| (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize))
+    };
+    if let Ok(k) = pkcs1::RsaPrivateKey::from_der(der_bytes) {
+        return bits(k);
+    }
+    // PKCS#8 PrivateKeyInfo (RFC 5208): SEQUENCE { version, AlgorithmIdentifier, OCTET STRING, ... }
+    let mut reader = SliceReader::new(der_bytes).ok()?;
+    let inner = reader
+        .sequence(|r| {
+            let _version: u8 = r.decode()?;
+            let _algorithm: spki::AlgorithmIdentifierRef<'_> = r.decode()?;
+            let key: der::asn1::OctetStringRef<'_> = r.decode()?;
+            let rest = r.remaining_len();
+            r.read_slice(rest)?;
+            Ok(key.as_bytes())
+        })
+        .ok()?;
+    bits(pkcs1::RsaPrivateKey::from_der(inner).ok()?)
+}
+
+/// aws-lc refuses RSA keys under 2048 bits while parsing them: say so as a weak key, with the size.
+fn rsa_rejected(e: aws_lc_rs::error::KeyRejected, der_bytes: &[u8]) -> Option<Error> {
+    (e.description_() == "TooSmall").then(|| {
+        let size = rsa_private_bits(der_bytes).map_or_else(String::new, |b| format!(" ({b} bits)"));
+        Error::new(
+            ErrorKind::WeakKey,
+            format!("the RSA key is too small{size}; at least {MIN_RSA_BITS} bits are required"),
+        )
+    })
 }
 
 fn ec_signing(kind: KeyKind) -> &'static sig::EcdsaSigningAlgorithm {
@@ -43,21 +93,28 @@ impl SigningKey {
                 format!("RSA key of {bits} bits; at least {MIN_RSA_BITS} are required"),
             ));
         }
-        Ok(SigningKey::Rsa(pair))
+        Ok(Pair::Rsa(pair).into())
     }
 
     /// From DER: PKCS#8 of any supported kind, PKCS#1 RSA, or SEC1 EC.
     pub fn from_der(der: &[u8]) -> Result<SigningKey, Error> {
-        if let Ok(pair) = RsaKeyPair::from_pkcs8(der).or_else(|_| RsaKeyPair::from_der(der)) {
-            return SigningKey::rsa(pair);
+        for parse in [RsaKeyPair::from_pkcs8, RsaKeyPair::from_der] {
+            match parse(der) {
+                Ok(pair) => return SigningKey::rsa(pair),
+                Err(e) => {
+                    if let Some(weak) = rsa_rejected(e, der) {
+                        return Err(weak);
+                    }
+                }
+            }
         }
         for kind in EC_KINDS {
             if let Ok(pair) = EcdsaKeyPair::from_private_key_der(ec_signing(kind), der) {
-                return Ok(SigningKey::Ec(kind, pair));
+                return Ok(Pair::Ec(kind, pair).into());
             }
         }
         if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
-            return Ok(SigningKey::Ed25519(pair));
+            return Ok(Pair::Ed25519(pair).into());
         }
         Err(Error::new(
             ErrorKind::UnsupportedKey,
@@ -107,10 +164,17 @@ impl SigningKey {
                     dQ: dq,
                     qInv: qi,
                 };
-                SigningKey::rsa(
-                    RsaKeyPair::from_components(&components)
-                        .map_err(|_| rejected("RSA private JWK"))?,
-                )
+                let bits = components.public_key.n.len() * 8;
+                SigningKey::rsa(RsaKeyPair::from_components(&components).map_err(|e| {
+                    if e.description_() == "TooSmall" {
+                        Error::new(
+                            ErrorKind::WeakKey,
+                            format!("the RSA key is too small (about {bits} bits); at least {MIN_RSA_BITS} bits are required"),
+                        )
+                    } else {
+                        rejected("RSA private JWK")
+                    }
+                })?)
             }
             "EC" => {
                 let kind = match crv {
@@ -132,12 +196,12 @@ impl SigningKey {
                 let pair =
                     EcdsaKeyPair::from_private_key_and_public_key(ec_signing(kind), &d, &point)
                         .map_err(|_| rejected("EC private JWK"))?;
-                Ok(SigningKey::Ec(kind, pair))
+                Ok(Pair::Ec(kind, pair).into())
             }
             "OKP" if crv == Some("Ed25519") => {
                 let (d, x) = (get("d")?, get("x")?);
                 Ed25519KeyPair::from_seed_and_public_key(&d, &x)
-                    .map(SigningKey::Ed25519)
+                    .map(|p| Pair::Ed25519(p).into())
                     .map_err(|_| rejected("Ed25519 private JWK"))
             }
             _ => Err(Error::new(
@@ -148,11 +212,23 @@ impl SigningKey {
     }
 
     pub fn kind(&self) -> KeyKind {
-        match self {
-            SigningKey::Rsa(_) => KeyKind::Rsa,
-            SigningKey::Ec(kind, _) => *kind,
-            SigningKey::Ed25519(_) => KeyKind::Ed25519,
+        match &self.pair {
+            Pair::Rsa(_) => KeyKind::Rsa,
+            Pair::Ec(kind, _) => *kind,
+            Pair::Ed25519(_) => KeyKind::Ed25519,
         }
+    }
+
+    /// Restricts the key to `alg` (a JWK's own `alg`); refuses an `alg` its kind cannot sign.
+    pub fn restricted_to(mut self, alg: Alg) -> Result<SigningKey, Error> {
+        if alg.key_kind() != self.kind() {
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                format!("alg {alg} does not fit a {} key", kind_label(self.kind())),
+            ));
+        }
+        self.only = Some(alg);
+        Ok(self)
     }
 
     /// The JWS signature of `message` with `alg`, which must fit the key's kind.
@@ -163,9 +239,15 @@ impl SigningKey {
                 format!("a {} key cannot sign {alg}", kind_label(self.kind())),
             ));
         }
+        if let Some(only) = self.only.filter(|&only| only != alg) {
+            return Err(Error::new(
+                ErrorKind::AlgorithmNotAllowed,
+                format!("the key is for {only} only (its JWK \"alg\"); asked to sign {alg}"),
+            ));
+        }
         let rng = SystemRandom::new();
-        match self {
-            SigningKey::Rsa(pair) => {
+        match &self.pair {
+            Pair::Rsa(pair) => {
                 let padding: &'static dyn sig::RsaEncoding = match alg {
                     Alg::RS256 => &sig::RSA_PKCS1_SHA256,
                     Alg::RS384 => &sig::RSA_PKCS1_SHA384,
@@ -179,29 +261,29 @@ impl SigningKey {
                     .map_err(|_| Error::new(ErrorKind::InvalidKey, "RSA signing failed"))?;
                 Ok(out)
             }
-            SigningKey::Ec(_, pair) => pair
+            Pair::Ec(_, pair) => pair
                 .sign(&rng, message)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| Error::new(ErrorKind::InvalidKey, "ECDSA signing failed")),
-            SigningKey::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+            Pair::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
         }
     }
 
     /// The public half, as SPKI DER (for a JWK Set or PEM to verify with).
     pub fn public_key_der(&self) -> Vec<u8> {
         use aws_lc_rs::encoding::AsDer;
-        match self {
-            SigningKey::Rsa(pair) => pair
+        match &self.pair {
+            Pair::Rsa(pair) => pair
                 .public_key()
                 .as_der()
                 .map(|d| d.as_ref().to_vec())
                 .unwrap_or_default(),
-            SigningKey::Ec(_, pair) => pair
+            Pair::Ec(_, pair) => pair
                 .public_key()
                 .as_der()
                 .map(|d| d.as_ref().to_vec())
                 .unwrap_or_default(),
-            SigningKey::Ed25519(pair) => pair
+            Pair::Ed25519(pair) => pair
                 .public_key()
                 .as_der()
                 .map(|d| d.as_ref().to_vec())

@@ -205,10 +205,18 @@ pub(crate) fn kinded(kind: ErrorKind, message: String) -> PyErr {
     Error::new(kind, message).into()
 }
 
-/// A key error (PEM, DER, JWK, JWK Set) as a `ValueError` with `.kind`.
+/// A key error met while *building* keys (PEM, DER, JWK, JWK Set) as a `ValueError` with
+/// `.kind`: "no usable key" and "several keys" are key faults here (`empty_key`, `invalid_key`),
+/// never the `KeyNotFound` a token gets.
 #[cold]
 pub(crate) fn key_err(e: crate::jose::Error) -> PyErr {
-    Error::from(e).into()
+    use crate::jose::ErrorKind as K;
+    let kind = match e.kind() {
+        K::KeyNotFound => ErrorKind::EmptyKey,
+        K::AmbiguousKey => ErrorKind::InvalidKey,
+        _ => return Error::from(e).into(),
+    };
+    Error::new(kind, e.message()).into()
 }
 
 #[cold]

@@ -18,7 +18,7 @@ use crate::error::JwtError;
 use crate::jwt::b64;
 use crate::jwt::claims::Registered;
 use crate::jwt::seconds::Seconds;
-use crate::jwt::{self, Alg, AlgSet, HmacKey, KeySet, Policy, DEFAULT_MAX_LENGTH};
+use crate::jwt::{self, Alg, AlgSet, HmacKey, KeySet, Policy};
 
 /// The token's bytes. A `str` that is not valid Unicode (lone surrogates) cannot be a token:
 /// refuse it as malformed rather than let a UnicodeEncodeError carrying the whole token escape.
@@ -116,9 +116,26 @@ fn unix_time_of(obj: &Bound<'_, PyAny>) -> PyResult<Seconds> {
     ))
 }
 
+/// An integer option in `min..=max`, or ValueError (`.kind` bad_option) — never an
+/// OverflowError for a huge or negative int.
+fn int_option(obj: &Bound<'_, PyAny>, name: &str, min: i64, max: i64) -> PyResult<i64> {
+    if obj.is_instance_of::<PyBool>() || !obj.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!("{name} must be an int")));
+    }
+    obj.extract::<i64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            kinded(
+                ErrorKind::BadOption,
+                format!("{name} must be between {min} and {max}"),
+            )
+        })
+}
+
 /// The keyword-only knobs of `Verifier(...)` and `verify(...)`.
 struct Knobs<'a, 'py> {
-    max_length: i64,
+    max_length: Option<&'a Bound<'py, PyAny>>,
     allow_weak_key: bool,
     options: Option<&'a Bound<'py, PyAny>>,
 }
@@ -215,19 +232,9 @@ fn build_verifier(
         apply_options(&mut policy, options)?;
     }
     // A negative or huge max_length is a bad option (ValueError), not an OverflowError.
-    policy.max_length = usize::try_from(knobs.max_length)
-        .ok()
-        .filter(|&n| n <= 1 << 24)
-        .ok_or_else(|| {
-            kinded(
-                ErrorKind::BadOption,
-                format!(
-                    "max_length must be between 16 and {} bytes, got {}",
-                    1 << 24,
-                    knobs.max_length
-                ),
-            )
-        })?;
+    if let Some(n) = knobs.max_length {
+        policy.max_length = int_option(n, "max_length", 16, 1 << 24)? as usize;
+    }
     let verifier = jwt::Verifier::new(keys, policy).map_err(config_err)?;
     Ok((verifier, source))
 }
@@ -273,6 +280,10 @@ fn check_with_source<'t>(
     }
 }
 
+/// The claims, the registered claims as read, and the header's `alg` with the fingerprint of the
+/// public key that verified (for the cache).
+type FullVerdict<'py> = (Bound<'py, PyDict>, Registered, (Alg, Option<u64>));
+
 /// A full verification: signature, then the claims (early verdict for a passed `exp`, then the
 /// walk into a dict, then the registered-claim checks). Also returns what the cache keeps.
 fn verify_full<'py>(
@@ -282,7 +293,7 @@ fn verify_full<'py>(
     interned: Option<&claims::ExpectedStrings>,
     token: &[u8],
     now: Seconds,
-) -> PyResult<(Bound<'py, PyDict>, Registered, Option<u64>)> {
+) -> PyResult<FullVerdict<'py>> {
     let raise = |e| jwt_exception(py, e);
     let checked = match source {
         None => v.check_signature(token).map_err(raise)?,
@@ -297,7 +308,7 @@ fn verify_full<'py>(
     .map_err(|_| raise(JwtError::malformed("the payload is not strict base64url")))?
     .map_err(raise)?;
     v.check_claims(&reg, now).map_err(raise)?;
-    Ok((dict, reg, checked.key_fingerprint))
+    Ok((dict, reg, (checked.alg, checked.key_fingerprint)))
 }
 
 /// A reusable, immutable JWT verifier. Keys are prepared once; `verify` is thread-safe.
@@ -339,7 +350,16 @@ impl Verifier {
             return Ok(None);
         };
         if let (Some(source), Some(fp)) = (&self.source, entry.key_fingerprint) {
-            if !source_keys(source.bind(py), None)?.contains_fingerprint(fp) {
+            // The key the current set selects for this token now (its kid may have been renamed,
+            // an alg restriction added) must still be the key that verified it: the same
+            // selection a fresh verification makes, without the signature.
+            let current = source_keys(source.bind(py), None)?;
+            let same = entry
+                .alg
+                .asymmetric()
+                .and_then(|a| current.select(a, entry.kid.as_deref()).ok())
+                .is_some_and(|k| k.fingerprint() == fp);
+            if !same {
                 cache.remove(token);
                 return Ok(None);
             }
@@ -355,7 +375,7 @@ impl Verifier {
 #[pymethods]
 impl Verifier {
     #[new]
-    #[pyo3(signature = (key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, *, max_length=DEFAULT_MAX_LENGTH as i64, allow_weak_key=false, options=None, cache_size=0))]
+    #[pyo3(signature = (key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, *, max_length=None, allow_weak_key=false, options=None, cache_size=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         key: &Bound<'_, PyAny>,
@@ -364,18 +384,18 @@ impl Verifier {
         issuer: Option<&Bound<'_, PyAny>>,
         leeway: Option<&Bound<'_, PyAny>>,
         require: Option<&Bound<'_, PyAny>>,
-        max_length: i64,
+        max_length: Option<&Bound<'_, PyAny>>,
         allow_weak_key: bool,
         options: Option<&Bound<'_, PyAny>>,
-        cache_size: i64,
+        cache_size: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let py = key.py();
-        let cache_size = usize::try_from(cache_size).map_err(|_| {
-            kinded(
-                ErrorKind::BadOption,
-                format!("cache_size must be 0 (off) or more, got {cache_size}"),
-            )
-        })?;
+        let cache_size = match cache_size {
+            Some(n) => {
+                int_option(n, "cache_size", 0, 1 << 24).map_err(|e| with_kind(py, e))? as usize
+            }
+            None => 0,
+        };
         let knobs = Knobs {
             max_length,
             allow_weak_key,
@@ -417,7 +437,7 @@ impl Verifier {
                 }
             }
         }
-        let (dict, reg, fp) = verify_full(
+        let (dict, reg, (alg, fp)) = verify_full(
             py,
             &self.inner,
             self.source.as_ref(),
@@ -426,7 +446,8 @@ impl Verifier {
             now,
         )?;
         if let Some(cache) = &self.cache {
-            cache.insert(token, &dict, reg, fp)?;
+            let kid = fp.and_then(|_| crate::jwt::header::kid_of(token));
+            cache.insert(token, &dict, reg, alg, kid, fp)?;
         }
         Ok(dict)
     }
@@ -481,7 +502,7 @@ impl Verifier {
 
 /// One-shot verification: `Verifier(key, ...).verify(token, now)` (no cache).
 #[pyfunction]
-#[pyo3(signature = (token, key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, now=None, *, max_length=DEFAULT_MAX_LENGTH as i64, allow_weak_key=false, options=None))]
+#[pyo3(signature = (token, key, algorithms=None, audience=None, issuer=None, leeway=None, require=None, now=None, *, max_length=None, allow_weak_key=false, options=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn verify<'py>(
     py: Python<'py>,
@@ -493,7 +514,7 @@ pub fn verify<'py>(
     leeway: Option<&Bound<'py, PyAny>>,
     require: Option<&Bound<'py, PyAny>>,
     now: Option<&Bound<'py, PyAny>>,
-    max_length: i64,
+    max_length: Option<&Bound<'py, PyAny>>,
     allow_weak_key: bool,
     options: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -502,9 +523,11 @@ pub fn verify<'py>(
         allow_weak_key,
         options,
     };
-    let (v, source) = build_verifier(key, algorithms, audience, issuer, leeway, require, knobs)?;
+    // Every construction error carries `.kind`, as from `Verifier(...)`.
+    let (v, source) = build_verifier(key, algorithms, audience, issuer, leeway, require, knobs)
+        .map_err(|e| with_kind(py, e))?;
     let token = token_bytes(token)?;
-    let now = unix_time(now)?;
+    let now = unix_time(now).map_err(|e| with_kind(py, e))?;
     verify_full(py, &v, source.as_ref(), None, token, now).map(|(dict, _, _)| dict)
 }
 
@@ -639,6 +662,17 @@ fn check_header_member(name: &str, v: &Bound<'_, PyAny>, algorithm: &str) -> PyR
 #[pyfunction]
 #[pyo3(signature = (claims, key, algorithm="HS256", headers=None, *, allow_weak_key=false))]
 pub fn encode(
+    claims: &Bound<'_, PyAny>,
+    key: &Bound<'_, PyAny>,
+    algorithm: &str,
+    headers: Option<&Bound<'_, PyAny>>,
+    allow_weak_key: bool,
+) -> PyResult<String> {
+    encode_token(claims, key, algorithm, headers, allow_weak_key)
+        .map_err(|e| with_kind(claims.py(), e))
+}
+
+fn encode_token(
     claims: &Bound<'_, PyAny>,
     key: &Bound<'_, PyAny>,
     algorithm: &str,

@@ -194,11 +194,7 @@ fn is_jwk_mapping(mapping: &Bound<'_, PyMapping>) -> PyResult<bool> {
 fn public_keys_from_text(text: &[u8]) -> Result<jose::KeySet, jose::Error> {
     let trimmed = text.trim_ascii_start();
     if trimmed.first() == Some(&b'{') {
-        return if memchr::memmem::find(trimmed, b"\"keys\"").is_some() {
-            jose::KeySet::from_jwks(trimmed)
-        } else {
-            jose::KeySet::from_jwk(trimmed)
-        };
+        return jose::KeySet::from_jwk_or_jwks(trimmed);
     }
     if memchr::memmem::find(text, b"-----BEGIN ").is_some() {
         return jose::KeySet::from_pem(text, None, None);
@@ -256,6 +252,13 @@ pub(crate) fn build_keys(
     if key.is_instance_of::<PyString>() || key.is_instance_of::<PyBytes>() {
         let text = bytes_of(key, "key")?;
         if algs.has_asymmetric() && !algs.has_hmac() {
+            if !jose::is_asymmetric_key_material(text) {
+                let alg = algs.iter().next().map_or("RS256", jwt::Alg::name);
+                return Err(kinded(
+                    ErrorKind::KeyTypeMismatch,
+                    format!("{alg} needs a public key (PEM, a JWK or JWK Set, DER); the key given is not one (a shared secret verifies only HS256/384/512)"),
+                ));
+            }
             let set = public_keys_from_text(text).map_err(key_err)?;
             check_fits(&set, algs)?;
             return Ok(KeySource::Static(jwt::KeySet::Public(Arc::new(set))));
@@ -267,7 +270,12 @@ pub(crate) fn build_keys(
     if let Ok(mapping) = key.cast::<PyMapping>() {
         if is_jwk_mapping(mapping)? {
             let json = json_of(key, "key")?;
-            let set = public_keys_from_text(&json).map_err(key_err)?;
+            let set = if mapping.contains("kty")? {
+                jose::KeySet::from_jwk(&json)
+            } else {
+                jose::KeySet::from_jwks(&json)
+            }
+            .map_err(key_err)?;
             check_fits(&set, algs)?;
             return Ok(KeySource::Static(jwt::KeySet::Public(Arc::new(set))));
         }

@@ -4,8 +4,9 @@
 //! Only what fully verified gets in. The key is the whole token, so only the identical token
 //! hits. On every hit the registered claims are checked again against `now` by the same
 //! [`crate::jwt::Verifier::check_claims`] the full path ends with (an entry never outlives its
-//! `exp`), and, for a key set that changes (a JWKS client), the key that verified the token must
-//! still be in the current set, else the entry is dropped and the token verified afresh. The
+//! `exp`), and, for a key set that changes (a JWKS client), the key the current set selects for
+//! the token's `alg` and `kid` must still be the key that verified it, else the entry is dropped
+//! and the token verified afresh. The
 //! claims handed out are a copy (nested dicts and lists too), so the caller may change them.
 //!
 //! Memory: at most `cache_size` entries of at most `max_length` token bytes plus their claims.
@@ -16,6 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::jwt::claims::Registered;
+use crate::jwt::Alg;
 
 /// A token that verified: its claims (never handed out, only copies of it), what the registered
 /// claims were, and which public key verified it.
@@ -24,6 +26,9 @@ pub(crate) struct Entry {
     /// True when some claim holds a dict or a list, which a shallow copy would share.
     nested: bool,
     pub(crate) registered: Registered,
+    /// The header's `alg` and `kid`, to select the key again on a hit.
+    pub(crate) alg: Alg,
+    pub(crate) kid: Option<String>,
     pub(crate) key_fingerprint: Option<u64>,
 }
 
@@ -87,6 +92,8 @@ impl TokenCache {
         token: &[u8],
         claims: &Bound<'_, PyDict>,
         registered: Registered,
+        alg: Alg,
+        kid: Option<String>,
         key_fingerprint: Option<u64>,
     ) -> PyResult<()> {
         let nested = has_containers(claims);
@@ -94,6 +101,8 @@ impl TokenCache {
             claims: copy_claims(claims, nested)?.unbind(),
             nested,
             registered,
+            alg,
+            kid,
             key_fingerprint,
         };
         self.entries.insert(token.into(), Arc::new(entry));

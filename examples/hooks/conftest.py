@@ -1,0 +1,8 @@
+"""Lets the example's tests use the repository's test harness (tests/harness.py) and load hooks.py."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
