@@ -534,11 +534,19 @@ class Suite:
                     wrk.run(r.port, s5, duration=self.a.warmup, connections=self.a.connections, script=self.script)
             for i in range(self.a.runs):
                 for s, r in started:
-                    runs[s.name].append(self.one_run(s.label, r.port, "S5", i, r))
+                    # The system's own CPU time per request (all its processes; the origin's excluded), beside
+                    # req/s: on a machine other work shares, req/s moves with their load, CPU per request much less.
+                    pids = [r.proc.pid, *descendants(r.proc.pid)]
+                    cpu0 = proc_jiffies(pids)
+                    run = self.one_run(s.label, r.port, "S5", i, r)
+                    run["system_cpu_us_per_request"] = round((proc_jiffies(pids) - cpu0) / CLK_TCK / max(1, run["requests"]) * 1e6, 2)
+                    runs[s.name].append(run)
             for s, r in started:
                 post = checks.run_checks(r.port, _checks_for("workload", self.tok, True))
                 problems = [f"after load: {c['check']}: {c['problem']}" for c in post if not c["ok"]]
-                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name]), "problems": problems}
+                med = _median_run(runs[s.name])
+                med["system_cpu_us_per_request"] = statistics.median(x["system_cpu_us_per_request"] for x in runs[s.name])
+                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": med, "problems": problems}
                 if problems:
                     log(f"s5: {s.label}: PROBLEM: {problems}")
                     self.failed |= s.granian
