@@ -8,6 +8,7 @@
     python -m benches micro [ARGS...]      # only the micro-benchmarks (benches/verify_micro.py)
     python -m benches micro-asym [ARGS...] # RS256/ES256/EdDSA verification vs peers and raw aws-lc-rs (benches/verify_asymmetric.py)
     python -m benches --ws                 # WebSocket echo round trips: gateway, nginx, direct (benches/load/websocket.py)
+    python -m benches ratelimits [ARGS...] # a route with a memory / redis rate limit vs none (benches/load/ratelimits.py)
 
 Results: benches/results/<timestamp>.json (raw), .md (table, targets) and .png (chart).
 Exit status 1 when a system fails its correctness check or the gateway misbehaves under load.
@@ -43,6 +44,12 @@ def main(argv: list[str]) -> int:
         from benches.load.websocket import main as ws_main
 
         return ws_main([a for a in argv if a != "--ws"])
+    if argv and argv[0] == "ratelimits":
+        if str(BENCHES.parent) not in sys.path:
+            sys.path.insert(0, str(BENCHES.parent))
+        from benches.load.ratelimits import main as ratelimits_main
+
+        return ratelimits_main(argv[1:])
     with_micro = "--micro" in argv
     argv = [a for a in argv if a != "--micro"]
     if str(BENCHES.parent) not in sys.path:

@@ -37,6 +37,8 @@ from gateway._core import (
     verify,
 )
 from gateway.hooks.api import Forward, Headers, HookRequest, HookResponse, Respond, ResponseChanges, hook
+from gateway.jwks import JWKSClient
+from gateway import asgi
 
 __all__ = [
     "AlgorithmNotAllowed",
@@ -48,6 +50,7 @@ __all__ = [
     "InvalidAudience",
     "InvalidIssuer",
     "InvalidSignature",
+    "JWKSClient",
     "JWTError",
     "KeyNotFound",
     "KeySet",
@@ -59,6 +62,7 @@ __all__ = [
     "ResponseChanges",
     "Verifier",
     "__version__",
+    "asgi",
     "b64url_decode",
     "b64url_encode",
     "best_language",

@@ -1,6 +1,8 @@
 """Type stubs for the Rust extension ``gateway._core``."""
 
 import datetime
+import os
+import pathlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, final
 
@@ -33,9 +35,11 @@ __all__ = [
     "MalformedToken",
     "MAX_SAME_NAME_COOKIES",
     "MissingClaim",
+    "monotonic_us",
     "normalize_path",
     "NotYetValid",
     "percent_encode",
+    "RateTable",
     "Request",
     "RouteSet",
     "set_cookie",
@@ -230,6 +234,38 @@ def set_cookie(
     same_site: str | None = ...,
 ) -> str: ...
 def best_language(accept_language: str, supported: Sequence[str]) -> str | None: ...
+
+def monotonic_us() -> int:
+    """Microseconds of CLOCK_MONOTONIC (one clock for every process of the machine)."""
+
+@final
+class RateTable:
+    """A fixed-size GCRA table (rate limits, ``store = "memory"``) in a file every worker process of
+    one gateway instance maps: ``64 + 8 * slots`` bytes, whatever arrives. Keys are hashed with
+    SipHash-2-4 under the instance's 16-byte ``key`` and never stored raw. See rust/src/limits."""
+
+    @staticmethod
+    def create(path: str | os.PathLike[str], slots: int, key: bytes) -> RateTable:
+        """Creates the file (which must not exist; mode 0600). ``slots``: a power of two from 8 to
+        2**26. OSError when the file cannot be made, ValueError for a bad ``slots`` or ``key``."""
+    @staticmethod
+    def open(path: str | os.PathLike[str]) -> RateTable:
+        """Maps a table another process created; ValueError when the file is not one."""
+    @property
+    def path(self) -> pathlib.Path: ...
+    @property
+    def slots(self) -> int: ...
+    @property
+    def size_bytes(self) -> int: ...
+    def live(self, now_us: int | None = ...) -> int:
+        """Slots holding a key that is still counting (its TAT is after now)."""
+    def check(
+        self, key: bytes, value: str | None, interval_us: int, tolerance_us: int, consume: bool = ..., now_us: int | None = ...
+    ) -> tuple[bool, int, int, int]:
+        """One GCRA check of the key ``key`` + ``value`` (UTF-8), hashed as if joined: emission
+        interval and tolerance (``burst * interval``) in microseconds; returns (allowed, remaining,
+        retry_after_us, reset_us). ``consume=False`` counts nothing. ``now_us`` defaults to
+        `monotonic_us()`."""
 
 def normalize_path(raw: str | bytes) -> str:
     """Normalizes a raw request path; the ValueError's ``.kind`` (e.g. ``encoded_slash``,

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from gateway import pipeline
+from gateway import key_sources, pipeline
 from gateway.config import Config, ConfigError, load
 from gateway.kv import KVStore
 from gateway.proxy import websocket
@@ -57,6 +57,7 @@ class GatewayApp:
         # One assignment each: a request in flight keeps the objects it started with.
         self.kv = KVStore(config.kv)
         self.config = config
+        key_sources.start(config)
         log.info("config reloaded from %s (%d routes)", self.config_path, len(config.routes))
         for line in config.warnings:
             log.warning("%s", line)
@@ -184,6 +185,8 @@ def create_app() -> GatewayApp:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         snapshot = os.environ.get("GATEWAY_CONFIG_SNAPSHOT")
         _app = GatewayApp(load_with_fallback(path, snapshot), path, snapshot)
+        # Identity providers' key sets are fetched in the background: start-up does not wait.
+        key_sources.start(_app.config)
         # `gateway serve` turns SIGHUP into SIGUSR1 for each worker: reload in place.
         signal.signal(signal.SIGUSR1, lambda *_: _app.request_reload() if _app is not None else None)
         # Requests allocate many short-lived objects but make no cycles worth chasing often:

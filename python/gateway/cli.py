@@ -152,6 +152,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # [server] io_threads reaches the core's upstream I/O runtime, built in each worker after the
     # fork, through the environment the workers inherit (an internal channel, like the two above).
     os.environ["GATEWAY_IO_THREADS"] = str(config.server.io_threads)
+    # Rate limits with store = "memory" count in one fixed-size table per instance, made here before
+    # the workers start and mapped by each of them (always made: a reload may add such a limit).
+    from gateway import limits
+
+    try:
+        os.environ[limits.TABLE_ENV] = str(limits.create_instance_table())
+    except OSError as e:
+        raise StartupError(f"rate limits: {e}") from None
 
     server = _server_class()(
         "gateway.app:create_app",
@@ -247,6 +255,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"warning: {warning}")
     hooks = f", {len(config.hooks.hooks)} hooks from {config.hooks.module}" if config.hooks is not None else ""
     print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.origins)} origins, {len(config.auth)} auth policies{hooks})")
+    from gateway.key_sources import describe
+
+    for name, policy in config.auth.items():
+        if policy.key_source is not None:
+            print(f"  auth.{name}: {describe(policy.key_source)}")
     return 0
 
 
@@ -314,7 +327,7 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         result["body"] = answer.body.decode("utf-8", "replace")
         return result
     if answer is not None:
-        result["response_headers"] = {k: v for k, v in (("Location", answer.header(b"location")), ("WWW-Authenticate", answer.header(b"www-authenticate"))) if v}
+        result["response_headers"] = {k: v for k, v in (("Location", answer.header(b"location")), ("WWW-Authenticate", answer.header(b"www-authenticate")), ("Retry-After", answer.header(b"retry-after"))) if v}
         result["response_headers"].update(cors_headers)
         if answer.kind not in ("redirect", "health", "preflight"):
             result["error"] = {"kind": answer.kind, "detail": answer.detail}
@@ -379,10 +392,43 @@ def cmd_explain(args: argparse.Namespace) -> int:
 HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 
-def mint_token(secret: str, claims: dict[str, Any], ttl: float, *, algorithm: str = "HS256", allow_weak_key: bool = False) -> str:
+# Signed with a private key (`gateway token --key FILE`): RFC 7518 §3.3-3.5 and RFC 8037 §3.1.
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
+
+def mint_token(
+    secret: str | dict[str, Any], claims: dict[str, Any], ttl: float, *, algorithm: str = "HS256", allow_weak_key: bool = False, headers: dict[str, Any] | None = None
+) -> str:
+    """A token for testing: ``secret`` is the HMAC secret (HS*) or the private key (PEM text or a
+    JWK dict) for RS/PS/ES/EdDSA; ``sub`` defaults to demo-user, ``iat`` now, ``exp`` now + ttl s."""
     now = int(time.time())
     body = {"sub": "demo-user", "iat": now, "exp": now + int(ttl), **claims}
+    if headers:
+        return _core.encode(body, secret, algorithm, headers=headers, allow_weak_key=allow_weak_key)
     return _core.encode(body, secret, algorithm, allow_weak_key=allow_weak_key)
+
+
+def _private_key(path: str) -> tuple[str | dict[str, Any], str | None]:
+    """(the private key as PEM text or a JWK dict, the JWK's own kid) from ``--key FILE``; StartupError
+    when unreadable. The key's contents are never printed."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+    except OSError as e:
+        raise StartupError(f"--key {path}: cannot read it: {e.strerror}") from None
+    if data.lstrip()[:1] == b"{":
+        try:
+            jwk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise StartupError(f"--key {path}: starts with {{ but is not JSON (expected a private JWK or a PEM private key)") from None
+        if not isinstance(jwk, dict):
+            raise StartupError(f"--key {path}: expected a private JWK object or a PEM private key")
+        kid = jwk.get("kid")
+        return jwk, kid if isinstance(kid, str) else None
+    try:
+        return data.decode("ascii"), None
+    except UnicodeDecodeError:
+        raise StartupError(f"--key {path}: is not PEM text (expected a PEM private key or a private JWK)") from None
 
 
 def _signed_duration(text: str) -> float | None:
@@ -394,10 +440,24 @@ def _signed_duration(text: str) -> float | None:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    secret = os.environ.get(args.secret_env)
-    if not secret:
-        print(f"gateway: environment variable {args.secret_env} is not set", file=sys.stderr)
-        return 1
+    headers: dict[str, Any] = {}
+    key: str | dict[str, Any]
+    if args.alg in ASYMMETRIC_ALGORITHMS:
+        if not args.key:
+            raise UsageError(f"--alg {args.alg} signs with a private key: pass --key FILE (a PEM private key or a private JWK)")
+        key, jwk_kid = _private_key(args.key)
+        if args.kid or jwk_kid:
+            headers["kid"] = args.kid or jwk_kid
+    else:
+        if args.key:
+            raise UsageError(f"--key is for RS/PS/ES/EdDSA; {args.alg} signs with the secret in --secret-env")
+        if args.kid:
+            headers["kid"] = args.kid
+        secret = os.environ.get(args.secret_env)
+        if not secret:
+            print(f"gateway: environment variable {args.secret_env} is not set", file=sys.stderr)
+            return 1
+        key = secret
     try:
         claims = orjson.loads(args.claims) if args.claims else {}
     except orjson.JSONDecodeError as e:
@@ -421,12 +481,15 @@ def cmd_token(args: argparse.Namespace) -> int:
     if args.iss is not None:
         claims["iss"] = args.iss
     try:
-        print(mint_token(secret, claims, ttl, algorithm=args.alg, allow_weak_key=args.allow_weak_key))
-    except ValueError as e:
-        if getattr(e, "kind", None) == "weak_key" or "allow_weak_key" in str(e):
+        print(mint_token(key, claims, ttl, algorithm=args.alg, allow_weak_key=args.allow_weak_key, headers=headers))
+    except (ValueError, TypeError) as e:
+        if args.alg in ASYMMETRIC_ALGORITHMS:
+            # The core's messages name what is wrong with a key, never its contents.
+            print(f"gateway: cannot sign {args.alg} with --key {args.key}: {e}", file=sys.stderr)
+        elif getattr(e, "kind", None) == "weak_key" or "allow_weak_key" in str(e):
             need = HMAC_KEY_BYTES.get(args.alg, 32)
             print(
-                f"gateway: the secret in {args.secret_env} is {len(secret.encode())} bytes; {args.alg} needs at least {need} (RFC 7518 §3.2). "
+                f"gateway: the secret in {args.secret_env} is {len(str(key).encode())} bytes; {args.alg} needs at least {need} (RFC 7518 §3.2). "
                 "Use a longer random secret (e.g. `openssl rand -base64 64`), or pass --allow-weak-key for a throwaway test token",
                 file=sys.stderr,
             )
@@ -579,6 +642,11 @@ Ctrl-C stops everything.
         stop_origins()
 
 
+def _algorithm_name(text: str) -> str:
+    """--alg case-insensitively: hs256 -> HS256, eddsa -> EdDSA (RFC 8037's spelling)."""
+    return "EdDSA" if text.lower() == "eddsa" else text.upper()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="An auth-and-routing HTTP gateway configured by one TOML file.")
     parser.add_argument("--version", action="version", version=f"gateway {_core.__version__}")
@@ -608,14 +676,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", help="http://host/path?query, host/path?query, or /path?query (Host: localhost)")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("token", help="mint an HS256/384/512 token for testing")
+    p = sub.add_parser("token", help="mint a token for testing: HS* from a secret, RS/PS/ES/EdDSA from a private key file")
     p.add_argument("--secret-env", default="JWT_SECRET", help="environment variable holding the secret (default JWT_SECRET)")
     p.add_argument("--claims", help="extra claims as a JSON object (sub defaults to demo-user)")
     p.add_argument("--ttl", default="1h", help="lifetime, e.g. 15m, 1h (default 1h); negative for an expired token, e.g. -1h")
     p.add_argument("--aud", action="append", help="audience (repeatable: several make a list)")
     p.add_argument("--iss", help="issuer")
     p.add_argument("--nbf", help="not valid before now plus this duration, e.g. 10m (or -1m)")
-    p.add_argument("--alg", default="HS256", type=str.upper, choices=sorted(HMAC_KEY_BYTES), help="signing algorithm (default HS256)")
+    p.add_argument("--alg", default="HS256", type=_algorithm_name, choices=[*sorted(HMAC_KEY_BYTES), *ASYMMETRIC_ALGORITHMS], help="signing algorithm (default HS256)")
+    p.add_argument("--key", help="private key file for RS/PS/ES/EdDSA: PEM (PKCS#8, PKCS#1 RSA, SEC1 EC) or a private JWK")
+    p.add_argument("--kid", help="the kid header (default: the JWK's own kid, if --key is a JWK)")
     p.add_argument("--allow-weak-key", action="store_true", help="accept a secret shorter than the algorithm needs (throwaway tokens only)")
     p.set_defaults(func=cmd_token)
     return parser

@@ -43,9 +43,13 @@ class RequestContext:
     origin: Origin | None = None
     params: Mapping[str, str] = _EMPTY
     skipped: tuple[dict[str, Any], ...] = ()  # explain: earlier routes and why each was passed over
+    # limits, claim_limits: (the limit that decided: the one that refused, else the last that counted
+    # the request; how: "allowed" | "limited" | "store_error_allowed" | "store_error_denied"), read as
+    # rate_limit_name and rate_limit_outcome. One field, as each field a request sets costs it time.
+    rate_limit: tuple[str, str] | None = None
     # auth
     auth_policy: str | None = None
-    auth_outcome: str = "none"  # none | missing | valid | invalid
+    auth_outcome: str = "none"  # none | missing | valid | invalid | unavailable (no usable key set)
     auth_reason: str | None = None
     claims: Mapping[str, Any] = _EMPTY
     api_choice: str | None = None  # explain: why a redirect policy answered JSON or redirected
@@ -110,6 +114,16 @@ class RequestContext:
             ctx.rng = rng
         ctx.now = now
         return ctx
+
+    @property
+    def rate_limit_name(self) -> str | None:
+        """The rate limit that decided this request (see ``rate_limit``), or None."""
+        return None if self.rate_limit is None else self.rate_limit[0]
+
+    @property
+    def rate_limit_outcome(self) -> str | None:
+        """"allowed" | "limited" | "store_error_allowed" | "store_error_denied", or None."""
+        return None if self.rate_limit is None else self.rate_limit[1]
 
     def note(self, stage: str, text: str) -> None:
         """Records a stage's reason for explain (callers test ``ctx.trace is not None`` first)."""

@@ -36,11 +36,15 @@ def request_done(ctx: RequestContext) -> None:
         "match": route.label() if route is not None else None,
         "status": ctx.status,
         "auth": ctx.auth_outcome,
+        "rate_limit": None if ctx.rate_limit is None else f"{ctx.rate_limit[0]}:{ctx.rate_limit[1]}",
         "origin": ctx.origin.name if ctx.origin is not None else None,
         "upstream_ms": None if ctx.upstream_seconds is None else round(ctx.upstream_seconds * 1000, 3),
         "total_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
     }
     if ctx.ws is not None:  # a WebSocket session: its duration, messages each way, close code
         line.update(ctx.ws.log_fields())
+    if ctx.auth_outcome == "unavailable":
+        # Why the IdP's keys are unavailable (host and failure; never a token or a response body).
+        line["auth_reason"] = ctx.auth_reason
     sys.stdout.write(orjson.dumps(line).decode() + "\n")
     sys.stdout.flush()

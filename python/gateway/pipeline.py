@@ -26,11 +26,13 @@ from gateway.context import RequestContext
 from gateway.kv import KVStore
 from gateway.proxy import http, websocket
 from gateway.respond import Answer, send_answer
-from gateway.stages import auth, cors, early_hooks, experiment, headers, locale, match, normalize, proxy, request_hooks, require
+from gateway.stages import auth, claim_limits, cors, early_hooks, experiment, headers, limits, locale, match, normalize, proxy, request_hooks, require
 
 log = logging.getLogger("gateway")
 
-STAGES: tuple[ModuleType, ...] = (normalize, match, cors, early_hooks, auth, require, locale, experiment, request_hooks, headers, proxy)
+STAGES: tuple[ModuleType, ...] = (
+    normalize, match, cors, limits, early_hooks, auth, claim_limits, require, locale, experiment, request_hooks, headers, proxy,
+)  # fmt: skip
 
 # (name, run, whether run is a coroutine function): resolved once, not per request.
 _PLAN: tuple[tuple[str, Callable[[RequestContext], Any], bool], ...] = tuple((s.NAME, s.run, inspect.iscoroutinefunction(s.run)) for s in STAGES)

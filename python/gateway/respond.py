@@ -32,6 +32,11 @@ ERRORS: dict[str, tuple[int, str]] = {
     "websocket_not_allowed": (403, "websocket_not_allowed"),
     "service_unavailable": (503, "service_unavailable"),
     "hook_failed": (500, "hook_failed"),  # a Python hook raised, timed out or returned a bad value (on_error = "deny")
+    "rate_limited": (429, "rate_limited"),
+    # A rate limit whose store (redis) cannot be reached, with on_store_error = "deny".
+    "rate_limit_unavailable": (503, "service_unavailable"),
+    # No usable key set from the identity provider (down, or stale beyond jwks_stale_if_error).
+    "key_set_unavailable": (503, "key_set_unavailable"),
 }
 
 _JSON = (b"content-type", b"application/json")

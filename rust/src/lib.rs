@@ -23,6 +23,9 @@ pub mod jose;
 /// locale: Accept-Language negotiation.
 pub mod locale;
 
+/// limits: the rate-limit table shared by a gateway's worker processes (store = "memory").
+pub mod limits;
+
 /// proxy: the upstream HTTP client.
 #[cfg(feature = "upstream")]
 pub mod proxy;

@@ -16,6 +16,7 @@ from gateway.config.model import (
     KVConfig,
     Locale,
     Origin,
+    RateLimit,
     Route,
     Server,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "KVConfig",
     "Locale",
     "Origin",
+    "RateLimit",
     "Route",
     "Server",
     "load",

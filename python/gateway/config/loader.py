@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from gateway import _core
+from gateway import _core, key_sources
 from gateway.claim_rules import load_require
 from gateway.cors import CorsPolicy, load_cors
 from gateway.config.model import (
@@ -30,9 +30,11 @@ from gateway.config.model import (
     KVConfig,
     Locale,
     Origin,
+    RateLimit,
     Route,
     Server,
 )
+from gateway.config.limits import load_limits
 from gateway.config.problems import ConfigError, Problems
 from gateway.listener_tls import pair_problem
 from gateway.hooks.loader import HooksConfig, load_hooks, route_hooks, warn_unused
@@ -46,7 +48,7 @@ COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 LOCALE_PREFIX_RE = re.compile(r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
 # Granian's RuntimeModes values.
 RUNTIME_MODES = ("auto", "st", "mt")
-TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes", "cors", "hooks"}
+TABLES = {"server", "origins", "auth", "locale", "experiments", "kv", "routes", "cors", "hooks", "limits"}
 
 Doc = dict[str, Any]
 
@@ -80,12 +82,13 @@ def load(path: str | os.PathLike[str], text: str | None = None, hooks_source: st
     kv = load_kv(c, doc, base)
     cors = load_cors(c, doc, HTTP_METHODS)
     hooks = load_hooks(c, doc, base, Path(hooks_source) if hooks_source is not None else None)
-    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, cors=cors, hooks=hooks)
+    limits = load_limits(c, doc)
+    routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, cors=cors, hooks=hooks, limits=limits)
     warn_unused(c, hooks, {n for r in routes if r.hooks is not None for n in r.hooks.names})
 
     if c.problems or route_set is None:
         raise ConfigError(c.problems)
-    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings), cors=cors, hooks=hooks)
+    return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings), cors=cors, hooks=hooks, limits=limits)
 
 
 # ---------------------------------------------------------------- [server]
@@ -198,7 +201,7 @@ def load_origins(c: Problems, doc: Doc) -> dict[str, Origin]:
 
 # ---------------------------------------------------------------- [auth.*]
 
-AUTH_KEYS = {"algorithms", "secret", "token_from", "leeway", "on_missing", "on_invalid", "forward_claims", "audience", "issuer", "require", "allow_weak_key"}
+AUTH_KEYS = {"algorithms", "secret", "token_from", "leeway", "on_missing", "on_invalid", "forward_claims", "audience", "issuer", "require", "allow_weak_key"} | key_sources.CONFIG_KEYS
 
 
 def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
@@ -211,7 +214,12 @@ def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
         if not isinstance(algs, list) or not all(isinstance(a, str) for a in algs):
             c.bad(f"{key}.algorithms", f"is {algs!r}", 'expected a list such as ["HS256"]')
             algs = ["HS256"]
-        secret = _secret(c, f"{key}.secret", ad.get("secret"), base)
+        # One key source: a secret (HS*), or keys / jwks_url / discovery (gateway/key_sources.py).
+        chosen = key_sources.chosen_source(c, key, ad)
+        algs_fit = key_sources.check_algorithms(c, key, chosen, ad, algs)
+        secret = _secret(c, f"{key}.secret", ad.get("secret"), base) if chosen == "secret" else None
+        source = key_sources.load_source(c, key, ad, base, chosen, algs) if chosen not in (None, "secret") and algs_fit else None
+        cache_size = key_sources.token_cache(c, key, ad)
         sources = _token_sources(c, key, ad.get("token_from", ["bearer"]))
         leeway = c.duration(ad, key, "leeway", 0.0) or 0.0
         on_missing = _action(c, f"{key}.on_missing", ad.get("on_missing"), AuthAction(status=401))
@@ -226,16 +234,26 @@ def load_auth(c: Problems, doc: Doc, base: Path) -> dict[str, AuthPolicy]:
             else:
                 forward[claim] = header
         allow_weak = c.boolean(ad, key, "allow_weak_key", False)
-        if secret is None:
+        key_material = source.verifier_key if source is not None else secret if algs_fit else None
+        if key_material is None:
             continue
         try:
             verifier = _core.Verifier(
-                secret, algs, audience=ad.get("audience"), issuer=ad.get("issuer"), leeway=leeway, require=ad.get("require", []), allow_weak_key=allow_weak
+                key_material,
+                algs,
+                audience=ad.get("audience"),
+                issuer=ad.get("issuer"),
+                leeway=leeway,
+                require=ad.get("require", []),
+                allow_weak_key=allow_weak,
+                cache_size=cache_size,
             )
         except (ValueError, TypeError) as e:
             _verifier_problem(c, key, e)
             continue
-        auth[name] = AuthPolicy(name, verifier, tuple(sources), on_missing, on_invalid, forward)
+        if source is not None:
+            source.base = verifier
+        auth[name] = AuthPolicy(name, verifier, tuple(sources), on_missing, on_invalid, forward, key_source=source)
     return auth
 
 
@@ -484,7 +502,7 @@ def _kv_file_usable(c: Problems, key: str, path: Path) -> bool:
 
 ROUTE_KEYS = {
     "match", "methods", "host", "has", "missing", "auth", "origin", "max_body", "locale", "experiment", "response_headers", "request_headers", "timeout",
-    "cors", "require", "websocket", "ws_idle_timeout", "ws_max_message", "hooks",
+    "cors", "require", "websocket", "ws_idle_timeout", "ws_max_message", "hooks", "rate_limit",
 }  # fmt: skip
 MATCH_EXPECTED = 'expected a path pattern such as "/dashboard/:path*" or a list of them'
 
@@ -500,6 +518,7 @@ def load_routes(
     kv: dict[str, KVConfig],
     cors: dict[str, CorsPolicy] | None = None,
     hooks: HooksConfig | None = None,
+    limits: dict[str, RateLimit] | None = None,
 ) -> tuple[list[Route], _core.RouteSet | None]:
     """The routes, and the RouteSet matching them (None when a pattern is unusable)."""
     rdata = doc.get("routes", [])
@@ -514,6 +533,7 @@ def load_routes(
     declared_auth = sorted(c.table(doc.get("auth"), "auth"))
     declared_experiments = sorted(c.table(doc.get("experiments"), "experiments"))
     declared_cors = sorted(c.table(doc.get("cors"), "cors"))
+    declared_limits = sorted(c.table(doc.get("limits"), "limits"))
 
     tables = [c.table(rd, f"routes[{i}]") for i, rd in enumerate(rdata)]
     # The patterns first: templates are checked against the parameter names the router captures.
@@ -592,6 +612,7 @@ def load_routes(
                 require=require,
                 **_websocket_keys(c, key, rd),
                 hooks=route_hooks(c, f"{key}.hooks", rd.get("hooks"), hooks, "hooks" in doc),
+                rate_limit=_rate_limit_names(c, f"{key}.rate_limit", rd.get("rate_limit"), limits or {}, declared_limits, auth_name),
             )
         )
     return routes, (None if c.problems else route_set)
@@ -764,3 +785,28 @@ def _headers_map(c: Problems, key: str, data: Any, names: dict[str, set[str]]) -
         except TemplateError as e:
             c.bad(k, str(e), "see the README's Placeholders section")
     return out
+
+
+def _rate_limit_names(c: Problems, key: str, data: Any, limits: dict[str, RateLimit], declared: list[str], auth_name: str | None) -> tuple[str, ...]:
+    """A route's ``rate_limit``: names of ``[limits.*]`` tables, each once; a claim-keyed limit only
+    on a route with ``auth`` (without a verified token there is no claim to count by)."""
+    if data is None:
+        return ()
+    if isinstance(data, str):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(n, str) for n in data):
+        c.bad(key, f"is {data!r}", 'expected a list of [limits.NAME] names such as ["per_ip", "per_user"]')
+        return ()
+    names: list[str] = []
+    for j, name in enumerate(data):
+        k = f"{key}[{j}]"
+        if name in names:
+            c.bad(k, f"names {name!r} twice", "expected each limit once")
+        elif name not in limits:
+            if name not in declared:
+                c.bad(k, f"names unknown limit {name!r}", f"expected one of: {', '.join(declared) or '(no [limits.*] defined)'}")
+        elif limits[name].after_auth and not auth_name:
+            c.bad(k, f"{name!r} is keyed by a claim but this route has no auth", "expected auth = POLICY on the route, or a limit keyed by ip or header")
+        else:
+            names.append(name)
+    return tuple(names)

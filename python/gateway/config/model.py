@@ -13,7 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway import _core
 from gateway.template import Template
@@ -71,6 +71,8 @@ class AuthPolicy:
     on_missing: AuthAction
     on_invalid: AuthAction
     forward_claims: dict[str, str]
+    # keys / jwks_url / discovery (gateway.key_sources.KeySource); None for a shared secret.
+    key_source: Any = None
     # Derived: what explain and the access log say when no source held a token.
     missing_reason: str = field(init=False, repr=False, compare=False)
     # the "query:NAME" sources' names: removed from the query the origin is sent.
@@ -119,6 +121,55 @@ class KVConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A ``[limits.NAME]`` table: GCRA over ``count`` requests per ``period`` seconds with ``burst``.
+
+    ``key_kind`` is "ip" (the trusted-proxy-aware client address), "header" or "claim"; ``key_name``
+    is the header (lower-case) or the claim's dotted path. Claim keys are checked after auth, the
+    others before it (`gateway.stages.limits`, `gateway.stages.claim_limits`).
+    """
+
+    name: str
+    key_kind: str
+    key_name: str | None
+    count: int
+    period: int  # seconds: 1, 60 or 3600
+    burst: int
+    store: str  # "memory" | "redis"
+    redis: str | None = None
+    on_store_error: str = "allow"  # "allow" | "deny"
+    # Derived, for the stores: the emission interval T = period / count and the tolerance burst * T,
+    # in microseconds (GCRA); the fixed text of the RateLimit-Policy header (draft-ietf-httpapi-
+    # ratelimit-headers-10: the policy's name, q = count, w = period in seconds).
+    interval_us: int = field(init=False, repr=False, compare=False)
+    tolerance_us: int = field(init=False, repr=False, compare=False)
+    policy_header: bytes = field(init=False, repr=False, compare=False)
+    # What a store hashes, before the key's value: the limit's name and a marker, one for a request
+    # with a value ("NAME\0v" + value) and one for the shared bucket of those without ("NAME\0m").
+    key_prefix: bytes = field(init=False, repr=False, compare=False)
+    missing_key: bytes = field(init=False, repr=False, compare=False)
+    in_memory: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_prefix", self.name.encode() + b"\x00v")
+        object.__setattr__(self, "missing_key", self.name.encode() + b"\x00m")
+        object.__setattr__(self, "in_memory", self.store == "memory")
+        interval = max(1, round(self.period * 1_000_000 / self.count))
+        object.__setattr__(self, "interval_us", interval)
+        object.__setattr__(self, "tolerance_us", interval * self.burst)
+        object.__setattr__(self, "policy_header", f'"{self.name}";q={self.count};w={self.period}'.encode())
+
+    @property
+    def after_auth(self) -> bool:
+        return self.key_kind == "claim"
+
+    def describe(self) -> str:
+        key = self.key_kind if self.key_name is None else f"{self.key_kind}:{self.key_name}"
+        unit = {1: "s", 60: "m", 3600: "h"}[self.period]
+        return f"{self.name} ({self.count}/{unit}, burst {self.burst}, key {key}, store {self.store})"
+
+
+@dataclass(frozen=True, slots=True)
 class Condition:
     type: str  # header | cookie | query | host
     key: str
@@ -156,6 +207,8 @@ class Route:
     ws_max_message: int = 1_000_000  # "1MB"
     # The Python hooks it lists, resolved by stage (gateway.hooks.loader); None when it lists none.
     hooks: RouteHooks | None = None
+    # Names of [limits.*] tables, checked in this order.
+    rate_limit: tuple[str, ...] = ()
 
     def label(self) -> str:
         return " | ".join(self.match)
@@ -225,6 +278,7 @@ class Config:
     cors: dict[str, CorsPolicy] = field(default_factory=dict)
     # [hooks]: the imported module's hooks, the timeout and on_error (None without the table).
     hooks: HooksConfig | None = None
+    limits: dict[str, RateLimit] = field(default_factory=dict)
     # Derived, computed once here:
     # headers that carry verified claims, so a client's own copies are removed on every route;
     forwarded_claim_headers: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -245,6 +299,8 @@ class Config:
     param_routes: frozenset[int] = field(init=False, repr=False, compare=False)
     # the client headers a hook's snapshot leaves out, (for an untrusted peer, for a trusted one).
     hook_hidden_headers: tuple[_core.HeaderNames, _core.HeaderNames] = field(init=False, repr=False, compare=False)
+    # per route index, its rate limits as (checked before auth, checked after auth: the claim keys).
+    route_limits: tuple[tuple[tuple[RateLimit, ...], tuple[RateLimit, ...]], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         forwarded = frozenset(h.lower() for p in self.auth.values() for h in p.forward_claims.values())
@@ -272,3 +328,8 @@ class Config:
         from gateway.hooks.runner import hidden_headers
 
         object.__setattr__(self, "hook_hidden_headers", hidden_headers(forwarded, geo))
+        by_route = []
+        for r in self.routes:
+            named = [self.limits[n] for n in r.rate_limit if n in self.limits]
+            by_route.append((tuple(x for x in named if not x.after_auth), tuple(x for x in named if x.after_auth)))
+        object.__setattr__(self, "route_limits", tuple(by_route))

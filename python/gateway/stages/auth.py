@@ -10,11 +10,13 @@ verifies wins, and a planted cookie can neither lock the user out nor get anythi
 When none verifies, the policy's ``on_invalid`` applies — but its ``clear_cookie`` is sent only when
 every candidate was tried, so a failure can never delete a valid cookie that was not looked at.
 Two Authorization (or token) headers are refused as ambiguous.
+With keys from an identity provider (gateway/key_sources.py) and no usable key set, the answer is
+503 with Retry-After, never on_invalid's 401 or redirect.
 """
 
 from __future__ import annotations
 
-from gateway import _core, accept, respond, token_sources
+from gateway import _core, accept, key_sources, respond, token_sources
 from gateway.config import AuthAction, AuthPolicy
 from gateway.context import RequestContext
 from gateway.respond import Answer
@@ -104,7 +106,7 @@ def _redirect(ctx: RequestContext, to: str) -> Answer:
     return respond.redirect(f"{to}{sep}next={_core.percent_encode(original)}")
 
 
-def run(ctx: RequestContext) -> Answer | None:
+async def run(ctx: RequestContext) -> Answer | None:
     route = ctx.route
     assert route is not None
     if not route.auth:
@@ -123,7 +125,12 @@ def run(ctx: RequestContext) -> Answer | None:
     first_error: str | None = None
     for token in tokens:
         try:
-            claims = verifier.verify(token) if ctx.now is None else verifier.verify(token, ctx.now)
+            if policy.key_source is None:
+                claims = verifier.verify(token) if ctx.now is None else verifier.verify(token, ctx.now)
+            else:  # keys, jwks_url or discovery: may wait (bounded) for the IdP's key set
+                claims = await key_sources.verify(ctx, policy, token)
+        except _core.KeySetUnavailable as e:
+            return key_sources.unavailable(ctx, policy, e)
         except _core.JWTError as e:
             if first_error is None:
                 first_error = f"{type(e).__name__}: {e}"

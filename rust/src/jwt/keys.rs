@@ -56,21 +56,13 @@ impl Alg {
         Alg::ALL.into_iter().find(|a| a.name() == name)
     }
 
+    /// The registered name (RFC 7518 §3.1); the asymmetric ones are named by [`crate::jose::Alg`].
     pub fn name(self) -> &'static str {
-        match self {
-            Alg::HS256 => "HS256",
-            Alg::HS384 => "HS384",
-            Alg::HS512 => "HS512",
-            Alg::RS256 => "RS256",
-            Alg::RS384 => "RS384",
-            Alg::RS512 => "RS512",
-            Alg::PS256 => "PS256",
-            Alg::PS384 => "PS384",
-            Alg::PS512 => "PS512",
-            Alg::ES256 => "ES256",
-            Alg::ES384 => "ES384",
-            Alg::ES512 => "ES512",
-            Alg::EdDSA => "EdDSA",
+        match (self, self.asymmetric()) {
+            (_, Some(asym)) => asym.name(),
+            (Alg::HS256, None) => "HS256",
+            (Alg::HS384, None) => "HS384",
+            (_, None) => "HS512",
         }
     }
 

@@ -1,12 +1,13 @@
 //! The Python boundary: `gateway._core`. Every PyO3 line of the crate is in this folder:
 //! module init here, the exception tree in [`errors`], and one thin wrapper module per stage of
-//! the core ([`request`], [`routing`], [`jwt`] with [`claims`], [`locale`], [`upstream`]).
+//! the core ([`request`], [`routing`], [`jwt`] with [`claims`], [`locale`], [`limits`], [`upstream`]).
 
 mod claims;
 mod convert;
 mod errors;
 mod jwt;
 mod keys;
+mod limits;
 mod locale;
 mod request;
 mod routing;
@@ -33,6 +34,9 @@ pub mod _core {
 
     #[pymodule_export]
     use super::locale::best_language;
+
+    #[pymodule_export]
+    use super::limits::{monotonic_us, RateTable};
 
     #[pymodule_export]
     use super::errors::{
