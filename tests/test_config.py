@@ -340,9 +340,18 @@ def test_a_bad_condition_regex_is_reported_in_the_users_terms(tmp_path: Path) ->
     assert len(got) == 1 and "routes[0].has[0].value: is not a valid regex" in got[0] and "\\Z" not in got[0], got
 
 
-def test_an_https_origin_is_one_problem_not_two(tmp_path: Path) -> None:
-    got = problems(tmp_path, '[origins.web]\nurl = "https://fn.example.com"\n' + CATCH_ALL)
-    assert len(got) == 1 and "origins.web.url" in got[0], got
+def test_an_https_origin_needs_only_its_url(tmp_path: Path) -> None:
+    # Issue 11: verified against the system's roots, Host and SNI from the URL.
+    config = load(tmp_path / "gateway.toml", '[origins.web]\nurl = "https://fn.example.com"\n' + CATCH_ALL)
+    web = config.origins["web"]
+    assert (web.scheme, web.port, web.sni, web.tls_verify, web.http2, web.fixed_host) == ("https", 443, "fn.example.com", True, "auto", "fn.example.com")
+    assert web.tls is not None and config.warnings == ()
+
+
+def test_a_bad_origin_url_is_one_problem_not_two(tmp_path: Path) -> None:
+    for url in ("ftp://fn.example.com", "https://fn.example.com:99999", "https://user@fn.example.com"):
+        got = problems(tmp_path, f'[origins.web]\nurl = "{url}"\n' + CATCH_ALL)
+        assert len(got) == 1 and "origins.web.url" in got[0], got
 
 
 def test_forward_claims_may_not_name_a_header_the_gateway_manages(tmp_path: Path) -> None:

@@ -34,6 +34,56 @@ http {{
     location /dashboard {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
     location /api/ {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
   }}
+  # The same answers over TLS (S6, issue 11): HTTP/1.1 only, as nginx and HAProxy speak to upstreams,
+  # so every system does the same work; sessions are resumable (what a pool reconnecting relies on).
+  server {{
+    listen 127.0.0.1:{tls_port} ssl backlog=4096;
+    ssl_certificate {tls_cert};
+    ssl_certificate_key {tls_key};
+    ssl_session_cache shared:bench:1m;
+    location / {{ return 200 "{body}"; }}
+    location /ko/ {{ add_header X-Origin-Locale ko; return 200 "{body_ko}"; }}
+    location /ja/ {{ add_header X-Origin-Locale ja; return 200 "{body}"; }}
+    location /dashboard {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
+    location /api/ {{ add_header X-Origin-User "$http_x_user_id"; return 200 "{body}"; }}
+  }}
+}}
+"""
+
+# nginx as a plain reverse proxy to the TLS origin (S6): pooled TLS upstream connections
+# (keepalive + session reuse), the certificate and name verified against the bench CA.
+PROXY_NGINX_HTTPS = """
+worker_processes 1;
+daemon off;
+pid {tmp}/proxy-https.pid;
+error_log {tmp}/proxy-https-error.log warn;
+events {{ worker_connections 8192; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/hbody;
+  proxy_temp_path {tmp}/hproxy;
+  fastcgi_temp_path {tmp}/hfastcgi;
+  uwsgi_temp_path {tmp}/huwsgi;
+  scgi_temp_path {tmp}/hscgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  upstream origin_tls {{ server 127.0.0.1:{origin_tls}; keepalive 128; keepalive_requests 10000000; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass https://origin_tls;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate {ca};
+      proxy_ssl_name {tls_name};
+      proxy_ssl_server_name on;
+      proxy_ssl_session_reuse on;
+      proxy_buffering on;
+    }}
+  }}
 }}
 """
 
@@ -75,8 +125,12 @@ http {{
 _X_CURRENCY = ', "X-Currency" = "{kv.regions[{country}].currency|USD}"'
 
 
-def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "", idp: bool = False, token_cache: int | None = None) -> str:
-    """The reference workload's config; with `idp`, also S5's RS256 policy and its route (issue 10)."""
+def gateway_toml(
+    port: int, origin: int, tmp: Path, extra_routes: str = "", https_origin: tuple[int, Path] | None = None, server: str = "",
+    idp: bool = False, token_cache: int | None = None,
+) -> str:
+    """`server` adds lines to the [server] table (the observability variant's keys); `idp` adds S5's RS256
+    policy and its route (issue 10), with `token_cache` when given."""
     from gateway.cli import EXAMPLE_CATCH_ALL, example_config_text
 
     text = example_config_text(origin, origin)
@@ -84,12 +138,20 @@ def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "", idp:
         extra_routes = IDP_ROUTE + extra_routes
     for old, new in (
         (_X_CURRENCY, ""),
-        ('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{port}"\naccess_log = false'),
+        ('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{port}"\naccess_log = false' + (f"\n{server.strip()}" if server else "")),
         ('path = "regions.json"', f'path = "{tmp}/regions.json"'),
         (EXAMPLE_CATCH_ALL, extra_routes + "\n" + EXAMPLE_CATCH_ALL),
     ):
         assert old in text, f"the example config no longer has {old!r}"
         text = text.replace(old, new, 1)
+    if https_origin is not None:
+        # S6: the "web" origin (every proxied route of the workload) over TLS, verified against the
+        # bench CA; the name checked is the certificate's "localhost" (sni), the Host sent the
+        # client's, as with the plain origin and as the peers send it.
+        tls_port, ca = https_origin
+        old = f'[origins.web]\nurl = "http://127.0.0.1:{origin}"'
+        assert old in text, f"the example config no longer has {old!r}"
+        text = text.replace(old, f'[origins.web]\nurl = "https://127.0.0.1:{tls_port}"\nca_file = "file:{ca}"\nsni = "localhost"\nhost_header = "client"', 1)
     if idp:
         text += "\n" + idp_policy(tmp, token_cache)
     return text
@@ -134,6 +196,25 @@ def idp_unsupported(tmp: Path) -> str | None:
         said = " | ".join(ln.replace(f"{cfg}: ", "") for ln in str(e).strip().splitlines())
         return f"this gateway build refuses a static key-set policy (keys = \"file:...\", issue 10): {said[:200]}"
     return None
+
+
+def haproxy_cfg(port: int, origin: int, idp_pem: Path | None) -> str:
+    """HAProxy's workload config; S5's RS256 check reads `idp_pem`, and without one (no S5 key this run)
+    its jwt_verify line is left out, since HAProxy refuses a config whose key file is missing (the
+    /api/idp/ route then answers 401)."""
+    text = HAPROXY_CFG.format(port=port, origin=origin, idp_pem=idp_pem or "")
+    if idp_pem is None:
+        text = "\n".join(ln for ln in text.splitlines() if 'jwt_verify("RS256"' not in ln) + "\n"
+    return text
+
+
+def haproxy_https_cfg(port: int, origin: int, origin_tls: int, ca: Path, tls_name: str, idp_pem: Path | None = None) -> str:
+    """HAProxy's workload config with the web backend over TLS (S6): `ssl verify required` against
+    the bench CA, SNI and the checked name "localhost", idle TLS connections reused (http-reuse)."""
+    text = haproxy_cfg(port, origin, idp_pem)
+    old = f"    server web 127.0.0.1:{origin} maxconn 1000"
+    assert old in text
+    return text.replace(old, f"    server web 127.0.0.1:{origin_tls} maxconn 1000 ssl verify required ca-file {ca} sni str({tls_name}) verifyhost {tls_name}", 1)
 
 
 REGIONS_JSON = '{"KR": {"currency": "KRW"}, "JP": {"currency": "JPY"}, "US": {"currency": "USD"}}'
@@ -189,6 +270,7 @@ frontend gateway
     http-request set-var(txn.tok) http_auth_bearer if is_session !{{ var(txn.tok) -m found }} {{ http_auth_bearer -m len gt 0 }}
     http-request set-var(txn.tok) http_auth_bearer if is_api {{ http_auth_bearer -m len gt 0 }}
     http-request set-var(txn.tok) http_auth_bearer if is_idp {{ http_auth_bearer -m len gt 0 }}
+
     acl has_tok var(txn.tok) -m found
 
     # missing
@@ -258,6 +340,15 @@ backend regional
     http-reuse always
     timeout server 30s
     server regional 127.0.0.1:{origin} maxconn 1000
+"""
+
+
+# Issue 12: S2 with metrics, request ids and tracing on (no OTLP export) vs the same config without.
+# {metrics_port} is filled in with a free port when the system starts.
+OBSERVABILITY_SERVER = """
+metrics_listen = "127.0.0.1:{metrics_port}"
+request_id = "X-Request-Id"
+trace = true
 """
 
 

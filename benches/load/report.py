@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5")
+SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5", "S6")
 TITLES = {
     "S0": "S0 origin direct",
     "S1": "S1 no token → 302",
@@ -13,7 +13,11 @@ TITLES = {
     "S3": "S3 forged → 302 + clear",
     "S4": "S4 KR → /ko + A/B",
     "S5": "S5 RS256 key set → proxy",
+    "S6": "S6 valid token → HTTPS origin",
 }
+# S6 (issue 11): the gateway with its origin over TLS, and the peers doing the same.
+GW_TLS, NGX_TLS, HAP_TLS = "gateway-https", "nginx-https", "haproxy-https"
+S6_GOAL = 0.8
 GW, HAP, STAR, WRK_D = "gateway-1w", "haproxy", "starlette", "workerd"
 GW_NOCACHE = "gateway-1w-nocache"  # S5 with token_cache = 0 (issue 10)
 S5_GOAL = 0.8
@@ -77,6 +81,8 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
         for sc in ("S2", "S4"):
             r = _ratio(median(res, GW, sc), median(res, peer, sc))
             add(f"{sc} req/s gateway(1w) / {label}", r, f"≥ {goal:g}", None if r is None else r >= goal)
+    r = s6_ratio(res)
+    add("S6 req/s gateway(1w, HTTPS origin) / its own S2 (HTTP origin)", r, f"≥ {S6_GOAL}", None if r is None else r >= S6_GOAL)
     rss = res.get("rss_peak_mb_per_worker")
     add("peak RSS per gateway worker under load", rss, "≤ 64 MB", None if rss is None else rss <= 64.0, unit="MB")
     m = res.get("matching") or {}
@@ -88,6 +94,51 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     r = h.get("unhooked_vs_no_hooks")
     add("S2 req/s on a route without hooks, [hooks] configured / no [hooks]", r, "≥ 0.99", None if r is None else r >= 0.99)
     return out
+
+
+def s6_ratio(res: dict[str, Any]) -> float | None:
+    """What pooled TLS to the origin costs: the gateway's S6 req/s over its own S2 req/s, same run;
+    from the interleaved S2/S6 runs (res["https"]) when there are some."""
+    interleaved = (res.get("https") or {}).get("ratio")
+    if interleaved is not None:
+        return float(interleaved)
+    return _ratio(median(res, GW_TLS, "S6"), median(res, GW, "S2"))
+
+
+def s6_lines(res: dict[str, Any]) -> list[str]:
+    """The HTTPS-origin comparison (issue 11) as Markdown lines; empty when S6 was not run."""
+    g6, g2 = median(res, GW_TLS, "S6"), median(res, GW, "S2")
+    if g6 is None:
+        return []
+    L = ["", "HTTPS origins (S6: S2's request, the origin over verified TLS with pooled connections):", ""]
+    L.append("| | req/s | p50 ms | p99 ms |")
+    L.append("|---|---|---|---|")
+    for label, system, sc in (
+        ("gateway(1w) S2, HTTP origin", GW, "S2"),
+        ("gateway(1w) S6, HTTPS origin", GW_TLS, "S6"),
+        ("nginx S6 (proxy_pass https://, keep-alive, proxy_ssl_verify on; no auth)", NGX_TLS, "S6"),
+        ("HAProxy S6 (jwt_verify; ssl verify required)", HAP_TLS, "S6"),
+    ):
+        rps = median(res, system, sc)
+        if rps is not None:
+            L.append(f"| {label} | {_k(rps)} | {_ms(median(res, system, sc, 'p50_ms'))} | {_ms(median(res, system, sc, 'p99_ms'))} |")
+    L.append("")
+    tc = res.get("https") or {}
+    if tc.get("ratio") is not None:
+        n = len(tc["systems"]["gateway-1w"]["runs"])
+        L.append(
+            f"- interleaved, both gateways up, {n} runs each (median): S2 {_k(tc['s2_rps'])} req/s, "
+            f"S6 {_k(tc['s6_rps'])} req/s"
+        )
+    r = s6_ratio(res)
+    L.append(f"- gateway S6 / its own S2: **{r:.2f}x** (goal ≥ {S6_GOAL})" if r is not None else "- gateway S6 / its own S2: not measured")
+    for label, peer in (("nginx", NGX_TLS), ("HAProxy", HAP_TLS)):
+        pr = _ratio(g6, median(res, peer, "S6"))
+        if pr is not None:
+            L.append(f"- gateway S6 / {label} S6: {pr:.2f}x")
+    if g2 is None:
+        L.append("- (the gateway's S2 was not run: run gateway-1w too, e.g. `--only https`)")
+    return L
 
 
 def s5_median(res: dict[str, Any], system: str) -> float | None:
@@ -258,6 +309,7 @@ def markdown(res: dict[str, Any]) -> str:
         for name, r in rss.items():
             per = ", ".join(f"{w['VmHWM'] / 1024:.1f} MB peak / {w['VmRSS'] / 1024:.1f} MB now" for w in r["workers"])
             L.append(f"- {name}: {per}; sum of peaks {r['sum_hwm_mb']:.1f} MB")
+    L.extend(s6_lines(res))
     mt = res.get("matching") or {}
     if mt.get("s4_rps"):
         L.append("")
@@ -266,6 +318,21 @@ def markdown(res: dict[str, Any]) -> str:
             + ", ".join(f"{k} routes {_k(v)} req/s" for k, v in mt["s4_rps"].items())
             + (f"; loss {mt['s4_loss_pct']:.1f} %" if mt.get("s4_loss_pct") is not None else "")
         )
+    ob = res.get("observability") or {}
+    if ob.get("s2_rps"):
+        L.append("")
+        L.append(
+            "Observability, S2 with metrics + request id + trace (no OTLP) vs without (runs interleaved): "
+            f"on {_k(ob['s2_rps']['on'])} req/s, off {_k(ob['s2_rps']['off'])} req/s, ratio {ob['s2_ratio']:.3f}"
+            + (
+                f"; the gateway's CPU per request on {ob['s2_cpu_us']['on']:.1f} µs, off {ob['s2_cpu_us']['off']:.1f} µs, off/on {ob['s2_cpu_ratio']:.3f}"
+                if ob.get("s2_cpu_ratio")
+                else ""
+            )
+            + (f"; /metrics counted {ob['metrics_counted']:.0f} S2 requests" if ob.get("metrics_counted") is not None else "")
+            + "".join(f"; {p['label']}: ratio {p['ratio']}, CPU off/on {p['cpu_ratio']}" for p in (ob.get("parts") or {}).values())
+        )
+    L.append("")
     L.extend(s5_markdown(res))
     L.append("")
     L.append(f"Command: `{res['command']}`")

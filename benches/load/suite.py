@@ -38,12 +38,13 @@ from benches.load.common import (
     install_cleanup,
     log,
     mem_kb,
+    idp_tokens,
     proc_jiffies,
     stop,
-    idp_tokens,
     tokens,
 )
 from benches.load.systems import (
+    observability_systems,
     Ctx,
     Running,
     System,
@@ -67,12 +68,12 @@ QUIET_PCT = 15.0  # a core busier than this with nothing under load means someon
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benches", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run: origin, gateway 1 worker, its two floors and nginx; 2 s, 1 run (< 90 s)")
-    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching", "hooks", "s5"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, hooks = S2 with and without a Python hook, s5 = issue 10's S5 with the gateway and HAProxy interleaved)")
+    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching", "hooks", "s5"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, hooks = S2 with and without a Python hook, https = S6 with the gateway's S2, s5 = issue 10's S5 with the gateway and HAProxy interleaved)")
     ap.add_argument("--duration", type=float, default=None, help="whole seconds per timed run (default 8; --quick 2)")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per scenario, median reported (default 3; --quick 1)")
     ap.add_argument("--warmup", type=float, default=None, help="seconds of untimed load before each scenario (default 2; --quick 1; whole seconds)")
     ap.add_argument("--connections", type=int, default=64)
-    ap.add_argument("--scenarios", default="", help="comma-separated subset of S0-S5 to time (default: each system's own); correctness checks always run in full")
+    ap.add_argument("--scenarios", default="", help="comma-separated subset of S0-S6 to time (default: each system's own); correctness checks always run in full")
     ap.add_argument("--quiet-wait", type=float, default=None, help="seconds to wait for a busy machine to settle before each system (default 120; --quick 5)")
     ap.add_argument("--no-install", action="store_true", help="do not apt/pip/npm install anything; skip what is missing")
     ap.add_argument("--out", default=str(RESULTS), help="results folder (default benches/results)")
@@ -87,8 +88,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
-    """(system names in run order, run the matching-cost check). `--only s5` (the interleaved S5
-    comparison) is read apart, by `main`."""
+    """(system names in run order, run the matching-cost check)."""
     systems = catalogue()
     cat = list(systems)
     if a.only:
@@ -98,10 +98,13 @@ def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
                 want |= {n for n in cat if n.startswith("gateway")}
             elif w == "floors":
                 want |= {n for n, s in systems.items() if s.app}
-            elif w in cat or w in ("matching", "hooks", "s5"):
+            elif w == "https":
+                # S6 and, for its ratio, the gateway's own S2 in the same run.
+                want |= {"gateway-1w", *(n for n, s in systems.items() if s.https)}
+            elif w in cat or w in ("matching", "hooks", "observability", "s5"):
                 want.add(w)
             else:
-                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'matching', 'hooks', 's5'])}")
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'https', 'matching', 'hooks', 'observability', 's5'])}")
         return [n for n in cat if n in want], "matching" in want
     if a.quick:
         return QUICK_SYSTEMS, False
@@ -504,6 +507,134 @@ class Suite:
         return out
 
 
+    def observability(self) -> dict[str, Any]:
+        """Issue 12: S2 with metrics, request ids and tracing on (no OTLP) vs off; both up, runs
+        interleaved, so the machine's drift hits both alike. The "on" gateway is checked to really
+        record: its answer carries X-Request-Id and its /metrics counted the timed requests."""
+        out: dict[str, Any] = {"systems": {}}
+        started: list[tuple[System, Running]] = []
+        try:
+            for s in observability_systems():
+                log(f"{s.label}: starting")
+                r = s.start(self.ctx)
+                started.append((s, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+                s2 = self.scen["S2"]
+                rid = checks.fetch(r.port, s2.method, s2.path, dict(s2.headers)).header("x-request-id")
+                if (rid is not None) != ("request_id" in s.server_extra):
+                    out["error"] = f"{s.label}: X-Request-Id is {'missing' if rid is None else 'present'}"
+                    log(out["error"])
+                    self.failed = True
+                    return out
+            out["background_busy_pct"] = self.settle("observability")
+            s2 = self.scen["S2"]
+            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _ in started}
+            for s, r in started:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, s2, duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(self.a.runs):
+                for s, r in started:
+                    # The gateway's own CPU per request too: on a machine shared with other work,
+                    # req/s follows whatever CPU share the gateway got, its CPU per request much less.
+                    procs = [r.proc.pid, *gateway_workers(r.proc.pid)]
+                    j0 = proc_jiffies(procs)
+                    one = self.one_run(s.label, r.port, "S2", i, r)
+                    used = (proc_jiffies(procs) - j0) / CLK_TCK
+                    one["gateway_cpu_us_per_request"] = round(1e6 * used / one["requests"], 2) if one["requests"] else None
+                    runs[s.name].append(one)
+            for s, _ in started:
+                cpu = sorted(x["gateway_cpu_us_per_request"] for x in runs[s.name] if x["gateway_cpu_us_per_request"])
+                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name]), "cpu_us_per_request": statistics.median(cpu) if cpu else None}
+            on = next(s for s, _ in started if s.name == "gateway-obs-on")
+            m = re.search(r'metrics_listen = "127\.0\.0\.1:(\d+)"', (self.ctx.tmp / f"{on.name}.toml").read_text())
+            assert m is not None
+            time.sleep(1.5)  # the worker's last second of figures
+            text = checks.fetch(int(m.group(1)), "GET", "/metrics").body.decode()
+            counted = sum(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith("http_server_request_duration_seconds_count{") and 'http_route="/dashboard/:path*"' in ln)
+            timed = sum(x["requests"] for x in runs[on.name]) if all("requests" in x for x in runs[on.name]) else None
+            out["metrics_counted"] = counted
+            if counted <= 0 or (timed is not None and counted < timed):
+                out["error"] = f"{on.label}: /metrics counted {counted} S2 requests, fewer than the {timed} timed"
+                log(out["error"])
+                self.failed = True
+            off_rps = out["systems"]["gateway-obs-off"]["median"]["rps"]
+            on_rps = out["systems"]["gateway-obs-on"]["median"]["rps"]
+            out["s2_rps"] = {"off": off_rps, "on": on_rps}
+            out["s2_ratio"] = round(on_rps / off_rps, 3) if off_rps else None
+            off_cpu = out["systems"]["gateway-obs-off"]["cpu_us_per_request"]
+            on_cpu = out["systems"]["gateway-obs-on"]["cpu_us_per_request"]
+            out["s2_cpu_us"] = {"off": off_cpu, "on": on_cpu}
+            # req/s the gateway would do on the same CPU, on vs off: the inverse ratio of its CPU per request.
+            out["s2_cpu_ratio"] = round(off_cpu / on_cpu, 3) if off_cpu and on_cpu else None
+            log(f"observability: S2 on/off = {out['s2_ratio']} ({on_rps:.0f} / {off_rps:.0f} req/s); CPU per request {on_cpu} / {off_cpu} µs: off/on = {out['s2_cpu_ratio']}")
+            out["parts"] = {}
+            for s, _ in started:
+                if s.name in ("gateway-obs-off", "gateway-obs-on"):
+                    continue
+                part = out["systems"][s.name]
+                out["parts"][s.name] = {
+                    "label": s.label,
+                    "ratio": round(part["median"]["rps"] / off_rps, 3) if off_rps else None,
+                    "cpu_ratio": round(off_cpu / part["cpu_us_per_request"], 3) if off_cpu and part["cpu_us_per_request"] else None,
+                }
+                log(f"observability: {s.label}: S2 ratio {out['parts'][s.name]['ratio']}, CPU off/on {out['parts'][s.name]['cpu_ratio']}")
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"observability: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, r in started:
+                s.stop(r)
+        return out
+
+    def tls_cost(self) -> dict[str, Any]:
+        """S2 on the gateway with its HTTP origin and S6 (the same request) on the gateway with the
+        same origin over TLS, both 1 worker, both up, runs interleaved: what pooled, verified TLS to
+        the origin costs, with the machine's drift shared by both figures (issue 11)."""
+        cat = catalogue()
+        pair = [(cat["gateway-1w"], "S2"), (cat["gateway-https"], "S6")]
+        out: dict[str, Any] = {"systems": {}}
+        started: list[tuple[System, str, Running]] = []
+        try:
+            for s, sc in pair:
+                log(f"{s.label}: starting (S2/S6 interleaved)")
+                r = s.start(self.ctx)
+                started.append((s, sc, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+            out["background_busy_pct"] = self.settle("tls-cost")
+            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _, _ in started}
+            for s, sc, r in started:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, self.scen[sc], duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(max(self.a.runs, 3)):
+                for s, sc, r in started:
+                    runs[s.name].append(self.one_run(s.label, r.port, sc, i, r))
+            for s, sc, _ in started:
+                out["systems"][s.name] = {"label": s.label, "scenario": sc, "runs": runs[s.name], "median": _median_run(runs[s.name])}
+            s2 = out["systems"]["gateway-1w"]["median"]["rps"]
+            s6 = out["systems"]["gateway-https"]["median"]["rps"]
+            out.update(s2_rps=s2, s6_rps=s6, ratio=round(s6 / s2, 3) if s2 else None)
+            log(f"tls-cost: S2 {s2:,.0f} req/s, S6 {s6:,.0f} req/s, S6/S2 {out['ratio']}")
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"tls-cost: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, _, r in started:
+                s.stop(r)
+        return out
+
+
     def s5(self) -> dict[str, Any]:
         """S5 (issue 10) on its own: the gateway (token cache on, its default), the gateway with
         token_cache = 0 and HAProxy all up at once, runs interleaved, so a busy spell of the shared
@@ -587,7 +718,7 @@ def main(argv: list[str]) -> int:
     started = time.strftime("%Y-%m-%dT%H-%M-%S")
     log(f"benches: load benchmark {'(quick) ' if a.quick else ''}— systems: {', '.join(names)}{' + matching cost' if do_matching else ''}")
     if not a.no_install:
-        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if "haproxy" in names or do_s5 else []))
+        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if {"haproxy", "haproxy-https"} & set(names) or do_s5 else []))
         if "starlette" in names:
             install.pip_modules(install.PY_MODULES)
     for tool in ("wrk", "nginx", "taskset"):
@@ -662,6 +793,12 @@ def main(argv: list[str]) -> int:
         if do_s5:
             log("== S5 interleaved: gateway (token cache on), gateway (token_cache = 0), HAProxy")
             res["s5"] = suite.s5()
+        if "gateway-https" in names and "gateway-1w" in names:
+            log("== what pooled TLS to the origin costs (S2 vs S6, interleaved)")
+            res["https"] = suite.tls_cost()
+        if "observability" in {w.strip() for w in a.only.split(",")} or not (a.only or a.quick):
+            log("== observability (issue 12): S2 with metrics + request id + trace vs without")
+            res["observability"] = suite.observability()
     finally:
         if origin is not None:
             stop(origin)

@@ -13,6 +13,7 @@ from typing import Any
 
 from benches.load import configs, install
 from benches.load.checks import fetch
+from benches.load.tls import TLS_NAME, OriginCerts, make_origin_certs
 from benches.load.common import (
     IDP_PEM,
     ORIGIN_CPUS,
@@ -32,8 +33,17 @@ class Ctx:
     tmp: Path
     origin_port: int
     gateway_path: Path | None = None  # a snapshot of python/gateway (with its built core) on PYTHONPATH
-    idp_ready: bool = False  # S5's key files and tokens were made (needs `cryptography`)
-    idp_skip: str | None = None  # why this gateway build cannot run S5 (no static key-set policy); None = it can
+    # S6 (issue 11): the origin's TLS port and the certificates (benches/load/tls.py), made at start.
+    origin_tls_port: int = 0
+    certs: OriginCerts | None = None
+    # S5 (issue 10): its key files and tokens were made (needs `cryptography`), and why this gateway build
+    # cannot run it (no static key-set policy); None = it can.
+    idp_ready: bool = False
+    idp_skip: str | None = None
+
+    def idp_pem(self) -> Path | None:
+        """HAProxy's S5 key file, when this run made one."""
+        return self.tmp / IDP_PEM if self.idp_ready else None
 
 
 def snapshot_gateway(tmp: Path) -> Path:
@@ -61,6 +71,7 @@ class System:
     name: str
     label: str
     kind: str  # "workload" (does the reference workload), "proxy" (plain proxy), "redirect" (a fixed 302), "origin" (S0)
+    server_extra: str = ""  # gateway only: lines added to [server] ({metrics_port}: a free port)
     cpus: str = SUT_CPUS
     note: str = ""
     workers: int = 0  # Granian workers: the gateway and the floors
@@ -71,6 +82,7 @@ class System:
     core: bool = True  # Granian systems: loads the gateway's Rust core (checked to be this run's snapshot)
     scenarios: tuple[str, ...] = ("S1", "S2", "S3", "S4")
     install_note: str = ""
+    https: bool = False  # S6: the system proxies to the origin's TLS port
     token_cache: int | None = None  # gateway only: the S5 policy's token_cache (None = the gateway's default)
 
     def runs_s5(self, ctx: Ctx) -> bool:
@@ -105,7 +117,12 @@ class System:
         if self.granian:
             # A floor is served with the Granian options `gateway serve` uses for the same config.
             cfg = ctx.tmp / f"{self.name}.toml"
-            text = configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), idp=self.runs_s5(ctx), token_cache=self.token_cache)
+            https = (ctx.origin_tls_port, ctx.certs.ca) if self.https and ctx.certs is not None else None
+            server = self.server_extra.replace("{metrics_port}", str(free_port()))
+            text = configs.gateway_toml(
+                port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), https_origin=https, server=server,
+                idp=self.runs_s5(ctx), token_cache=self.token_cache,
+            )
             cfg.write_text(configs.with_hooks(text, ctx.tmp) if self.hooks else text)
             if self.app:
                 cmd = [sys.executable, "-m", "benches.load.peers.granian_serve", self.app, "--config", str(cfg), "--port", str(port), "--workers", str(self.workers)]
@@ -134,12 +151,13 @@ class System:
                 if not self.core and str(ctx.gateway_path) in maps:
                     raise RuntimeError("the worker loaded the gateway's core, which this system must not use")
             return run
-        if self.name == "haproxy":
-            cfg = ctx.tmp / "haproxy.cfg"
-            text = configs.HAPROXY_CFG.format(port=port, origin=ctx.origin_port, idp_pem=ctx.tmp / IDP_PEM)
-            if not ctx.idp_ready:  # no S5 key file this run: jwt_verify would refuse the config; /api/idp/ then answers 401
-                text = "\n".join(ln for ln in text.splitlines() if 'jwt_verify("RS256"' not in ln)
-            cfg.write_text(text)
+        if self.name in ("haproxy", "haproxy-https"):
+            cfg = ctx.tmp / f"{self.name}.cfg"
+            if self.https:
+                assert ctx.certs is not None
+                cfg.write_text(configs.haproxy_https_cfg(port, ctx.origin_port, ctx.origin_tls_port, ctx.certs.ca, TLS_NAME, ctx.idp_pem()))
+            else:
+                cfg.write_text(configs.haproxy_cfg(port, ctx.origin_port, ctx.idp_pem()))
             chk = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], env={"JWT_SECRET": SECRET, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, capture_output=True, text=True, check=False)
             if chk.returncode != 0:
                 raise RuntimeError(f"haproxy -c refused the config: {(chk.stderr or chk.stdout).strip()[-400:]}")
@@ -148,6 +166,11 @@ class System:
             conf = ctx.tmp / "proxy-nginx.conf"
             conf.write_text(configs.PROXY_NGINX.format(tmp=ctx.tmp, port=port, origin=ctx.origin_port))
             p = start([_tool("nginx"), "-c", str(conf), "-p", str(ctx.tmp), "-e", str(ctx.tmp / "proxy-error.log")], cpus=self.cpus, log_path=logf)
+        elif self.name == "nginx-https":
+            assert ctx.certs is not None
+            conf = ctx.tmp / "proxy-https-nginx.conf"
+            conf.write_text(configs.PROXY_NGINX_HTTPS.format(tmp=ctx.tmp, port=port, origin_tls=ctx.origin_tls_port, ca=ctx.certs.ca, tls_name=TLS_NAME))
+            p = start([_tool("nginx"), "-c", str(conf), "-p", str(ctx.tmp), "-e", str(ctx.tmp / "proxy-https-error.log")], cpus=self.cpus, log_path=logf)
         elif self.name == "starlette":
             cmd = [
                 sys.executable, "-m", "uvicorn", "benches.load.peers.starlette_gateway:app",
@@ -212,7 +235,15 @@ def gateway_workers(main_pid: int) -> list[int]:
 
 def origin_start(ctx: Ctx) -> subprocess.Popen[bytes]:
     conf = ctx.tmp / "origin-nginx.conf"
-    conf.write_text(configs.ORIGIN_NGINX.format(tmp=ctx.tmp, port=ctx.origin_port, body=configs.BODY, body_ko=configs.BODY_KO))
+    if ctx.certs is None:
+        ctx.certs = make_origin_certs(ctx.tmp / "tls")
+    if not ctx.origin_tls_port:
+        ctx.origin_tls_port = free_port()
+    conf.write_text(
+        configs.ORIGIN_NGINX.format(
+            tmp=ctx.tmp, port=ctx.origin_port, body=configs.BODY, body_ko=configs.BODY_KO, tls_port=ctx.origin_tls_port, tls_cert=ctx.certs.cert, tls_key=ctx.certs.key
+        )
+    )
     p = start([_tool("nginx"), "-c", str(conf), "-p", str(ctx.tmp), "-e", str(ctx.tmp / "origin-error.log")], cpus=ORIGIN_CPUS, log_path=ctx.tmp / "origin.log")
     wait_port(ctx.origin_port, 30, p)
     return p
@@ -243,8 +274,21 @@ def catalogue() -> dict[str, System]:
         System("starlette", "Starlette+PyJWT+httpx (uvicorn, 1 worker)", "workload"),
         System("nextjs", "Next.js middleware (next start)", "workload"),
         System("workerd", "Cloudflare workerd", "workload"),
+        # S6 (issue 11): valid token -> proxy to the origin over verified, pooled TLS; S6 is S2's
+        # request, so the gateway's S6 / S2 (gateway-1w, same run) is what pooled TLS costs.
+        System("gateway-https", "gateway 1 worker, HTTPS origin", "workload", workers=1, scenarios=("S6",), https=True),
+        System("nginx-https", "nginx proxy to HTTPS origin (no auth)", "proxy", scenarios=("S6",), https=True, note="proxy_pass https:// with keep-alive upstream, proxy_ssl_verify on"),
+        System("haproxy-https", "HAProxy (jwt_verify) to HTTPS origin", "workload", scenarios=("S6",), https=True, note="server ... ssl verify required ca-file"),
     ]
     return {s.name: s for s in systems}
+
+
+def hook_systems() -> list[System]:
+    """Issue 13: the gateway without any [hooks], and with a no-op async request hook on a copy of the S2 route."""
+    return [
+        System("gateway-hooks-off", "gateway 1w, no [hooks]", "workload", workers=1, scenarios=("S2",)),
+        System("gateway-hooks-on", "gateway 1w, [hooks] + one hooked route", "workload", workers=1, hooks=True, scenarios=("S2", "S2h")),
+    ]
 
 
 def s5_systems() -> list[System]:
@@ -258,16 +302,19 @@ def s5_systems() -> list[System]:
     return [cat["gateway-1w"], nocache, cat["haproxy"]]
 
 
-def hook_systems() -> list[System]:
-    """Issue 13: the gateway without any [hooks], and with a no-op async request hook on a copy of the S2 route."""
-    return [
-        System("gateway-hooks-off", "gateway 1w, no [hooks]", "workload", workers=1, scenarios=("S2",)),
-        System("gateway-hooks-on", "gateway 1w, [hooks] + one hooked route", "workload", workers=1, hooks=True, scenarios=("S2", "S2h")),
-    ]
-
-
 def matching_systems() -> list[System]:
     return [
         System("gateway-routes-10", "gateway 1w, 10 routes before catch-all", "workload", workers=1, extra_routes=10, scenarios=("S4",)),
         System("gateway-routes-1000", "gateway 1w, 1000 routes before catch-all", "workload", workers=1, extra_routes=1000, scenarios=("S4",)),
+    ]
+
+
+def observability_systems() -> list[System]:
+    """Issue 12: the same gateway (1 worker, S2) without and with metrics, request ids and tracing."""
+    return [
+        System("gateway-obs-off", "gateway 1w, observability off", "workload", workers=1, scenarios=("S2",)),
+        # Each part alone, to see where the cost is.
+        System("gateway-obs-ids", "gateway 1w, request id + trace", "workload", workers=1, scenarios=("S2",), server_extra='request_id = "X-Request-Id"\ntrace = true\n'),
+        System("gateway-obs-metrics", "gateway 1w, metrics only", "workload", workers=1, scenarios=("S2",), server_extra='metrics_listen = "127.0.0.1:{metrics_port}"\n'),
+        System("gateway-obs-on", "gateway 1w, metrics + request id + trace", "workload", workers=1, scenarios=("S2",), server_extra=configs.OBSERVABILITY_SERVER),
     ]

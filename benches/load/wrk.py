@@ -57,6 +57,8 @@ def scenarios(tok: dict[str, str]) -> dict[str, Scenario]:
         "S5": Scenario("S5", "RS256 token (key set) -> proxy", "GET", "/api/idp/x", (("Authorization", f"Bearer {tok.get('rs_valid', '')}"),)),
         # S2 on a route with one no-op async request hook (issue 13; --only hooks)
         "S2h": Scenario("S2h", "valid token -> no-op request hook -> proxy", "GET", "/dashboard/h/x", (("Authorization", f"Bearer {tok['valid']}"),)),
+        # S2's request, to a system whose origin is HTTPS (issue 11).
+        "S6": Scenario("S6", "valid token -> proxy to HTTPS origin", "GET", "/dashboard/x", (("Authorization", f"Bearer {tok['valid']}"),)),
     }
 
 

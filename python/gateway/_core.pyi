@@ -38,6 +38,7 @@ __all__ = [
     "monotonic_us",
     "normalize_path",
     "NotYetValid",
+    "OriginTls",
     "percent_encode",
     "RateTable",
     "Request",
@@ -50,6 +51,7 @@ __all__ = [
     "UpstreamError",
     "UpstreamResponse",
     "UpstreamTimeout",
+    "UpstreamTLSError",
     "Verifier",
     "verify",
 ]
@@ -369,6 +371,44 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamConnectError(UpstreamError):
     """The origin refused or failed the connection (502)."""
 
+class UpstreamTLSError(UpstreamConnectError):
+    """The TLS handshake with an HTTPS origin failed (502). ``kind`` (on the instance) says which
+    check: "tls_unknown_issuer", "tls_expired" (expired or not yet valid), "tls_name_mismatch" (not
+    valid for the SNI name) or "tls_handshake" (anything else, e.g. a client certificate the origin
+    requires). The message is a fixed sentence starting with the kind in words, never the
+    certificate's contents."""
+
+@final
+class OriginTls:
+    """One HTTPS origin's TLS settings and its own keep-alive pool (rustls, aws-lc-rs provider).
+
+    ``host``/``port``: where to connect (``host`` as in a URL, an IPv6 address in brackets);
+    ``sni``: the name sent as SNI and the only name the certificate is checked against (an IP
+    address is checked against the certificate's IP addresses); ``ca_pem``: PEM CA certificates
+    to trust instead of the system's roots; ``client_cert_pem``/``client_key_pem``: PEM chain and
+    key for mTLS (the key must match the first certificate); ``verify=False`` accepts any
+    certificate; ``http2``: offer h2 and http/1.1 by ALPN (else http/1.1 only). Nothing connects
+    until the first request. Raises ``ValueError(key, message)`` with the config key at fault
+    ("sni", "ca_file", "client_cert", "client_key", "url") when a setting cannot be used.
+    """
+
+    def __new__(
+        cls,
+        host: str,
+        port: int,
+        sni: str,
+        *,
+        ca_pem: bytes | None = ...,
+        client_cert_pem: bytes | None = ...,
+        client_key_pem: bytes | None = ...,
+        verify: bool = ...,
+        http2: bool = ...,
+        max_idle_per_origin: int = ...,
+        idle_timeout: float = ...,
+    ) -> OriginTls: ...
+    @property
+    def http2(self) -> bool: ...
+
 @final
 class BodySender:
     """The writing end of a streamed request body."""
@@ -403,6 +443,7 @@ class Upstream:
         stream: BodySender | None = ...,
         timeout: float = ...,
         max_inline: int = ...,
+        tls: OriginTls | None = ...,
     ) -> int: ...
     def read(self, response: UpstreamResponse) -> int: ...
     def send(self, sender: BodySender, chunk: bytes) -> int: ...

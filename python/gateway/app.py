@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from gateway import key_sources, pipeline
+from gateway import key_sources, metrics, pipeline, tracing
 from gateway.config import Config, ConfigError, load
 from gateway.kv import KVStore
 from gateway.proxy import websocket
@@ -54,6 +54,7 @@ class GatewayApp:
             return
         _write_snapshot(config, self.snapshot)
         old_kv = self.kv
+        old_server = self.config.server
         # One assignment each: a request in flight keeps the objects it started with.
         self.kv = KVStore(config.kv)
         self.config = config
@@ -61,6 +62,9 @@ class GatewayApp:
         log.info("config reloaded from %s (%d routes)", self.config_path, len(config.routes))
         for line in config.warnings:
             log.warning("%s", line)
+        for key in ("metrics_listen", "otlp_endpoint"):
+            if getattr(config.server, key) != getattr(old_server, key):
+                log.warning("server.%s changed: it is read at start, so it takes effect when the gateway is restarted", key)
         buffer = int(os.environ.get("GATEWAY_HTTP1_BUFFER", "0"))
         if buffer and config.server.max_header_bytes > buffer:
             log.warning(
@@ -96,6 +100,9 @@ class GatewayApp:
                 elif msg["type"] == "lifespan.shutdown":
                     await websocket.drained(websocket.CLOSE_TIMEOUT)
                     await self.kv.close()
+                    # The last second of figures, and the spans still queued.
+                    metrics.flush()
+                    tracing.shutdown()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
@@ -187,6 +194,10 @@ def create_app() -> GatewayApp:
         _app = GatewayApp(load_with_fallback(path, snapshot), path, snapshot)
         # Identity providers' key sets are fetched in the background: start-up does not wait.
         key_sources.start(_app.config)
+        # Both after the fork, in the worker: mmap'd metric files are per process, and the span
+        # exporter's batch thread would not survive a fork.
+        metrics.start_worker()
+        tracing.start_worker(_app.config.server.otlp_endpoint)
         # `gateway serve` turns SIGHUP into SIGUSR1 for each worker: reload in place.
         signal.signal(signal.SIGUSR1, lambda *_: _app.request_reload() if _app is not None else None)
         # Requests allocate many short-lived objects but make no cycles worth chasing often:

@@ -160,6 +160,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ[limits.TABLE_ENV] = str(limits.create_instance_table())
     except OSError as e:
         raise StartupError(f"rate limits: {e}") from None
+    metrics_at = _start_metrics(config.server.metrics_listen, (host, port))
+
 
     server = _server_class()(
         "gateway.app:create_app",
@@ -187,6 +189,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if metrics_at:
+            print(f"gateway: metrics at http://{metrics_at}/metrics", file=sys.stderr, flush=True)
 
     # Granian runs its start-up hooks once it holds the port: say "serving" only then.
     server.on_startup(serving)
@@ -198,6 +202,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise
         raise problem from None
     return 0
+
+
+def _start_metrics(listen: str | None, serving: tuple[str, int]) -> str | None:
+    """`[server] metrics_listen`: a fresh private directory for the workers' metric files (removed
+    at exit) and the /metrics listener, a thread of this process (see gateway.metrics). Returns the
+    address it listens on, or None when metrics are off."""
+    from gateway import metrics
+
+    if listen is None:
+        os.environ.pop(metrics.DIR_ENV, None)
+        return None
+    host, port = _split_listen(listen, "server.metrics_listen")
+    if port == serving[1] and host == serving[0]:
+        raise UsageError(f"server.metrics_listen {listen} is the address the gateway serves on; give metrics a listener of their own")
+    bind = _check_listen(host, port, "server.metrics_listen")
+    directory = metrics.make_directory()
+    atexit.register(shutil.rmtree, directory, True)
+    # Before anything imports prometheus_client: it picks per-process files from this at import.
+    os.environ[metrics.DIR_ENV] = directory
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    try:
+        metrics.start_listener(bind, port, directory)
+    except OSError as e:
+        raise _cannot_listen(host, port, e.errno, e.strerror or str(e), "server.metrics_listen") from None
+    return _address_text(host, port)
 
 
 def _log_config() -> dict[str, Any]:
@@ -307,6 +336,7 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "location": answer.header(b"location") if answer is not None else None,
         "origin": ctx.origin.name if ctx.origin else None,
         "upstream_url": ctx.upstream_url if answer is None else None,
+        "upstream_host": ctx.upstream_host if answer is None else None,
         "request_headers": dict(ctx.set_headers) if answer is None else {},
         "removed_headers": ctx.drop_headers.names() if ctx.drop_headers else [],
         "response_headers": {},
@@ -365,6 +395,8 @@ def _print_explain(r: dict[str, Any]) -> None:
         print(f"  {'result':<11}: {r['action']} {r['status']}" + (f" -> {r['location']}" if r["location"] else "") + (f" ({r['error']['detail']})" if r.get("error") else ""))
     if r["upstream_url"]:
         print(f"  {'origin':<11}: {r['origin']} -> {r['upstream_url']}")
+        if not any(k.lower() == "host" for k, _ in r["forwarded_headers"]):
+            print(f"  {'sends':<11}: Host: {r['upstream_host']}")
         for k, v in r["forwarded_headers"]:
             print(f"  {'sends':<11}: {k}: {v}")
     for k, v in r["response_headers"].items():

@@ -86,15 +86,33 @@ class RequestContext:
     hook_trace: list[dict[str, Any]]
     # proxy
     upstream_url: str | None = None
+    # the Host the origin is sent (origin.host_header's rule applied to this request)
+    upstream_host: str | None = None
     timeout: float = 30.0
     max_body: int = 0
     ws_idle_timeout: float = 3600.0
     ws_max_message: int = 1_000_000  # "1MB"
+    # correlation (README "Observability"): the request id; the W3C trace context — trace id, and
+    # with OTLP export the gateway's SERVER span id, the caller's parent span id (None when the
+    # gateway started the trace), the trace flags, and the span id of the upstream call (the
+    # parent-id the origin is sent); the headers echoed on every response.
+    request_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
+    trace_flags: str = "01"
+    client_span_id: str | None = None
+    echo_headers: tuple[tuple[bytes, bytes], ...] = ()
     # the end: the answer the gateway made (None when the origin answered), the status sent
     answer: Answer | None = None
     status: int = 0
     started: float
     upstream_seconds: float | None = None
+    # perf_counter when the request went to the origin, and when the response head went to the
+    # client; the upstream failure's kind (upstream_connect, upstream_timeout, ...; see proxy/http.py)
+    upstream_started: float | None = None
+    head_sent: float | None = None
+    upstream_error: str | None = None
 
     def __init__(self, config: Config, request: Request, kv: KVStore | None, started: float):
         self.config = config

@@ -38,6 +38,8 @@ always present, and enough for one GET — no third-party dependency sits on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncio
 import collections
 import concurrent.futures
@@ -338,14 +340,28 @@ class JWKSClient:
         self._flight = flight
         threading.Thread(target=self._fly, args=(flight,), name=f"jwks-fetch {self.url}", daemon=True).start()
 
+    # Called with each fetch's outcome ("ok" or "error"), off the lock; the gateway counts them
+    # (gateway_key_set_fetches_total). A fault in it is ignored: counting never breaks a fetch.
+    on_fetch: Callable[[str], None] | None = None
+
+    def _report(self, outcome: str) -> None:
+        if self.on_fetch is not None:
+            try:
+                self.on_fetch(outcome)
+            except Exception:  # noqa: BLE001
+                pass
+
     def _fly(self, flight: concurrent.futures.Future[None]) -> None:
         try:
             keys, lifetime, digest = self._fetch()
         except FetchError as e:
             self._failed(str(e))
+            self._report("error")
         except Exception as e:  # a fault here must not leave the flight unfinished
             self._failed(f"unexpected {type(e).__name__}")
+            self._report("error")
         else:
+            self._report("ok")
             now = time.monotonic()
             with self._lock:
                 old = self._state

@@ -263,6 +263,7 @@ def load_source(c: Problems, key: str, ad: dict[str, Any], base: Path, chosen: s
             return None
         try:
             client = _client("jwks_url", url, settings)
+            _count_fetches(client, key)
         except (ValueError, TypeError) as e:
             c.bad(f"{key}.jwks_url", str(e), 'expected "https://HOST/PATH" (http:// only to a loopback host)')
             return None
@@ -277,6 +278,7 @@ def load_source(c: Problems, key: str, ad: dict[str, Any], base: Path, chosen: s
         return None
     try:
         client = _client("discovery", issuer, settings)
+        _count_fetches(client, key)
     except (ValueError, TypeError) as e:
         c.bad(f"{key}.issuer", f"{e}, and discovery = true fetches from it", 'expected "https://HOST/..." (http:// only to a loopback host)')
         return None
@@ -285,6 +287,15 @@ def load_source(c: Problems, key: str, ad: dict[str, Any], base: Path, chosen: s
 
 _clients: dict[tuple[Any, ...], JWKSClient] = {}
 _clients_lock = threading.Lock()
+
+
+def _count_fetches(client: JWKSClient, key: str) -> None:
+    """Counts the client's fetches under the (first) policy that uses it: gateway_key_set_fetches_total."""
+    if client.on_fetch is None:
+        from gateway import observe
+
+        policy = key.removeprefix("auth.")
+        client.on_fetch = lambda outcome: observe.key_set_fetch(policy, outcome)
 
 
 def _client(kind: str, url: str, settings: tuple[Any, ...]) -> JWKSClient:

@@ -26,12 +26,12 @@ from gateway.context import RequestContext
 from gateway.kv import KVStore
 from gateway.proxy import http, websocket
 from gateway.respond import Answer, send_answer
-from gateway.stages import auth, claim_limits, cors, early_hooks, experiment, headers, limits, locale, match, normalize, proxy, request_hooks, require
+from gateway.stages import auth, claim_limits, correlation, cors, early_hooks, experiment, headers, limits, locale, match, normalize, proxy, request_hooks, require
 
 log = logging.getLogger("gateway")
 
 STAGES: tuple[ModuleType, ...] = (
-    normalize, match, cors, limits, early_hooks, auth, claim_limits, require, locale, experiment, request_hooks, headers, proxy,
+    correlation, normalize, match, cors, limits, early_hooks, auth, claim_limits, require, locale, experiment, request_hooks, headers, proxy,
 )  # fmt: skip
 
 # (name, run, whether run is a coroutine function): resolved once, not per request.
@@ -73,7 +73,7 @@ async def serve(config: Config, kv: KVStore, upstream: Any, request: Request, re
     try:
         answer = await _decide_or_500(ctx)
         if answer is not None:
-            await send_answer(send, answer, ctx.set_cookies, ctx.cors_headers)
+            await send_answer(send, answer, ctx.set_cookies, ctx.cors_headers, ctx.echo_headers)
         else:
             await http.forward(ctx, upstream, receive, send)
     finally:

@@ -88,10 +88,14 @@ def health(body: dict[str, Any]) -> Answer:
     return Answer(200, "health", "", [_JSON, _NO_STORE], orjson.dumps(body))
 
 
-async def send_answer(send: Any, answer: Answer, set_cookies: list[str], cors_headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-    """Writes `answer`, with the cookies the stages set and the route's CORS decision
-    (``ctx.cors_headers``, added by `gateway.cors.merge_headers` as on the origin's responses)."""
+async def send_answer(
+    send: Any, answer: Answer, set_cookies: list[str], cors_headers: Sequence[tuple[bytes, bytes]] = (), extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    """Writes `answer`, with the cookies the stages set, the route's CORS decision
+    (``ctx.cors_headers``, added by `gateway.cors.merge_headers` as on the origin's responses) and
+    `extra` headers (the request id echoed on every response)."""
     headers = list(answer.headers)
+    headers.extend(extra)
     headers.extend((b"set-cookie", c.encode("latin-1")) for c in set_cookies)
     if cors_headers:
         headers = merge_headers(headers, cors_headers)

@@ -42,6 +42,11 @@ pub enum ErrorKind {
     UpstreamTimeout,
     UpstreamConnect,
     UpstreamFailed,
+    // The TLS handshake with an HTTPS origin (issue 11): which check failed, never the certificate.
+    TlsUnknownIssuer,
+    TlsExpired,
+    TlsNameMismatch,
+    TlsHandshake,
     // Configuration, found when a verifier or a route set is built (never per request).
     WeakKey,
     PublicKeyAsSecret,
@@ -83,6 +88,10 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::UpstreamConnect => "upstream_connect",
             ErrorKind::UpstreamFailed => "upstream_failed",
+            ErrorKind::TlsUnknownIssuer => "tls_unknown_issuer",
+            ErrorKind::TlsExpired => "tls_expired",
+            ErrorKind::TlsNameMismatch => "tls_name_mismatch",
+            ErrorKind::TlsHandshake => "tls_handshake",
             ErrorKind::WeakKey => "weak_key",
             ErrorKind::PublicKeyAsSecret => "public_key_as_secret",
             ErrorKind::EmptyKey => "empty_key",
@@ -121,7 +130,12 @@ impl ErrorKind {
             // 400 as documented in SECURITY.md (not 414): one answer for every refused path.
             | ErrorKind::PathTooLong => 400,
             ErrorKind::UpstreamTimeout => 504,
-            ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed => 502,
+            ErrorKind::UpstreamConnect
+            | ErrorKind::UpstreamFailed
+            | ErrorKind::TlsUnknownIssuer
+            | ErrorKind::TlsExpired
+            | ErrorKind::TlsNameMismatch
+            | ErrorKind::TlsHandshake => 502,
             // A configuration error reaching a request is the gateway's own fault.
             ErrorKind::WeakKey
             | ErrorKind::PublicKeyAsSecret
@@ -140,7 +154,7 @@ impl ErrorKind {
     }
 
     /// Every kind, for tests and for the bindings' table of kinds.
-    pub const ALL: [ErrorKind; 33] = [
+    pub const ALL: [ErrorKind; 37] = [
         ErrorKind::MalformedToken,
         ErrorKind::InvalidSignature,
         ErrorKind::AlgorithmNotAllowed,
@@ -161,6 +175,10 @@ impl ErrorKind {
         ErrorKind::UpstreamTimeout,
         ErrorKind::UpstreamConnect,
         ErrorKind::UpstreamFailed,
+        ErrorKind::TlsUnknownIssuer,
+        ErrorKind::TlsExpired,
+        ErrorKind::TlsNameMismatch,
+        ErrorKind::TlsHandshake,
         ErrorKind::WeakKey,
         ErrorKind::PublicKeyAsSecret,
         ErrorKind::EmptyKey,

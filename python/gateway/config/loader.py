@@ -35,6 +35,7 @@ from gateway.config.model import (
     Server,
 )
 from gateway.config.limits import load_limits
+from gateway.config.origins import load_origins
 from gateway.config.problems import ConfigError, Problems
 from gateway.listener_tls import pair_problem
 from gateway.hooks.loader import HooksConfig, load_hooks, route_hooks, warn_unused
@@ -75,7 +76,7 @@ def load(path: str | os.PathLike[str], text: str | None = None, hooks_source: st
     c.known(doc, "", TABLES)
 
     server = load_server(c, doc, base)
-    origins = load_origins(c, doc)
+    origins = load_origins(c, doc, base)
     auth = load_auth(c, doc, base)
     locale = load_locale(c, doc, server)
     experiments = load_experiments(c, doc)
@@ -86,6 +87,8 @@ def load(path: str | os.PathLike[str], text: str | None = None, hooks_source: st
     routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, cors=cors, hooks=hooks, limits=limits)
     warn_unused(c, hooks, {n for r in routes if r.hooks is not None for n in r.hooks.names})
 
+    check_correlation_names(c, server, auth, routes)
+
     if c.problems or route_set is None:
         raise ConfigError(c.problems)
     return Config(p, server, origins, auth, locale, experiments, kv, routes, route_set, warnings=tuple(c.warnings), cors=cors, hooks=hooks, limits=limits)
@@ -94,7 +97,11 @@ def load(path: str | os.PathLike[str], text: str | None = None, hooks_source: st
 # ---------------------------------------------------------------- [server]
 
 
-SERVER_KEYS = {"listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes", "runtime_mode", "io_threads", "tls_cert", "tls_key", "http2", "drain_timeout"}
+SERVER_KEYS = {
+    "listen", "trusted_proxies", "access_log", "max_body", "max_header_bytes", "runtime_mode", "io_threads",
+    "tls_cert", "tls_key", "http2", "drain_timeout",
+    "metrics_listen", "request_id", "trace", "otlp_endpoint",
+}  # fmt: skip
 
 
 def load_server(c: Problems, doc: Doc, base: Path | None = None) -> Server:
@@ -141,6 +148,7 @@ def load_server(c: Problems, doc: Doc, base: Path | None = None) -> Server:
         max_header_bytes=c.size(sd, "server", "max_header_bytes", default.max_header_bytes) or default.max_header_bytes,
         runtime_mode=runtime_mode,
         io_threads=io_threads,
+        **load_observability(c, sd, listen),
     )
 
 
@@ -171,32 +179,68 @@ def _listener_tls(c: Problems, sd: Doc, base: Path) -> tuple[Path | None, Path |
     return paths["tls_cert"], paths["tls_key"]
 
 
+LISTEN_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$")
+# Header names the request id may not take: the gateway's own, and the trace context's.
+NOT_REQUEST_ID = MANAGED_HEADERS | {"traceparent", "tracestate"}
+
+
+def load_observability(c: Problems, sd: Doc, listen: str) -> dict[str, Any]:
+    """[server] metrics_listen, request_id, trace, otlp_endpoint (README "Observability")."""
+    metrics_listen = c.string(sd, "server", "metrics_listen")
+    if metrics_listen is not None:
+        if not LISTEN_RE.match(metrics_listen):
+            c.bad("server.metrics_listen", f"is {metrics_listen!r}", 'expected "HOST:PORT" such as "127.0.0.1:9464"')
+            metrics_listen = None
+        elif metrics_listen == listen:
+            c.bad("server.metrics_listen", f"is {metrics_listen!r}, the address the gateway itself serves on", "expected a listener of its own, such as 127.0.0.1:9464")
+            metrics_listen = None
+    request_id = c.string(sd, "server", "request_id")
+    if request_id is not None:
+        if not HEADER_NAME_RE.match(request_id):
+            c.bad("server.request_id", f"is {request_id!r}", 'expected a header name such as "X-Request-Id"')
+            request_id = None
+        elif request_id.lower() in NOT_REQUEST_ID:
+            c.bad("server.request_id", f"is {request_id!r}, a header the gateway manages", 'expected a header of its own such as "X-Request-Id"')
+            request_id = None
+    trace = c.boolean(sd, "server", "trace", False)
+    otlp = c.string(sd, "server", "otlp_endpoint")
+    if otlp is not None:
+        from gateway import tracing
+
+        url = tracing.traces_url(otlp)
+        missing = tracing.missing_sdk()
+        if url is None:
+            c.bad("server.otlp_endpoint", f"is {otlp!r}", 'expected an OTLP/HTTP URL such as "http://127.0.0.1:4318"')
+            otlp = None
+        elif not trace:
+            c.bad("server.otlp_endpoint", "is set but server.trace is not true", "expected trace = true: spans belong to the trace context the gateway propagates")
+            otlp = None
+        elif missing is not None:
+            c.bad("server.otlp_endpoint", f"needs the OpenTelemetry SDK, which is not installed ({missing} cannot be imported)", "expected `pip install 'gateway[otel]'` or no otlp_endpoint")
+            otlp = None
+    return {"metrics_listen": metrics_listen, "request_id": request_id, "trace": trace, "otlp_endpoint": otlp}
+
+
+def check_correlation_names(c: Problems, server: Server, auth: dict[str, AuthPolicy], routes: list[Route]) -> None:
+    """The request id and trace headers are the gateway's: a route template or a forwarded claim may
+    not set them too (the origin would get two values, and could not tell which is the gateway's)."""
+    names = server.correlation_headers
+    if not names:
+        return
+    for policy in auth.values():
+        for claim, header in policy.forward_claims.items():
+            if header.lower() in names:
+                c.bad(f"auth.{policy.name}.forward_claims.{claim}", f"is {header!r}, which [server] request_id or trace sets", "expected a header of your own")
+    for route in routes:
+        for name, _ in route.request_headers:
+            if name.lower() in names:
+                c.bad(f"routes[{route.index}].request_headers.{name}", "is a header [server] request_id or trace sets", "expected a header of your own")
+
+
 # ---------------------------------------------------------------- [origins.*]
 
 
-def load_origins(c: Problems, doc: Doc) -> dict[str, Origin]:
-    origins: dict[str, Origin] = {}
-    for name, od in c.table(doc.get("origins"), "origins").items():
-        key = f"origins.{name}"
-        od = c.table(od, key)
-        c.known(od, key, {"url", "timeout"})
-        url = c.string(od, key, "url", required=True)
-        timeout = c.duration(od, key, "timeout", 30.0)
-        if url is None:
-            continue
-        if url.startswith("https://"):
-            c.bad(f"{key}.url", "is https", "expected http:// — TLS to origins is not supported yet; terminate TLS in front of the origin")
-            continue
-        m = re.match(r"^http://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(?::(\d{1,5}))?(/[^?#]*)?$", url)
-        if not m:
-            c.bad(f"{key}.url", f"is {url!r}", 'expected "http://HOST:PORT" optionally with a base path')
-            continue
-        port = int(m.group(2) or 80)
-        origins[name] = Origin(name, url.rstrip("/"), m.group(1), port, (m.group(3) or "").rstrip("/"), timeout or 30.0)
-    # An [origins.NAME] that is there but wrong has its own problem line already.
-    if not origins and "origins" in doc and not (isinstance(doc["origins"], dict) and doc["origins"]):
-        c.bad("origins", "defines no usable origin", "expected at least one [origins.NAME] with a url")
-    return origins
+# load_origins lives in gateway.config.origins (HTTP and HTTPS origins, issue 11).
 
 
 # ---------------------------------------------------------------- [auth.*]

@@ -38,6 +38,9 @@ NEVER_FORWARDED = frozenset(HOP_BY_HOP | FORWARDING_HEADERS | {"expect"})
 # would strip every visitor's cookies everywhere).
 MANAGED_HEADERS = frozenset(NEVER_FORWARDED | {"host", "content-length", "cookie", "authorization"})
 
+# W3C Trace Context's request headers (https://www.w3.org/TR/trace-context/#trace-context-http-headers-format).
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+
 # Peers remembered per Server: the same few proxies and load balancers repeat, while a flood of
 # distinct client addresses must not grow the cache without bound.
 TRUST_CACHE_MAX = 4096
@@ -47,10 +50,40 @@ TRUST_CACHE_MAX = 4096
 class Origin:
     name: str
     url: str
-    host: str
+    host: str  # as in the URL: an IPv6 address keeps its brackets
     port: int
     base_path: str
     timeout: float
+    scheme: str = "http"
+    # "client" (the Host the client sent), "origin" (the URL's host[:port]) or a literal host; the
+    # default is "client" for http:// origins (what the gateway always did) and "origin" for
+    # https:// ones, whose certificate and virtual host are the URL's name.
+    host_header: str = "client"
+    # https:// only: the TLS settings and the origin's own connection pool (gateway.config.origins).
+    tls: _core.OriginTls | None = None
+    sni: str | None = None
+    tls_verify: bool = True
+    http2: str = "auto"
+    # Derived: the URL's host[:port] (the port only when it is not the scheme's default), and the
+    # Host the origin is sent when it does not depend on the request (None for "client").
+    authority: str = field(init=False, repr=False, compare=False)
+    fixed_host: str | None = field(init=False, repr=False, compare=False)
+    # the scheme and address every request URL to this origin starts with (before the base path)
+    address: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        default_port = 443 if self.scheme == "https" else 80
+        authority = self.host if self.port == default_port else f"{self.host}:{self.port}"
+        object.__setattr__(self, "authority", authority)
+        fixed = None if self.host_header == "client" else authority if self.host_header == "origin" else self.host_header
+        object.__setattr__(self, "fixed_host", fixed)
+        object.__setattr__(self, "address", f"{self.scheme}://{self.host}:{self.port}")
+
+    def host_for(self, client_host: str | None) -> str:
+        """The Host the origin is sent for a request whose Host header is ``client_host``."""
+        if self.fixed_host is not None:
+            return self.fixed_host
+        return client_host if client_host else self.authority
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,10 +266,32 @@ class Server:
     tls_key: Path | None = None
     http2: bool = True
     drain_timeout: float = 30.0
+    # Observability (README "Observability"): the Prometheus listener's HOST:PORT (read at start;
+    # None = no metrics), the request-id header name as configured (None = off), W3C trace context on
+    # or off, and the OTLP/HTTP traces URL spans are exported to (read at start; None = no export).
+    metrics_listen: str | None = None
+    request_id: str | None = None
+    trace: bool = False
+    otlp_endpoint: str | None = None
     # peer address -> verdict. It lives on this (frozen) object, so a reload, which builds a new
     # Server, starts with an empty cache: a cache keyed by id(config) handed a reloaded config the
     # verdicts of an old one whose id it reused.
     _trust_cache: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    # Derived: the request-id header's wire name (lower-case bytes), for the responses it is echoed on.
+    request_id_wire: bytes = field(init=False, repr=False, compare=False)  # b"" when off
+    request_id_lower: str = field(init=False, repr=False, compare=False)  # "" when off
+
+    # Derived: the lower-case names of the request headers the correlation stage sets.
+    correlation_headers: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = {self.request_id.lower()} if self.request_id else set()
+        if self.trace:
+            names |= TRACE_HEADERS
+        object.__setattr__(self, "correlation_headers", frozenset(names))
+        object.__setattr__(self, "request_id_lower", self.request_id.lower() if self.request_id else "")
+        object.__setattr__(self, "request_id_wire", self.request_id.lower().encode("ascii") if self.request_id else b"")
 
     def is_trusted(self, peer: str | None) -> bool:
         """Whether ``peer`` (the client address of the connection) is one of ``trusted_proxies``,
@@ -319,7 +374,13 @@ class Config:
             exp = self.experiments.get(r.experiment) if r.experiment else None
             if exp is not None and exp.header:
                 sets.add(exp.header.lower())
-            trusted = NEVER_FORWARDED | forwarded | sets
+            # The request id and the trace context headers the correlation stage sets: a client's
+            # copies are never forwarded as they came (the stage decides what is kept).
+            trusted = NEVER_FORWARDED | forwarded | sets | self.server.correlation_headers
+            origin = self.origins.get(r.origin)
+            if origin is not None and (origin.scheme == "https" or origin.fixed_host is not None):
+                # The gateway writes Host itself (gateway.stages.proxy): the client's is not sent.
+                trusted = trusted | {"host"}
             drops.append((_core.HeaderNames(trusted | geo), _core.HeaderNames(trusted)))
         object.__setattr__(self, "forward_drop", tuple(drops))
         object.__setattr__(self, "spoofable_headers", FORWARDING_HEADERS | geo | forwarded)

@@ -84,28 +84,42 @@ async def _receive_chunk(receive: Any) -> tuple[bytes, bool]:
 async def _end(ctx: RequestContext, send: Any, answer: Answer) -> None:
     ctx.answer = answer
     ctx.status = answer.status
-    await send_answer(send, answer, [], ctx.cors_headers)
+    await send_answer(send, answer, [], ctx.cors_headers, ctx.echo_headers)
+
+
+def request_url(ctx: RequestContext) -> str:
+    """The URL handed to the upstream client: ``ctx.upstream_url`` for an http:// origin; for an
+    https:// one the same path and query under https://HOST where HOST is the Host the origin is
+    sent (HTTP/1.1 Host, h2 :authority) — the origin's pool connects to its own address anyway."""
+    origin = ctx.origin
+    assert origin is not None and ctx.upstream_url is not None
+    if origin.tls is None:
+        return ctx.upstream_url
+    return f"https://{ctx.upstream_host}{ctx.upstream_url[len(origin.address):]}"
 
 
 async def forward(ctx: RequestContext, upstream: Any, receive: Any, send: Any) -> None:
     req = ctx.request
     origin = ctx.origin
     assert origin is not None and ctx.upstream_url is not None
-    started = time.perf_counter()
+    url = request_url(ctx)
     pending: asyncio.Future[Any] | None = None
     try:
         length = req.content_length
         if not req.chunked and not length:
-            pending = upstream.request(req.method, ctx.upstream_url, ctx.forward_headers, None, None, ctx.timeout, INLINE_BODY)
+            ctx.upstream_started = time.perf_counter()
+            pending = upstream.request(req.method, url, ctx.forward_headers, None, None, ctx.timeout, INLINE_BODY, origin.tls)
         elif not req.chunked and length is not None and length <= INLINE_BODY:
             body = bytearray()
             more = True
             while more:
                 chunk, more = await _receive_chunk(receive)
                 body += chunk
-            pending = upstream.request(req.method, ctx.upstream_url, ctx.forward_headers, bytes(body), None, ctx.timeout, INLINE_BODY)
+            # The origin's time starts when the request goes to it, not while the client uploads.
+            ctx.upstream_started = time.perf_counter()
+            pending = upstream.request(req.method, url, ctx.forward_headers, bytes(body), None, ctx.timeout, INLINE_BODY, origin.tls)
         else:
-            pending = await _stream_body(ctx, upstream, receive)
+            pending = await _stream_body(ctx, upstream, receive, url)
             if pending is None:  # over the limit: answered already inside
                 await _end(ctx, send, respond.error("payload_too_large", f"the body is over this route's limit of {ctx.max_body} bytes", close=True))
                 return
@@ -122,20 +136,29 @@ async def forward(ctx: RequestContext, upstream: Any, receive: Any, send: Any) -
         return
     except ValueError as e:
         # The request could not be written as HTTP/1.1 (e.g. a header value hyper refuses).
+        ctx.upstream_error = "upstream_request_refused"
         origin_log.warning(origin.name, "origin %s: could not forward the request: %s", origin.name, e)
         await _end(ctx, send, respond.error("bad_gateway", "the request could not be forwarded to the origin"))
         return
-    except _core.UpstreamTimeout:
-        ctx.upstream_seconds = time.perf_counter() - started
+    except _core.UpstreamTimeout as e:
+        ctx.upstream_seconds = time.perf_counter() - _started(ctx)
+        ctx.upstream_error = e.kind
         await _end(ctx, send, respond.error("gateway_timeout", f"the origin {origin.name!r} did not answer within {ctx.timeout:g}s"))
         return
+    except _core.UpstreamTLSError as e:
+        ctx.upstream_seconds = time.perf_counter() - _started(ctx)
+        ctx.upstream_error = getattr(e, "kind", "upstream_tls")
+        await _end(ctx, send, tls_failure(origin.name, e))
+        return
     except _core.UpstreamError as e:
-        ctx.upstream_seconds = time.perf_counter() - started
+        ctx.upstream_seconds = time.perf_counter() - _started(ctx)
+        ctx.upstream_error = e.kind
         origin_log.warning(origin.name, "origin %s: %s", origin.name, e)
         await _end(ctx, send, respond.error("bad_gateway", f"the origin {origin.name!r} could not be reached or answered badly"))
         return
-    ctx.upstream_seconds = time.perf_counter() - started
+    ctx.upstream_seconds = time.perf_counter() - _started(ctx)
     if response.status < 200:
+        ctx.upstream_error = "upstream_informational"
         # The gateway never asks to switch protocols (or sends Expect): a 101 here would hand the
         # client's connection to whatever the origin speaks next.
         origin_log.warning(origin.name, "origin %s answered %d to a request that asked for no upgrade", origin.name, response.status)
@@ -145,16 +168,35 @@ async def forward(ctx: RequestContext, upstream: Any, receive: Any, send: Any) -
     await _send_response(ctx, upstream, response, send)
 
 
+def tls_failure(name: str, e: _core.UpstreamTLSError) -> Answer:
+    """The 502 for a failed TLS handshake with an https:// origin: the detail names the kind and
+    the check that failed, never the certificate's contents; one log line per origin and kind a
+    second (a broken origin under load would otherwise write one per request)."""
+    kind = getattr(e, "kind", "tls_handshake")
+    origin_log.warning(f"{name}\0{kind}", "origin %s: TLS failed (%s): %s", name, kind, e)
+    # The core's message starts with the kind in words ("unknown issuer: ...", "expired: ...",
+    # "name mismatch: ...", "handshake: ...") and is made of fixed sentences.
+    return respond.error("bad_gateway", f"TLS to the origin {name!r} failed: {e}")
+
+
+def _started(ctx: RequestContext) -> float:
+    # Set just before the request is handed to the core, which is where every upstream error comes from.
+    assert ctx.upstream_started is not None
+    return ctx.upstream_started
+
+
 def _abandon(pending: asyncio.Future[Any] | None) -> None:
     """Nobody will await this request's answer: retrieve its outcome so asyncio stays quiet."""
     if pending is not None:
         pending.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
-async def _stream_body(ctx: RequestContext, upstream: Any, receive: Any) -> asyncio.Future[Any] | None:
+async def _stream_body(ctx: RequestContext, upstream: Any, receive: Any, url: str) -> asyncio.Future[Any] | None:
     """Streams the body to the origin as it arrives; None when it went over ``ctx.max_body``."""
     sender = _core.BodySender(4)
-    pending = upstream.request(ctx.request.method, ctx.upstream_url, ctx.forward_headers, None, sender, ctx.timeout, INLINE_BODY)
+    ctx.upstream_started = time.perf_counter()
+    assert ctx.origin is not None
+    pending = upstream.request(ctx.request.method, url, ctx.forward_headers, None, sender, ctx.timeout, INLINE_BODY, ctx.origin.tls)
     total = 0
     more = True
     try:
@@ -181,10 +223,12 @@ async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send
         if k == "connection":
             connection_named.update(t.strip().lower() for t in v.split(","))
     inline = response.body
+    # The gateway's request id replaces an origin's echo of it: one value, the one in the log.
+    request_id = ctx.config.server.request_id_lower
     out = [
         (k.encode("latin-1"), v.encode("latin-1"))
         for k, v in response.headers
-        if k not in HOP_BY_HOP and k not in connection_named and (k != "content-length" or inline is None)
+        if k not in HOP_BY_HOP and k not in connection_named and (k != "content-length" or inline is None) and k != request_id
     ]
     out.extend(ctx.response_headers)
     route = ctx.route
@@ -195,6 +239,7 @@ async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send
             await _end(ctx, send, changed)
             return
         out = changed
+    out.extend(ctx.echo_headers)
     out.extend((b"set-cookie", c.encode("latin-1")) for c in ctx.set_cookies)
     if ctx.cors_headers:
         out = merge_headers(out, ctx.cors_headers)
@@ -204,9 +249,11 @@ async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send
         else:
             out.extend((k.encode(), v.encode()) for k, v in response.headers if k == "content-length")
         await send({"type": "http.response.start", "status": response.status, "headers": out})
+        ctx.head_sent = time.perf_counter()
         await send({"type": "http.response.body", "body": inline})
         return
     await send({"type": "http.response.start", "status": response.status, "headers": out})
+    ctx.head_sent = time.perf_counter()
     try:
         while True:
             chunk = await upstream.read(response)
@@ -215,6 +262,7 @@ async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except _core.UpstreamError as e:
         name = ctx.origin.name if ctx.origin else "?"
+        ctx.upstream_error = "upstream_broke_off"
         origin_log.warning(name, "origin %s broke off a response: %s", name, e)
         raise OriginBrokeOff(name) from None
     await send({"type": "http.response.body", "body": b"", "more_body": False})

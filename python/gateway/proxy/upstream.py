@@ -52,10 +52,12 @@ class UpstreamClient:
         stream: _core.BodySender | None = None,
         timeout: float = 30.0,
         max_inline: int = 65536,
+        tls: _core.OriginTls | None = None,
     ) -> asyncio.Future[_core.UpstreamResponse]:
-        """Starts the request now; await the result for the response head."""
+        """Starts the request now; await the result for the response head. ``tls``: an https://
+        origin's OriginTls (its pool; ``url`` is then https://HOST/... with HOST the Host sent)."""
         self._attach()
-        return self._wait(self._core.request(method, url, headers, body, stream, timeout, max_inline))
+        return self._wait(self._core.request(method, url, headers, body, stream, timeout, max_inline, tls))
 
     async def read(self, response: _core.UpstreamResponse) -> bytes:
         return await self._wait(self._core.read(response))

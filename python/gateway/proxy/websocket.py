@@ -56,7 +56,7 @@ from websockets.protocol import CLOSED, OPEN
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from gateway import respond
+from gateway import observe, respond
 from gateway.context import RequestContext
 from gateway.proxy.http import origin_log
 from gateway.respond import Answer
@@ -392,8 +392,11 @@ async def relay(ctx: RequestContext, receive: Any, send: Any) -> None:
         ctx.status = 101
         session.opened = time.perf_counter()
         session.subprotocol = leg.ws.subprotocol
+        observe.websocket_opened(ctx.route)  # gateway_websockets_open
         await _Relay(ctx, leg, receive, send).run()
     finally:
+        if ctx.status == 101:
+            observe.websocket_closed(ctx.route)
         if not leg.lost and leg.ws.state is OPEN:
             leg.close(GOING_AWAY, "")
 

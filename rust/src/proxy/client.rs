@@ -32,9 +32,10 @@ use hyper_util::rt::TokioExecutor;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, Mutex};
 
+use super::tls::TlsPool;
 use crate::error::{Error, ErrorKind};
 
-type ReqBody = BoxBody<Bytes, io::Error>;
+pub(crate) type ReqBody = BoxBody<Bytes, io::Error>;
 
 /// The sending end of a streamed request body.
 pub type BodyTx = mpsc::Sender<Result<Bytes, io::Error>>;
@@ -185,6 +186,11 @@ impl Completions {
 }
 
 fn connect_or_failed(e: &hyper_util::client::legacy::Error) -> Error {
+    // A TLS failure says which check failed (it can come after the connection was made: under
+    // TLS 1.3 a refused client certificate arrives as an alert on the first read).
+    if let Some(tls) = super::tls::classify(e) {
+        return tls;
+    }
     if e.is_connect() {
         Error::new(
             ErrorKind::UpstreamConnect,
@@ -289,8 +295,30 @@ impl Client {
         timeout: Duration,
         max_inline: usize,
     ) -> Result<u64, InvalidRequest> {
+        self.request_via(None, method, url, headers, body, timeout, max_inline)
+    }
+
+    /// [`Client::request`] through `via`, an HTTPS origin's pool, when it is given: `url` is then
+    /// `https://HOST/path?query` where HOST is the Host the origin is sent (the pool connects to
+    /// its own origin's address whatever HOST is; see [`super::tls::FixedAddr`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn request_via<'h>(
+        &self,
+        via: Option<&TlsPool>,
+        method: &[u8],
+        url: &str,
+        headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
+        body: RequestBody,
+        timeout: Duration,
+        max_inline: usize,
+    ) -> Result<u64, InvalidRequest> {
         let method = hyper::Method::from_bytes(method)
             .map_err(|_| InvalidRequest("invalid method".into()))?;
+        let replay_body = match &body {
+            RequestBody::Empty => Some(Bytes::new()),
+            RequestBody::Full(b) => Some(b.clone()),
+            RequestBody::Stream(_) => None,
+        };
         let mut request = hyper::Request::builder()
             .method(method)
             .uri(url)
@@ -315,12 +343,34 @@ impl Client {
             })?;
             map.append(name, value);
         }
-        let client = self.client.clone();
+        // An h2 origin may refuse a stream, or go away (e.g. nginx after keepalive_requests) with
+        // streams in flight that it never processed: those are safe to send again on a new stream
+        // (RFC 9113 §8.7), which hyper-util does not do for h2. Only a body that can be sent again
+        // is kept for it (not a streamed one); plain-HTTP origins speak HTTP/1.1, where hyper-util
+        // already retries a request its connection closed before writing.
+        let replay = match via {
+            // Boxed: the common case carries one pointer in its task, not the whole head.
+            Some(pool) if pool.http2 => replay_body.map(|body| {
+                Box::new(Replay {
+                    method: request.method().clone(),
+                    uri: request.uri().clone(),
+                    headers: request.headers().clone(),
+                    body,
+                    client: pool.client.clone(),
+                })
+            }),
+            _ => None,
+        };
+        // Both pools' futures are hyper-util's one (boxed) ResponseFuture type.
+        let sent = match via {
+            None => self.client.request(request),
+            Some(pool) => pool.client.request(request),
+        };
         let timeout = timeout.max(Duration::from_millis(1));
         let token = self.token();
         let done = self.done.clone();
         runtime().spawn(async move {
-            let outcome = match tokio::time::timeout(timeout, client.request(request)).await {
+            let outcome = match tokio::time::timeout(timeout, send_or_replay(sent, replay)).await {
                 Err(_) => Outcome::Failed(Error::new(
                     ErrorKind::UpstreamTimeout,
                     "the origin did not answer in time",
@@ -372,6 +422,66 @@ impl Client {
         });
         token
     }
+}
+
+/// What it takes to send a request again on another h2 stream (see [`send_or_replay`]).
+struct Replay {
+    method: hyper::Method,
+    uri: hyper::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    client: super::tls::TlsHyperClient,
+}
+
+/// How many times a request the origin did not process is sent again.
+pub(crate) const REPLAYS: usize = 2;
+
+/// `sent`'s outcome; when the origin provably did not process the request (an h2 stream refused
+/// or cut by GOAWAY, see [`unprocessed`]) and it can be sent again, the outcome of sending it again.
+async fn send_or_replay(
+    sent: hyper_util::client::legacy::ResponseFuture,
+    replay: Option<Box<Replay>>,
+) -> Result<hyper::Response<Incoming>, hyper_util::client::legacy::Error> {
+    let mut result = sent.await;
+    if let Some(r) = replay {
+        for _ in 0..REPLAYS {
+            match &result {
+                Err(e) if unprocessed(e) => {}
+                _ => break,
+            }
+            let mut again = hyper::Request::new(
+                Full::new(r.body.clone())
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
+            *again.method_mut() = r.method.clone();
+            *again.uri_mut() = r.uri.clone();
+            *again.headers_mut() = r.headers.clone();
+            result = r.client.request(again).await;
+        }
+    }
+    result
+}
+
+/// Whether the origin never processed the request, so sending it again cannot do anything twice
+/// (RFC 9113 §8.7): an h2 stream the origin refused (REFUSED_STREAM), or one above the last
+/// stream id of its GOAWAY, or one opened after it (h2 reports both as the remote's GOAWAY; a
+/// stream the origin did take and then lost to the closing connection is a broken pipe instead).
+fn unprocessed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    let mut depth = 0;
+    while let Some(err) = cur {
+        depth += 1;
+        if depth > 16 {
+            return false;
+        }
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && (h2.is_go_away() || h2.reason() == Some(h2::Reason::REFUSED_STREAM));
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// The head of `response`, with the whole body when it is small.

@@ -101,6 +101,14 @@ create_exception!(
     "The origin refused or failed the connection (502)."
 );
 
+create_exception!(
+    gateway,
+    UpstreamTLSError,
+    UpstreamConnectError,
+    "The TLS handshake with an HTTPS origin failed (502); `.kind` says which check: \
+     tls_unknown_issuer, tls_expired, tls_name_mismatch or tls_handshake."
+);
+
 /// The exception class raised for `kind`, or `None` for the kinds raised as a `ValueError`
 /// carrying `.kind` (configuration and request-path errors).
 fn class_of(py: Python<'_>, kind: ErrorKind) -> Option<Bound<'_, PyType>> {
@@ -118,6 +126,10 @@ fn class_of(py: Python<'_>, kind: ErrorKind) -> Option<Bound<'_, PyType>> {
         ErrorKind::UpstreamTimeout => py.get_type::<UpstreamTimeout>(),
         ErrorKind::UpstreamConnect => py.get_type::<UpstreamConnectError>(),
         ErrorKind::UpstreamFailed => py.get_type::<UpstreamError>(),
+        ErrorKind::TlsUnknownIssuer
+        | ErrorKind::TlsExpired
+        | ErrorKind::TlsNameMismatch
+        | ErrorKind::TlsHandshake => py.get_type::<UpstreamTLSError>(),
         ErrorKind::NotAbsolute
         | ErrorKind::BadPercentEncoding
         | ErrorKind::EncodedSlash
@@ -149,7 +161,13 @@ fn class_of(py: Python<'_>, kind: ErrorKind) -> Option<Bound<'_, PyType>> {
 fn exception(py: Python<'_>, kind: ErrorKind, message: Bound<'_, PyString>) -> PyErr {
     match class_of(py, kind) {
         Some(class) => match class.call1((message,)) {
-            Ok(exc) => PyErr::from_value(exc),
+            Ok(exc) => {
+                // One class for the four TLS kinds: the instance says which.
+                if is_tls(kind) {
+                    let _ = exc.setattr(intern!(py, "kind"), kind.as_str());
+                }
+                PyErr::from_value(exc)
+            }
             Err(err) => err,
         },
         None => {
@@ -235,6 +253,16 @@ pub(crate) fn with_kind(py: Python<'_>, err: PyErr) -> PyErr {
     err
 }
 
+fn is_tls(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::TlsUnknownIssuer
+            | ErrorKind::TlsExpired
+            | ErrorKind::TlsNameMismatch
+            | ErrorKind::TlsHandshake
+    )
+}
+
 /// The exception instance (not raised) for an upstream failure, as `Upstream.drain` hands it over.
 pub(crate) fn upstream_exception<'py>(
     py: Python<'py>,
@@ -254,10 +282,13 @@ pub(crate) fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let status = pyo3::types::PyDict::new(py);
     for kind in ErrorKind::ALL {
         status.set_item(kind.as_str(), kind.http_status())?;
-        if let Some(class) = class_of(py, kind) {
+        if let Some(class) = class_of(py, kind).filter(|_| !is_tls(kind)) {
             class.setattr(intern!(py, "kind"), kind.as_str())?;
         }
     }
+    // The class's own kind, for an instance made without one (the core always sets it).
+    py.get_type::<UpstreamTLSError>()
+        .setattr(intern!(py, "kind"), ErrorKind::TlsHandshake.as_str())?;
     m.add("ERROR_STATUS", status)?;
     Ok(())
 }

@@ -48,10 +48,10 @@ pub mod _core {
     use super::keys::KeySet;
 
     #[pymodule_export]
-    use super::errors::{UpstreamConnectError, UpstreamError, UpstreamTimeout};
+    use super::errors::{UpstreamConnectError, UpstreamError, UpstreamTLSError, UpstreamTimeout};
 
     #[pymodule_export]
-    use super::upstream::{BodySender, Upstream, UpstreamResponse};
+    use super::upstream::{BodySender, OriginTls, Upstream, UpstreamResponse};
 
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {

@@ -13,6 +13,7 @@ use pyo3::types::{PyBool, PyBytes};
 use super::convert::wire_of;
 use super::errors::upstream_exception;
 use crate::proxy::client::{self, BodyRx, BodySlot, BodyTx, Client, Outcome, RequestBody};
+use crate::proxy::tls::{TlsPool, TlsSettings};
 
 /// An origin's answer: status and headers, the whole body when it was small.
 #[pyclass(frozen, module = "gateway._core")]
@@ -65,6 +66,53 @@ impl BodySender {
         if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).take() {
             client::abort_body(&tx);
         }
+    }
+}
+
+/// The TLS settings of one HTTPS origin and its own pool of connections, built once when the
+/// config is loaded (so `gateway check` parses the same files, with the same code, as serve).
+/// Raises `ValueError(key, message)` when a setting cannot be used: `key` is the config key at
+/// fault ("sni", "ca_file", "client_cert", "client_key", "url"), `message` what is wrong (never
+/// the file's contents).
+#[pyclass(frozen, module = "gateway._core")]
+pub struct OriginTls {
+    pool: TlsPool,
+}
+
+#[pymethods]
+impl OriginTls {
+    #[new]
+    #[pyo3(signature = (host, port, sni, *, ca_pem=None, client_cert_pem=None, client_key_pem=None, verify=true, http2=true, max_idle_per_origin=256, idle_timeout=90.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        host: &str,
+        port: u16,
+        sni: &str,
+        ca_pem: Option<Vec<u8>>,
+        client_cert_pem: Option<Vec<u8>>,
+        client_key_pem: Option<Vec<u8>>,
+        verify: bool,
+        http2: bool,
+        max_idle_per_origin: usize,
+        idle_timeout: f64,
+    ) -> PyResult<Self> {
+        let settings = TlsSettings {
+            sni,
+            ca_pem: ca_pem.as_deref(),
+            client_cert_pem: client_cert_pem.as_deref(),
+            client_key_pem: client_key_pem.as_deref(),
+            verify,
+            http2,
+        };
+        TlsPool::new(&settings, host, port, max_idle_per_origin, idle_timeout)
+            .map(|pool| OriginTls { pool })
+            .map_err(|e| PyValueError::new_err((e.key, e.message)))
+    }
+
+    /// Whether h2 is offered by ALPN (`http2 = "auto"`).
+    #[getter]
+    fn http2(&self) -> bool {
+        self.pool.http2
     }
 }
 
@@ -129,8 +177,10 @@ impl Upstream {
     /// Starts a request to `url` (http://host:port/path?query); returns the token its
     /// UpstreamResponse will come back under. Header names and values are bytes or latin-1 str.
     /// `body` is the whole body, or `stream` a BodySender. Bodies up to `max_inline` bytes come
-    /// back with the head.
-    #[pyo3(signature = (method, url, headers, body=None, stream=None, timeout=30.0, max_inline=65536))]
+    /// back with the head. With `tls` (an HTTPS origin's OriginTls), `url` is
+    /// https://HOST/path?query where HOST is the Host the origin is sent; the connection goes to
+    /// the OriginTls's own address.
+    #[pyo3(signature = (method, url, headers, body=None, stream=None, timeout=30.0, max_inline=65536, tls=None))]
     #[allow(clippy::too_many_arguments)]
     fn request(
         &self,
@@ -141,6 +191,7 @@ impl Upstream {
         stream: Option<&Bound<'_, BodySender>>,
         timeout: f64,
         max_inline: usize,
+        tls: Option<&Bound<'_, OriginTls>>,
     ) -> PyResult<u64> {
         // The request's own header bytes go on unchanged, without a bytes -> str -> bytes trip.
         let mut wire = Vec::with_capacity(headers.len());
@@ -163,7 +214,8 @@ impl Upstream {
             (None, None) => RequestBody::Empty,
         };
         self.client
-            .request(
+            .request_via(
+                tls.map(|t| &t.get().pool),
                 method.as_bytes(),
                 url,
                 wire.iter().map(|(k, v)| (&**k, &**v)),

@@ -1,0 +1,183 @@
+"""Stage 0, correlation: the request id and the W3C trace context, first, so even a refused request
+has them in its access-log line and on its answer.
+
+``[server] request_id = "X-Request-Id"``: the client's value is kept only when the peer is one of
+``server.trusted_proxies`` and the value is sane (one header, 1 to `MAX_REQUEST_ID` visible ASCII
+characters); otherwise — no value, an untrusted peer, two headers, a hostile value — the gateway
+makes one (32 lowercase hex digits, 128 random bits). It is sent to the origin (a client's copy from
+an untrusted peer never is), echoed on every response, the origin's and the gateway's own, and
+written in the access-log line.
+
+``[server] trace = true``: W3C Trace Context (https://www.w3.org/TR/trace-context/). A valid
+``traceparent`` (§3.2: version 00 exactly ``00-<32 hex>-<16 hex>-<2 hex>``, lowercase, neither id all
+zeros; a higher version is read by its first four fields, §3.2.4; version ff is invalid) is sent to
+the origin untouched, with ``tracestate`` (§3.3, several lines joined by commas). Absent or invalid:
+a new trace is started (a new trace id and span id, flags ``01`` sampled) and the client's
+``tracestate`` is dropped (§3.3.1: it belongs to the trace it came with). When spans are exported
+(``otlp_endpoint``), the gateway is a participant: the origin gets version 00 with the same trace id
+and flags and, as parent-id, the span id of the gateway's upstream (CLIENT) span (§3.2.2.3).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from gateway.context import RequestContext
+from gateway.respond import Answer
+
+NAME = "correlation"
+# Long enough for any id scheme in use (UUIDs 36, AWS X-Amzn-Trace-Id ~50, Heroku's up to 200),
+# short enough that it cannot bloat every log line and header.
+MAX_REQUEST_ID = 200
+_SANE_ID = re.compile(r"[!-~]{1,%d}" % MAX_REQUEST_ID)
+# §3.2.2: version-format; the version is checked on its own (ff is invalid, 00 must end there).
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+# §3.3: list-members of printable ASCII and optional whitespace around the commas.
+_TRACESTATE = re.compile(r"[\x20-\x7e\t]*")
+
+# Random bytes are read from the OS 4 KiB at a time and cut into ids once: one os.urandom call per
+# 256 request ids, and an id is a list.pop() (measured: uuid4().hex ~1.6 µs, os.urandom(16).hex()
+# ~0.6 µs, a pop ~0.05 µs). The pools are emptied in a forked child, so two workers never hand out
+# the same ids.
+_POOL_BYTES = 4096
+_pools: dict[int, list[str]] = {8: [], 16: []}
+
+
+def _reset_pools() -> None:
+    for pool in _pools.values():
+        pool.clear()
+
+
+os.register_at_fork(after_in_child=_reset_pools)
+
+
+_CUT = {n: re.compile("." * (2 * n)) for n in (8, 16)}
+
+
+def _refill(nbytes: int) -> list[str]:
+    pool = _pools[nbytes]
+    # Cut in C (re.findall), not in a Python loop: the refill is part of every id's cost.
+    pool.extend(_CUT[nbytes].findall(os.urandom(_POOL_BYTES).hex()))
+    zero = "0" * (2 * nbytes)
+    while zero in pool:  # an all-zero trace or span id is invalid (W3C Trace Context §3.2.2.3, §3.2.2.4)
+        pool.remove(zero)
+    if not pool:
+        return _refill(nbytes)
+    return pool
+
+
+def random_hex(nbytes: int) -> str:
+    """`nbytes` (8 or 16) bytes from the OS's CSPRNG (os.urandom), as 2*nbytes lowercase hex digits;
+    never all zeros."""
+    pool = _pools[nbytes]
+    if not pool:
+        pool = _refill(nbytes)
+    return pool.pop()
+
+
+def parse_traceparent(value: str) -> tuple[str, str, str] | None:
+    """(trace id, parent id, flags) of a valid ``traceparent`` value (W3C Trace Context §3.2), else None."""
+    if len(value) < 55:
+        return None
+    m = _TRACEPARENT.match(value)
+    if m is None:
+        return None
+    version, trace_id, parent_id, flags = m.groups()
+    if version == "ff" or trace_id == _ZERO_TRACE or parent_id == _ZERO_SPAN:
+        return None
+    if version == "00":
+        if len(value) != 55:
+            return None
+    elif len(value) > 55 and value[55] != "-":  # §3.2.4: a later version only appends "-" fields
+        return None
+    return trace_id, parent_id, flags
+
+
+def run(ctx: RequestContext) -> Answer | None:
+    # The common case — no id and no traceparent from the client — is kept to a few lookups and two
+    # pops: it runs on every request (callgrind: ~11k instructions, down from ~16k for the general
+    # path; benches/RESULTS.md "Observability (issue 12)").
+    server = ctx.config.server
+    req = ctx.request
+    name = server.request_id
+    if name is not None:
+        value = req.header(name)
+        if value is None:
+            value = _ids32.pop() if _ids32 else random_hex(16)
+            if ctx.trace is not None:
+                ctx.note(NAME, f"request id {value} (generated: the client sent none)")
+        else:
+            value = _kept_id(ctx, name)
+        ctx.request_id = value
+        ctx.set_headers[name] = value
+        ctx.echo_headers = ((server.request_id_wire, value.encode()),)
+    if server.trace:
+        if req.header("traceparent") is None and server.otlp_endpoint is None:
+            trace_id = _ids32.pop() if _ids32 else random_hex(16)
+            span_id = _ids16.pop() if _ids16 else random_hex(8)
+            ctx.trace_id = trace_id  # (span_id: only spans need it, and they take the other path)
+            ctx.set_headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
+            if ctx.trace is not None:
+                ctx.note(NAME, f"trace {trace_id}: started (no traceparent)")
+        else:
+            _trace(ctx)
+    return None
+
+
+_ids32 = _pools[16]
+_ids16 = _pools[8]
+
+
+def _kept_id(ctx: RequestContext, name: str) -> str:
+    """The client's request id if a trusted proxy sent one sane value, else a new one."""
+    req = ctx.request
+    values = req.header_values(name)
+    if not ctx.config.server.is_trusted(req.client):
+        why = f"generated: the peer {req.client} is not in server.trusted_proxies"
+    elif len(values) > 1:
+        why = f"generated: the proxy sent {len(values)} {name} headers"
+    elif _SANE_ID.fullmatch(values[0]) is None:
+        why = f"generated: the proxy's {name} is not 1 to {MAX_REQUEST_ID} visible ASCII characters"
+    else:
+        if ctx.trace is not None:
+            ctx.note(NAME, f"request id {values[0]} (kept: from a trusted proxy)")
+        return values[0]
+    value = random_hex(16)
+    if ctx.trace is not None:
+        ctx.note(NAME, f"request id {value} ({why})")
+    return value
+
+
+def _trace(ctx: RequestContext) -> None:
+    req = ctx.request
+    values = req.header_values("traceparent")
+    parsed = parse_traceparent(values[0]) if len(values) == 1 else None
+    exporting = ctx.config.server.otlp_endpoint is not None
+    if parsed is not None:
+        trace_id, parent_id, flags = parsed
+        ctx.trace_id, ctx.parent_span_id, ctx.trace_flags = trace_id, parent_id, flags
+        state = req.header_values("tracestate")
+        tracestate = ",".join(state) if state else None
+        if tracestate is not None and _TRACESTATE.fullmatch(tracestate) is None:
+            tracestate = None  # not ASCII: it could not be sent on unchanged
+        if exporting:
+            ctx.span_id, ctx.client_span_id = random_hex(8), random_hex(8)
+            ctx.set_headers["traceparent"] = f"00-{trace_id}-{ctx.client_span_id}-{flags}"
+        else:
+            ctx.set_headers["traceparent"] = values[0]
+        if tracestate is not None:
+            ctx.set_headers["tracestate"] = tracestate
+        if ctx.trace is not None:
+            ctx.note(NAME, f"trace {trace_id}: continued from the client's traceparent" + (" (with its tracestate)" if tracestate else ""))
+        return
+    trace_id, span_id = random_hex(16), random_hex(8)
+    ctx.trace_id, ctx.span_id = trace_id, span_id
+    if exporting:
+        ctx.client_span_id = span_id = random_hex(8)
+    ctx.set_headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
+    if ctx.trace is not None:
+        why = "no traceparent" if not values else "more than one traceparent" if len(values) > 1 else "the traceparent is not valid"
+        ctx.note(NAME, f"trace {trace_id}: started ({why})")
