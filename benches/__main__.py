@@ -6,6 +6,7 @@
     python -m benches --only gateway,haproxy --duration 5
     python -m benches --micro              # the load benchmark, then the core micro-benchmarks
     python -m benches micro [ARGS...]      # only the micro-benchmarks (benches/verify_micro.py)
+    python -m benches micro-asym [ARGS...] # RS256/ES256/EdDSA verification vs peers and raw aws-lc-rs (benches/verify_asymmetric.py)
     python -m benches --ws                 # WebSocket echo round trips: gateway, nginx, direct (benches/load/websocket.py)
     python -m benches ratelimits [ARGS...] # a route with a memory / redis rate limit vs none (benches/load/ratelimits.py)
 
@@ -21,19 +22,22 @@ from pathlib import Path
 
 BENCHES = Path(__file__).resolve().parent
 MICRO = BENCHES / "verify_micro.py"
+MICRO_ASYM = BENCHES / "verify_asymmetric.py"
 
 
-def micro(args: list[str]) -> int:
-    if not MICRO.exists():
-        print(f"benches: {MICRO.relative_to(BENCHES.parent)} is not there; no micro-benchmarks to run", file=sys.stderr)
+def micro(args: list[str], script: Path = MICRO) -> int:
+    if not script.exists():
+        print(f"benches: {script.relative_to(BENCHES.parent)} is not there; no micro-benchmarks to run", file=sys.stderr)
         return 1
-    print(f"benches: micro-benchmarks: {sys.executable} {MICRO.relative_to(BENCHES.parent)} {' '.join(args)}", flush=True)
-    return subprocess.call([sys.executable, str(MICRO), *args], cwd=BENCHES.parent)
+    print(f"benches: micro-benchmarks: {sys.executable} {script.relative_to(BENCHES.parent)} {' '.join(args)}", flush=True)
+    return subprocess.call([sys.executable, str(script), *args], cwd=BENCHES.parent)
 
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "micro":
         return micro(argv[1:])
+    if argv and argv[0] == "micro-asym":
+        return micro(argv[1:], MICRO_ASYM)
     if "--ws" in argv:
         if str(BENCHES.parent) not in sys.path:
             sys.path.insert(0, str(BENCHES.parent))

@@ -135,6 +135,25 @@ def workload_checks(tok: dict[str, str]) -> list[Check]:
     ]
 
 
+def idp_checks(tok: dict[str, str]) -> list[Check]:
+    """S5 (issue 10), for a system that runs it: an RS256 token verified against the key set's public key
+    reaches the origin with its sub; a token signed by another key, an expired one, an HS256 token keyed
+    with the public key's PEM (algorithm confusion) and no token at all get 401."""
+    bearer = {"Authorization": f"Bearer {tok['rs_valid']}"}
+
+    def unauthorized(r: Resp) -> str | None:
+        return _expect(r.status == 401, f"status {r.status}, expected 401")
+
+    return [
+        ("S5 RS256 bearer token -> proxied with X-User-Id", "GET", "/api/idp/x", bearer, lambda r: _proxied(r, user="idp-user")),
+        ("S5 client's X-User-Id is replaced", "GET", "/api/idp/x", {**bearer, "X-User-Id": "spoofed"}, lambda r: _proxied(r, user="idp-user")),
+        ("S5 RS256 token signed by another key -> 401", "GET", "/api/idp/x", {"Authorization": f"Bearer {tok['rs_forged']}"}, unauthorized),
+        ("S5 expired RS256 token -> 401", "GET", "/api/idp/x", {"Authorization": f"Bearer {tok['rs_expired']}"}, unauthorized),
+        ("S5 HS256 keyed with the public PEM -> 401", "GET", "/api/idp/x", {"Authorization": f"Bearer {tok['rs_confused']}"}, unauthorized),
+        ("S5 no token -> 401", "GET", "/api/idp/x", {}, unauthorized),
+    ]
+
+
 def proxy_checks(tok: dict[str, str]) -> list[Check]:
     """A plain proxy (no auth, no rules): S2's and S4's requests reach the origin and its answer comes back."""
     return [

@@ -240,3 +240,52 @@ def tokens() -> dict[str, str]:
         "forged": hs256(claims, "not-the-secret-not-the-secret-not-the-secret"),
         "expired": hs256({"sub": "bench-user", "iat": now - 7200, "exp": now - 3600}, SECRET),
     }
+
+
+# ---------------------------------------------------------------- S5: RS256 tokens from a key set (issue 10)
+
+IDP_KID = "bench-rs256"
+IDP_JWKS = "idp-jwks.json"  # the gateway's `keys = "file:..."`: a JWK Set holding the public key
+IDP_PEM = "idp-public.pem"  # HAProxy's jwt_verify("RS256", <pem>): the same public key as SPKI PEM
+
+
+def _rs256(claims: dict[str, Any], key: Any, kid: str = IDP_KID) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    head = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}, separators=(",", ":")).encode())
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{head}.{body}.{_b64(sig)}"
+
+
+def idp_tokens(tmp: Path) -> dict[str, str]:
+    """An RSA-2048 key pair made for this run: the public key written to `tmp` as a JWK Set (the
+    gateway's) and as a PEM (HAProxy's); S5's tokens signed with `cryptography`'s primitives, which
+    neither system under test uses (the gateway verifies with aws-lc, HAProxy with OpenSSL)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pub = key.public_key()
+    nums = pub.public_numbers()
+    jwk = {"kty": "RSA", "kid": IDP_KID, "alg": "RS256", "use": "sig",
+           "n": _b64(nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")), "e": _b64(nums.e.to_bytes(3, "big"))}
+    pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp / IDP_JWKS).write_text(json.dumps({"keys": [jwk]}))
+    (tmp / IDP_PEM).write_bytes(pem)
+    now = int(time.time())
+    claims = {"sub": "idp-user", "iat": now, "exp": now + 6 * 3600}
+    head = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": IDP_KID}, separators=(",", ":")).encode())
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    confused = f"{head}.{body}.{_b64(hmac.new(pem, f'{head}.{body}'.encode(), hashlib.sha256).digest())}"
+    return {
+        "rs_valid": _rs256(claims, key),
+        # Right kid and algorithm, signed with another key: a bad signature.
+        "rs_forged": _rs256(claims, other),
+        "rs_expired": _rs256({"sub": "idp-user", "iat": now - 7200, "exp": now - 3600}, key),
+        # Algorithm confusion: HS256 with the public key's PEM as the "secret".
+        "rs_confused": confused,
+    }
+

@@ -125,11 +125,17 @@ http {{
 _X_CURRENCY = ', "X-Currency" = "{kv.regions[{country}].currency|USD}"'
 
 
-def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "", https_origin: tuple[int, Path] | None = None, server: str = "") -> str:
-    """`server` adds lines to the [server] table (the observability variant's keys)."""
+def gateway_toml(
+    port: int, origin: int, tmp: Path, extra_routes: str = "", https_origin: tuple[int, Path] | None = None, server: str = "",
+    idp: bool = False, token_cache: int | None = None,
+) -> str:
+    """`server` adds lines to the [server] table (the observability variant's keys); `idp` adds S5's RS256
+    policy and its route (issue 10), with `token_cache` when given."""
     from gateway.cli import EXAMPLE_CATCH_ALL, example_config_text
 
     text = example_config_text(origin, origin)
+    if idp:
+        extra_routes = IDP_ROUTE + extra_routes
     for old, new in (
         (_X_CURRENCY, ""),
         ('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{port}"\naccess_log = false' + (f"\n{server.strip()}" if server else "")),
@@ -146,13 +152,66 @@ def gateway_toml(port: int, origin: int, tmp: Path, extra_routes: str = "", http
         old = f'[origins.web]\nurl = "http://127.0.0.1:{origin}"'
         assert old in text, f"the example config no longer has {old!r}"
         text = text.replace(old, f'[origins.web]\nurl = "https://127.0.0.1:{tls_port}"\nca_file = "file:{ca}"\nsni = "localhost"\nhost_header = "client"', 1)
+    if idp:
+        text += "\n" + idp_policy(tmp, token_cache)
     return text
 
 
-def haproxy_https_cfg(port: int, origin: int, origin_tls: int, ca: Path, tls_name: str) -> str:
+# S5 (issue 10): a policy whose keys are a static JWK Set file (what `keys = "file:..."` reads), RS256
+# only, the same checks as HAProxy's S5 (signature, exp/nbf with 30 s leeway), the sub forwarded.
+IDP_ROUTE = '[[routes]]\nmatch = "/api/idp/:path*"\nauth = "idp"\norigin = "web"\n'
+
+
+def idp_policy(tmp: Path, token_cache: int | None = None) -> str:
+    from benches.load.common import IDP_JWKS
+
+    cache = "" if token_cache is None else f"token_cache = {token_cache}\n"
+    return (
+        "[auth.idp]\n"
+        'algorithms = ["RS256"]\n'
+        f'keys = "file:{tmp}/{IDP_JWKS}"\n'
+        'token_from = ["bearer"]\n'
+        'leeway = "30s"\n'
+        "on_missing = { status = 401 }\n"
+        "on_invalid = { status = 401 }\n"
+        'forward_claims = { sub = "X-User-Id" }\n' + cache
+    )
+
+
+def idp_unsupported(tmp: Path) -> str | None:
+    """None when this gateway build loads S5's policy (`keys = "file:..."`, issue 10); else why not.
+
+    Asked of the gateway's own config loader with a minimal config, so the answer is the build's, not
+    a guess from its version."""
+    from gateway.config import ConfigError, load
+
+    cfg = tmp / "idp-probe.toml"
+    cfg.write_text(
+        '[server]\nlisten = "127.0.0.1:1"\n\n[origins.web]\nurl = "http://127.0.0.1:1"\n\n'
+        + idp_policy(tmp) + "\n" + IDP_ROUTE
+    )
+    try:
+        load(cfg)
+    except ConfigError as e:
+        said = " | ".join(ln.replace(f"{cfg}: ", "") for ln in str(e).strip().splitlines())
+        return f"this gateway build refuses a static key-set policy (keys = \"file:...\", issue 10): {said[:200]}"
+    return None
+
+
+def haproxy_cfg(port: int, origin: int, idp_pem: Path | None) -> str:
+    """HAProxy's workload config; S5's RS256 check reads `idp_pem`, and without one (no S5 key this run)
+    its jwt_verify line is left out, since HAProxy refuses a config whose key file is missing (the
+    /api/idp/ route then answers 401)."""
+    text = HAPROXY_CFG.format(port=port, origin=origin, idp_pem=idp_pem or "")
+    if idp_pem is None:
+        text = "\n".join(ln for ln in text.splitlines() if 'jwt_verify("RS256"' not in ln) + "\n"
+    return text
+
+
+def haproxy_https_cfg(port: int, origin: int, origin_tls: int, ca: Path, tls_name: str, idp_pem: Path | None = None) -> str:
     """HAProxy's workload config with the web backend over TLS (S6): `ssl verify required` against
     the bench CA, SNI and the checked name "localhost", idle TLS connections reused (http-reuse)."""
-    text = HAPROXY_CFG.format(port=port, origin=origin)
+    text = haproxy_cfg(port, origin, idp_pem)
     old = f"    server web 127.0.0.1:{origin} maxconn 1000"
     assert old in text
     return text.replace(old, f"    server web 127.0.0.1:{origin_tls} maxconn 1000 ssl verify required ca-file {ca} sni str({tls_name}) verifyhost {tls_name}", 1)
@@ -203,29 +262,26 @@ frontend gateway
     acl is_api path -i /api/protected
     acl is_api path_beg -i /api/protected/
     acl is_resize path -i /api/resize /api/resize/
+    # S5 (issue 10): /api/idp/:path* -> idp policy (bearer, RS256 against the key set's public key as PEM)
+    acl is_idp path_beg -i /api/idp/
 
     http-request del-header x-user-id
     http-request set-var(txn.tok) req.cook(auth-token) if is_session {{ req.cook(auth-token) -m len gt 0 }}
     http-request set-var(txn.tok) http_auth_bearer if is_session !{{ var(txn.tok) -m found }} {{ http_auth_bearer -m len gt 0 }}
     http-request set-var(txn.tok) http_auth_bearer if is_api {{ http_auth_bearer -m len gt 0 }}
+    http-request set-var(txn.tok) http_auth_bearer if is_idp {{ http_auth_bearer -m len gt 0 }}
 
-
-# Issue 12: S2 with metrics, request ids and tracing on (no OTLP export) vs the same config without.
-# {metrics_port} is filled in with a free port when the system starts.
-OBSERVABILITY_SERVER = """
-metrics_listen = "127.0.0.1:{metrics_port}"
-request_id = "X-Request-Id"
-trace = true
-"""
     acl has_tok var(txn.tok) -m found
 
     # missing
     http-request return status 302 hdr Location "/login?next=%[pathq,url_enc]" if is_session !has_tok
     http-request return status 401 content-type application/json string "{{\\"error\\":\\"invalid_token\\"}}" hdr WWW-Authenticate "Bearer error=\\"invalid_token\\"" if is_api !has_tok
+    http-request return status 401 content-type application/json string "{{\\"error\\":\\"invalid_token\\"}}" hdr WWW-Authenticate "Bearer error=\\"invalid_token\\"" if is_idp !has_tok
 
-    # verify: HS256 only, signature, exp/nbf with 30 s leeway
+    # verify: HS256 only (RS256 only on /api/idp/), signature, exp/nbf with 30 s leeway
     http-request set-var(txn.alg) var(txn.tok),jwt_header_query('$.alg') if has_tok
-    http-request set-var(txn.sig) var(txn.tok),jwt_verify("HS256","${{JWT_SECRET}}") if has_tok {{ var(txn.alg) -m str HS256 }}
+    http-request set-var(txn.sig) var(txn.tok),jwt_verify("HS256","${{JWT_SECRET}}") if has_tok !is_idp {{ var(txn.alg) -m str HS256 }}
+    http-request set-var(txn.sig) var(txn.tok),jwt_verify("RS256","{idp_pem}") if has_tok is_idp {{ var(txn.alg) -m str RS256 }}
     acl sig_ok var(txn.sig) -m int 1
     http-request set-var(txn.now) date() if has_tok sig_ok
     http-request set-var(txn.exp) var(txn.tok),jwt_payload_query('$.exp','int') if has_tok sig_ok
@@ -240,10 +296,11 @@ trace = true
 
     http-request return status 302 hdr Location "/login?next=%[pathq,url_enc]" hdr Set-Cookie "auth-token=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; SameSite=Lax; Secure" if is_session bad
     http-request return status 401 content-type application/json string "{{\\"error\\":\\"invalid_token\\"}}" hdr WWW-Authenticate "Bearer error=\\"invalid_token\\"" if is_api bad
+    http-request return status 401 content-type application/json string "{{\\"error\\":\\"invalid_token\\"}}" hdr WWW-Authenticate "Bearer error=\\"invalid_token\\"" if is_idp bad
     http-request set-header X-User-Id %[var(txn.tok),jwt_payload_query('$.sub')] if has_tok !bad
 
     # every other path: country (trusted peers only) -> /ko or /ja, Accept-Language fallback, A/B cookie
-    http-request set-var(txn.public) bool(1) if !is_session !is_api !is_resize
+    http-request set-var(txn.public) bool(1) if !is_session !is_api !is_resize !is_idp
     acl public var(txn.public) -m bool
     http-request set-var(txn.country) req.hdr(cf-ipcountry),upper if public trusted {{ req.hdr(cf-ipcountry) -m len gt 0 }}
     http-request set-var(txn.country) str(US) if public !{{ var(txn.country) -m found }}
@@ -283,6 +340,15 @@ backend regional
     http-reuse always
     timeout server 30s
     server regional 127.0.0.1:{origin} maxconn 1000
+"""
+
+
+# Issue 12: S2 with metrics, request ids and tracing on (no OTLP export) vs the same config without.
+# {metrics_port} is filled in with a free port when the system starts.
+OBSERVABILITY_SERVER = """
+metrics_listen = "127.0.0.1:{metrics_port}"
+request_id = "X-Request-Id"
+trace = true
 """
 
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S6")
+SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5", "S6")
 TITLES = {
     "S0": "S0 origin direct",
     "S1": "S1 no token → 302",
     "S2": "S2 valid token → proxy",
     "S3": "S3 forged → 302 + clear",
     "S4": "S4 KR → /ko + A/B",
+    "S5": "S5 RS256 key set → proxy",
     "S6": "S6 valid token → HTTPS origin",
 }
 # S6 (issue 11): the gateway with its origin over TLS, and the peers doing the same.
 GW_TLS, NGX_TLS, HAP_TLS = "gateway-https", "nginx-https", "haproxy-https"
 S6_GOAL = 0.8
 GW, HAP, STAR, WRK_D = "gateway-1w", "haproxy", "starlette", "workerd"
+GW_NOCACHE = "gateway-1w-nocache"  # S5 with token_cache = 0 (issue 10)
+S5_GOAL = 0.8
 # The ceilings of issue 9, same run, pinning and worker count as GW: what the gateway is measured against
 # per scenario (the answers it makes itself vs the requests it proxies).
 FLOOR = {"S1": "granian-floor", "S2": "proxy-floor", "S3": "granian-floor", "S4": "proxy-floor"}
@@ -63,6 +66,15 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     for sc, floor in FLOOR.items():
         r = floor_ratio(res, sc)
         add(f"{sc} req/s gateway(1w) / {floor}", r, f"≥ {FLOOR_GOAL}", None if r is None else r >= FLOOR_GOAL)
+    r, where = s5_ratio(res, GW)
+    add(f"S5 req/s gateway(1w) / HAProxy (issue 10; {where})", r, f"≥ {S5_GOAL}", None if r is None else r >= S5_GOAL)
+    r, where = s5_ratio(res, GW_NOCACHE)
+    if r is not None:
+        add(f"S5 req/s gateway(1w, token_cache = 0) / HAProxy (info; {where})", r, f"≥ {S5_GOAL}", r >= S5_GOAL)
+    for system, label in ((GW, "gateway(1w)"), (GW_NOCACHE, "gateway(1w, token_cache = 0)")):
+        r = _ratio(s5_cpu(res, HAP), s5_cpu(res, system))
+        if r is not None:
+            add(f"S5 by CPU per request: HAProxy's / {label}'s (info)", r, f"≥ {S5_GOAL}", r >= S5_GOAL)
     r = _ratio(median(res, GW, "S2", "p99_ms"), median(res, HAP, "S2", "p99_ms"))
     add("S2 p99 gateway(1w) / HAProxy", r, "≤ 2", None if r is None else r <= 2.0)
     for peer, goal, label in ((STAR, 40.0, "Starlette"), (WRK_D, 5.0, "workerd")):
@@ -129,6 +141,27 @@ def s6_lines(res: dict[str, Any]) -> list[str]:
     return L
 
 
+def s5_median(res: dict[str, Any], system: str) -> float | None:
+    """S5 req/s of `system` from the interleaved S5 comparison (issue 10), if it ran."""
+    d = ((res.get("s5") or {}).get("systems") or {}).get(system) or {}
+    return (d.get("median") or {}).get("rps")
+
+
+def s5_cpu(res: dict[str, Any], system: str) -> float | None:
+    """`system`'s own CPU µs per S5 request (median run) from the interleaved S5 comparison, if it ran."""
+    d = ((res.get("s5") or {}).get("systems") or {}).get(system) or {}
+    return (d.get("median") or {}).get("system_cpu_us_per_request")
+
+
+def s5_ratio(res: dict[str, Any], system: str) -> tuple[float | None, str]:
+    """`system`'s S5 req/s over HAProxy's: from the interleaved comparison when it ran, else from the
+    systems' own S5 runs; and which of the two it is."""
+    r = _ratio(s5_median(res, system), s5_median(res, HAP))
+    if r is not None:
+        return r, "interleaved runs"
+    return _ratio(median(res, system, "S5"), median(res, HAP, "S5")), "systems' own runs"
+
+
 def floor_ratio(res: dict[str, Any], sc: str) -> float | None:
     """The gateway's (1 worker) req/s as a fraction of the scenario's floor, this run."""
     return _ratio(median(res, GW, sc), median(res, FLOOR[sc], sc)) if sc in FLOOR else None
@@ -180,6 +213,10 @@ def markdown(res: dict[str, Any]) -> str:
         L.append("")
         for label, status, reason in not_run:
             L.append(f"- {label}: **{status}**: {reason}")
+    part = [(s["label"], sc, why) for s in res["systems"].values() if s.get("status") == "ok" for sc, why in (s.get("skipped_scenarios") or {}).items()]
+    if part:
+        L.append("")
+        L.extend(f"- {label}: {sc} **not run**: {why}" for label, sc, why in part)
     L.append("")
     L.append("Each core's busy % during the timed runs (median run; core 0 = wrk, core 1 = origin + system):")
     L.append("")
@@ -203,6 +240,7 @@ def markdown(res: dict[str, Any]) -> str:
 
     runs = [r for s in res["systems"].values() for d in (s.get("scenarios") or {}).values() for r in d.get("runs", [])]
     runs += [r for d in ((res.get("matching") or {}).get("systems") or {}).values() for r in d.get("runs", [])]
+    runs += [r for d in ((res.get("s5") or {}).get("systems") or {}).values() for r in d.get("runs", [])]
     retried = sum(len(r.get("discarded_rps", [])) for r in runs)
     kept = sum(1 for r in runs if r.get("contaminated"))
     L.append("")
@@ -295,8 +333,46 @@ def markdown(res: dict[str, Any]) -> str:
             + "".join(f"; {p['label']}: ratio {p['ratio']}, CPU off/on {p['cpu_ratio']}" for p in (ob.get("parts") or {}).values())
         )
     L.append("")
+    L.extend(s5_markdown(res))
+    L.append("")
     L.append(f"Command: `{res['command']}`")
     return "\n".join(L) + "\n"
+
+
+def s5_markdown(res: dict[str, Any]) -> list[str]:
+    """The interleaved S5 comparison (issue 10): per system req/s, latency, CPU, and each over HAProxy."""
+    s5 = res.get("s5")
+    if not s5:
+        return []
+    L = ["", "S5 (issue 10): valid RS256 token checked against a key set, then proxied; the systems up together "
+         "and their runs interleaved (median of the runs):", ""]
+    L.append("| system | req/s | p50 / p99 ms | cores busy (wrk / system) | req/s / HAProxy | system CPU µs per request | HAProxy's / this (by CPU) | runs (req/s) |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    hap = s5_median(res, HAP)
+    hap_cpu = (((s5.get("systems") or {}).get(HAP) or {}).get("median") or {}).get("system_cpu_us_per_request")
+    for d in (s5.get("systems") or {}).values():
+        m = d["median"]
+        r = _ratio(m["rps"], hap)
+        cpu = m.get("system_cpu_us_per_request")
+        rc = _ratio(hap_cpu, cpu)
+        runs = ", ".join(_k(x["rps"]) for x in d["runs"])
+        L.append(f"| {d['label']} | {_k(m['rps'])} | {_ms(m['p50_ms'])} / {_ms(m['p99_ms'])} | "
+                 f"{m['cpu_busy_pct'].get('cpu0', 0):.0f} / {m['cpu_busy_pct'].get('cpu1', 0):.0f} % | "
+                 f"{'–' if r is None else f'{r:.2f}x'} | {'–' if cpu is None else f'{cpu:.1f}'} | "
+                 f"{'–' if rc is None else f'{rc:.2f}x'} | {runs} |")
+    for name, why in (s5.get("skipped") or {}).items():
+        L.append(f"| {name} | skipped: {why} | | | | | | |")
+    L.append("")
+    L.append("System CPU per request = the CPU time (user + system) of the system's own processes during a run over "
+             "its requests (the origin's excluded); HAProxy's over the gateway's is the req/s ratio each would reach "
+             "on a core of its own, which moves much less than req/s when other work shares the machine.")
+    if s5.get("error"):
+        L.append("")
+        L.append(f"S5 failed: {s5['error']}")
+    for d in (s5.get("systems") or {}).values():
+        for p in d.get("problems", []):
+            L.append(f"- {d['label']}: {p}")
+    return L
 
 
 def chart(res: dict[str, Any], path: Path) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benches.load import checks, install, report, wrk
+from benches.load import checks, configs, install, report, wrk
 from benches.load.common import (
     BENCHES,
     CLK_TCK,
@@ -38,6 +38,7 @@ from benches.load.common import (
     install_cleanup,
     log,
     mem_kb,
+    idp_tokens,
     proc_jiffies,
     stop,
     tokens,
@@ -52,6 +53,7 @@ from benches.load.systems import (
     hook_systems,
     matching_systems,
     origin_start,
+    s5_systems,
     snapshot_gateway,
 )
 
@@ -66,11 +68,12 @@ QUIET_PCT = 15.0  # a core busier than this with nothing under load means someon
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benches", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smoke run: origin, gateway 1 worker, its two floors and nginx; 2 s, 1 run (< 90 s)")
-    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching", "hooks"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, hooks = S2 with and without a Python hook, https = S6 with the gateway's S2)")
+    ap.add_argument("--only", default="", help="comma-separated systems: " + ",".join([*catalogue(), "matching", "hooks", "s5"]) + " (gateway = all gateway variants, floors = granian-floor and proxy-floor, hooks = S2 with and without a Python hook, https = S6 with the gateway's S2, s5 = issue 10's S5 with the gateway and HAProxy interleaved)")
     ap.add_argument("--duration", type=float, default=None, help="whole seconds per timed run (default 8; --quick 2)")
     ap.add_argument("--runs", type=int, default=None, help="timed runs per scenario, median reported (default 3; --quick 1)")
     ap.add_argument("--warmup", type=float, default=None, help="seconds of untimed load before each scenario (default 2; --quick 1; whole seconds)")
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--scenarios", default="", help="comma-separated subset of S0-S6 to time (default: each system's own); correctness checks always run in full")
     ap.add_argument("--quiet-wait", type=float, default=None, help="seconds to wait for a busy machine to settle before each system (default 120; --quick 5)")
     ap.add_argument("--no-install", action="store_true", help="do not apt/pip/npm install anything; skip what is missing")
     ap.add_argument("--out", default=str(RESULTS), help="results folder (default benches/results)")
@@ -98,10 +101,10 @@ def selected(a: argparse.Namespace) -> tuple[list[str], bool]:
             elif w == "https":
                 # S6 and, for its ratio, the gateway's own S2 in the same run.
                 want |= {"gateway-1w", *(n for n, s in systems.items() if s.https)}
-            elif w in cat or w in ("matching", "hooks", "observability"):
+            elif w in cat or w in ("matching", "hooks", "observability", "s5"):
                 want.add(w)
             else:
-                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'https', 'matching', 'hooks', 'observability'])}")
+                raise SystemExit(f"benches: unknown system {w!r}; known: {', '.join([*cat, 'gateway', 'floors', 'https', 'matching', 'hooks', 'observability', 's5'])}")
         return [n for n in cat if n in want], "matching" in want
     if a.quick:
         return QUICK_SYSTEMS, False
@@ -203,9 +206,9 @@ def _fmt_run(r: dict[str, Any]) -> str:
     )
 
 
-def _checks_for(kind: str, tok: dict[str, str]) -> list[checks.Check]:
+def _checks_for(kind: str, tok: dict[str, str], s5: bool = False) -> list[checks.Check]:
     kinds = {"workload": checks.workload_checks, "proxy": checks.proxy_checks, "redirect": checks.redirect_checks, "origin": checks.origin_checks}
-    return kinds[kind](tok)
+    return kinds[kind](tok) + (checks.idp_checks(tok) if s5 else [])
 
 
 def _log_problems(path: Path, workers: int) -> list[str]:
@@ -315,6 +318,13 @@ class Suite:
                 return res
         if system.install_note:
             res["version"] = system.install_note
+        timed, res["skipped_scenarios"] = self.scenarios_for(system)
+        if not timed:
+            reason = "; ".join(f"{sc}: {why}" for sc, why in res["skipped_scenarios"].items()) or "no scenario selected"
+            log(f"{system.label}: skipped: {reason}")
+            res.update(status="skipped", reason=reason)
+            return res
+        s5 = system.runs_s5(self.ctx)
         log(f"{system.label}: starting (cpus {system.cpus})")
         try:
             run = system.start(self.ctx)
@@ -330,7 +340,7 @@ class Suite:
             self.failed |= ours
             return res
         try:
-            res["check"] = checks.run_checks(run.port, _checks_for(system.kind, self.tok))
+            res["check"] = checks.run_checks(run.port, _checks_for(system.kind, self.tok, s5))
             bad = [c for c in res["check"] if not c["ok"]]
             if bad:
                 for c in bad:
@@ -341,7 +351,7 @@ class Suite:
             log(f"{system.label}: {len(res['check'])} correctness checks passed; timing")
             res["scenarios"] = {}
             workers0 = list(run.workers)
-            for sc in system.scenarios:
+            for sc in timed:
                 res["scenarios"][sc] = self.time_scenario(system.label, run.port, sc, run)
                 if run.proc.poll() is not None:
                     res["problems"].append(f"exited with status {run.proc.returncode} during {sc}")
@@ -354,7 +364,7 @@ class Suite:
             if is_gw:
                 mem = [{"pid": w, **mem_kb(w)} for w in gateway_workers(run.proc.pid)]
                 res["memory"] = {"workers": mem, "sum_hwm_mb": round(sum(m.get("VmHWM", 0) for m in mem) / 1024, 1)}
-            post = checks.run_checks(run.port, _checks_for(system.kind, self.tok))
+            post = checks.run_checks(run.port, _checks_for(system.kind, self.tok, s5))
             res["post_check"] = post
             for c in post:
                 if not c["ok"]:
@@ -374,6 +384,20 @@ class Suite:
                 if ours and any(not p.startswith("log:") for p in res["problems"]):
                     self.failed = True
         return res
+
+    def scenarios_for(self, system: System) -> tuple[list[str], dict[str, str]]:
+        """(the scenarios to time for `system`, {scenario: why not timed}) under --scenarios and S5's needs."""
+        wanted = {x.strip().upper() for x in self.a.scenarios.split(",") if x.strip()}
+        timed, skipped = [], {}
+        for sc in system.scenarios:
+            if wanted and sc not in wanted:
+                continue
+            if sc == "S5" and not system.runs_s5(self.ctx):
+                skipped[sc] = self.ctx.idp_skip or "S5's key set could not be made"
+                log(f"{system.label}: S5 skipped: {skipped[sc]}")
+                continue
+            timed.append(sc)
+        return timed, skipped
 
     def hooks(self) -> dict[str, Any]:
         """Issue 13: S2 on a route with one no-op async request hook vs S2 on a route without, in the
@@ -611,6 +635,62 @@ class Suite:
         return out
 
 
+    def s5(self) -> dict[str, Any]:
+        """S5 (issue 10) on its own: the gateway (token cache on, its default), the gateway with
+        token_cache = 0 and HAProxy all up at once, runs interleaved, so a busy spell of the shared
+        machine hits each alike and the ratios compare like with like."""
+        out: dict[str, Any] = {"systems": {}, "skipped": {}}
+        started: list[tuple[System, Running]] = []
+        try:
+            for s in s5_systems():
+                if not s.runs_s5(self.ctx):
+                    out["skipped"][s.name] = self.ctx.idp_skip or "S5's key set could not be made"
+                    log(f"s5: {s.label}: skipped: {out['skipped'][s.name]}")
+                    continue
+                log(f"s5: {s.label}: starting")
+                r = s.start(self.ctx)
+                started.append((s, r))
+                c = checks.run_checks(r.port, _checks_for("workload", self.tok, True))
+                if not all(x["ok"] for x in c):
+                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["check"] + ": " + x["problem"] for x in c if not x["ok"])
+                    log(out["error"])
+                    self.failed = True
+                    return out
+                log(f"s5: {s.label}: {len(c)} correctness checks passed")
+            out["background_busy_pct"] = self.settle("s5")
+            s5 = self.scen["S5"]
+            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _ in started}
+            for s, r in started:
+                if self.a.warmup > 0:
+                    wrk.run(r.port, s5, duration=self.a.warmup, connections=self.a.connections, script=self.script)
+            for i in range(self.a.runs):
+                for s, r in started:
+                    # The system's own CPU time per request (all its processes; the origin's excluded), beside
+                    # req/s: on a machine other work shares, req/s moves with their load, CPU per request much less.
+                    pids = [r.proc.pid, *descendants(r.proc.pid)]
+                    cpu0 = proc_jiffies(pids)
+                    run = self.one_run(s.label, r.port, "S5", i, r)
+                    run["system_cpu_us_per_request"] = round((proc_jiffies(pids) - cpu0) / CLK_TCK / max(1, run["requests"]) * 1e6, 2)
+                    runs[s.name].append(run)
+            for s, r in started:
+                post = checks.run_checks(r.port, _checks_for("workload", self.tok, True))
+                problems = [f"after load: {c['check']}: {c['problem']}" for c in post if not c["ok"]]
+                med = _median_run(runs[s.name])
+                med["system_cpu_us_per_request"] = statistics.median(x["system_cpu_us_per_request"] for x in runs[s.name])
+                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": med, "problems": problems}
+                if problems:
+                    log(f"s5: {s.label}: PROBLEM: {problems}")
+                    self.failed |= s.granian
+        except Exception as e:  # noqa: BLE001
+            out["error"] = f"{type(e).__name__}: {e}"
+            log(f"s5: FAILED: {out['error']}")
+            self.failed = True
+        finally:
+            for s, r in started:
+                s.stop(r)
+        return out
+
+
 def rebuild(a: argparse.Namespace) -> int:
     src = Path(a.report)
     res = json.loads(src.read_text())
@@ -632,12 +712,13 @@ def main(argv: list[str]) -> int:
     names, do_matching = selected(a)
     only = {w.strip() for w in a.only.split(",") if w.strip()}
     do_hooks = "hooks" in only or not (a.only or a.quick)
+    do_s5 = "s5" in only or not (a.only or a.quick)
     install_cleanup()
     t0 = time.monotonic()
     started = time.strftime("%Y-%m-%dT%H-%M-%S")
     log(f"benches: load benchmark {'(quick) ' if a.quick else ''}— systems: {', '.join(names)}{' + matching cost' if do_matching else ''}")
     if not a.no_install:
-        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if {"haproxy", "haproxy-https"} & set(names) else []))
+        install.apt_tools(["wrk", "nginx", "taskset"] + (["haproxy"] if {"haproxy", "haproxy-https"} & set(names) or do_s5 else []))
         if "starlette" in names:
             install.pip_modules(install.PY_MODULES)
     for tool in ("wrk", "nginx", "taskset"):
@@ -652,6 +733,18 @@ def main(argv: list[str]) -> int:
     tmp.chmod(0o755)  # nginx workers may run as nobody
     (tmp / "regions.json").write_text('{"KR": {"currency": "KRW"}, "JP": {"currency": "JPY"}, "US": {"currency": "USD"}}')
     ctx = Ctx(tmp=tmp, origin_port=free_port(), gateway_path=snapshot_gateway(tmp))
+    # S5 (issue 10): an RS256 key set for this run, and whether this gateway build can load it as a policy.
+    if not a.no_install:
+        install.pip_modules({"cryptography": "cryptography"})
+    try:
+        tok.update(idp_tokens(tmp))
+        ctx.idp_ready = True
+        ctx.idp_skip = configs.idp_unsupported(tmp)
+    except ImportError as e:
+        ctx.idp_skip = f"no RS256 tokens: {e} (pip install cryptography)"
+        log(f"benches: S5 not run by any system: {ctx.idp_skip}")
+    if ctx.idp_skip:
+        log(f"benches: S5 runs without the gateway: {ctx.idp_skip}")
     res: dict[str, Any] = {
         "started": started,
         "command": " ".join(shlex.quote(x) for x in [os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else sys.executable, "-m", "benches", *argv]),
@@ -667,6 +760,7 @@ def main(argv: list[str]) -> int:
             "pinning": {"wrk": WRK_CPUS, "origin": ORIGIN_CPUS, "sut": SUT_CPUS},
         },
         "systems": {},
+        "s5_gateway_skipped": ctx.idp_skip,
     }
     cat = catalogue()
     suite: Suite | None = None
@@ -696,6 +790,9 @@ def main(argv: list[str]) -> int:
         if do_hooks:
             log("== Python hooks (S2 with and without a no-op request hook)")
             res["hooks"] = suite.hooks()
+        if do_s5:
+            log("== S5 interleaved: gateway (token cache on), gateway (token_cache = 0), HAProxy")
+            res["s5"] = suite.s5()
         if "gateway-https" in names and "gateway-1w" in names:
             log("== what pooled TLS to the origin costs (S2 vs S6, interleaved)")
             res["https"] = suite.tls_cost()

@@ -15,6 +15,7 @@ from benches.load import configs, install
 from benches.load.checks import fetch
 from benches.load.tls import TLS_NAME, OriginCerts, make_origin_certs
 from benches.load.common import (
+    IDP_PEM,
     ORIGIN_CPUS,
     PEERS,
     ROOT,
@@ -35,6 +36,14 @@ class Ctx:
     # S6 (issue 11): the origin's TLS port and the certificates (benches/load/tls.py), made at start.
     origin_tls_port: int = 0
     certs: OriginCerts | None = None
+    # S5 (issue 10): its key files and tokens were made (needs `cryptography`), and why this gateway build
+    # cannot run it (no static key-set policy); None = it can.
+    idp_ready: bool = False
+    idp_skip: str | None = None
+
+    def idp_pem(self) -> Path | None:
+        """HAProxy's S5 key file, when this run made one."""
+        return self.tmp / IDP_PEM if self.idp_ready else None
 
 
 def snapshot_gateway(tmp: Path) -> Path:
@@ -74,6 +83,11 @@ class System:
     scenarios: tuple[str, ...] = ("S1", "S2", "S3", "S4")
     install_note: str = ""
     https: bool = False  # S6: the system proxies to the origin's TLS port
+    token_cache: int | None = None  # gateway only: the S5 policy's token_cache (None = the gateway's default)
+
+    def runs_s5(self, ctx: Ctx) -> bool:
+        """S5 (issue 10) is configured for this system: it lists S5 and, for the gateway, the build can."""
+        return "S5" in self.scenarios and ctx.idp_ready and not (self.name.startswith("gateway") and ctx.idp_skip)
 
     # -------------------------------------------------------------- start
 
@@ -105,7 +119,10 @@ class System:
             cfg = ctx.tmp / f"{self.name}.toml"
             https = (ctx.origin_tls_port, ctx.certs.ca) if self.https and ctx.certs is not None else None
             server = self.server_extra.replace("{metrics_port}", str(free_port()))
-            text = configs.gateway_toml(port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), https_origin=https, server=server)
+            text = configs.gateway_toml(
+                port, ctx.origin_port, ctx.tmp, configs.extra_routes(self.extra_routes), https_origin=https, server=server,
+                idp=self.runs_s5(ctx), token_cache=self.token_cache,
+            )
             cfg.write_text(configs.with_hooks(text, ctx.tmp) if self.hooks else text)
             if self.app:
                 cmd = [sys.executable, "-m", "benches.load.peers.granian_serve", self.app, "--config", str(cfg), "--port", str(port), "--workers", str(self.workers)]
@@ -138,9 +155,9 @@ class System:
             cfg = ctx.tmp / f"{self.name}.cfg"
             if self.https:
                 assert ctx.certs is not None
-                cfg.write_text(configs.haproxy_https_cfg(port, ctx.origin_port, ctx.origin_tls_port, ctx.certs.ca, TLS_NAME))
+                cfg.write_text(configs.haproxy_https_cfg(port, ctx.origin_port, ctx.origin_tls_port, ctx.certs.ca, TLS_NAME, ctx.idp_pem()))
             else:
-                cfg.write_text(configs.HAPROXY_CFG.format(port=port, origin=ctx.origin_port))
+                cfg.write_text(configs.haproxy_cfg(port, ctx.origin_port, ctx.idp_pem()))
             chk = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], env={"JWT_SECRET": SECRET, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, capture_output=True, text=True, check=False)
             if chk.returncode != 0:
                 raise RuntimeError(f"haproxy -c refused the config: {(chk.stderr or chk.stdout).strip()[-400:]}")
@@ -236,7 +253,7 @@ def catalogue() -> dict[str, System]:
     """Every system, in the order they are run: the cheap ones first."""
     systems = [
         System("origin", "nginx origin (S0)", "origin", cpus=ORIGIN_CPUS, scenarios=("S0",), note="the ceiling: wrk straight to the origin"),
-        System("gateway-1w", "gateway 1 worker", "workload", workers=1),
+        System("gateway-1w", "gateway 1 worker", "workload", workers=1, scenarios=("S1", "S2", "S3", "S4", "S5")),
         System(
             "granian-floor", "granian-floor (fixed 302, 1 worker)", "redirect", workers=1, scenarios=("S1", "S3"),
             app="benches.load.peers.granian_floor:app", ready=("/dashboard", 302), core=False,
@@ -252,7 +269,7 @@ def catalogue() -> dict[str, System]:
             "gateway-2w-spread", "gateway 2 workers, cores 0-1", "workload", cpus="0,1", workers=2,
             note="one worker per core: the workers may also run on wrk's core, so wrk competes with them; indicative only",
         ),
-        System("haproxy", "HAProxy (jwt_verify, 1 thread)", "workload"),
+        System("haproxy", "HAProxy (jwt_verify, 1 thread)", "workload", scenarios=("S1", "S2", "S3", "S4", "S5")),
         System("nginx", "nginx plain proxy (no auth)", "proxy", note="the proxying ceiling: S1-S4 request shapes are all just proxied"),
         System("starlette", "Starlette+PyJWT+httpx (uvicorn, 1 worker)", "workload"),
         System("nextjs", "Next.js middleware (next start)", "workload"),
@@ -272,6 +289,17 @@ def hook_systems() -> list[System]:
         System("gateway-hooks-off", "gateway 1w, no [hooks]", "workload", workers=1, scenarios=("S2",)),
         System("gateway-hooks-on", "gateway 1w, [hooks] + one hooked route", "workload", workers=1, hooks=True, scenarios=("S2", "S2h")),
     ]
+
+
+def s5_systems() -> list[System]:
+    """Issue 10's S5 comparison, run interleaved: the gateway as configured by default (verified-token
+    cache on), the gateway verifying every request's signature, and HAProxy's jwt_verify RS256."""
+    cat = catalogue()
+    nocache = System(
+        "gateway-1w-nocache", "gateway 1 worker, token_cache = 0", "workload", workers=1, scenarios=("S5",), token_cache=0,
+        note="S5 with the verified-token cache off: every request verifies the RS256 signature, as HAProxy does",
+    )
+    return [cat["gateway-1w"], nocache, cat["haproxy"]]
 
 
 def matching_systems() -> list[System]:

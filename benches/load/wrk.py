@@ -52,6 +52,9 @@ def scenarios(tok: dict[str, str]) -> dict[str, Scenario]:
         "S2": Scenario("S2", "valid token -> proxy", "GET", "/dashboard/x", (("Authorization", f"Bearer {tok['valid']}"),)),
         "S3": Scenario("S3", "forged token -> 302 + clear", "GET", "/dashboard/x", (("Cookie", f"auth-token={tok['forged']}"),)),
         "S4": Scenario("S4", "KR -> /ko + A/B + proxy", "GET", "/products", (("cf-ipcountry", "KR"),)),
+        # Issue 10: an IdP's RS256 token, verified against a key set (the gateway: a JWK Set file;
+        # HAProxy: the same public key as PEM), then proxied with the sub forwarded.
+        "S5": Scenario("S5", "RS256 token (key set) -> proxy", "GET", "/api/idp/x", (("Authorization", f"Bearer {tok.get('rs_valid', '')}"),)),
         # S2 on a route with one no-op async request hook (issue 13; --only hooks)
         "S2h": Scenario("S2h", "valid token -> no-op request hook -> proxy", "GET", "/dashboard/h/x", (("Authorization", f"Bearer {tok['valid']}"),)),
         # S2's request, to a system whose origin is HTTPS (issue 11).
