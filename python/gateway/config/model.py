@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import re
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,8 +64,9 @@ class Origin:
     sni: str | None = None
     tls_verify: bool = True
     http2: str = "auto"
-    # The same TLS settings for the WebSocket leg, which runs on asyncio (gateway.proxy.websocket).
-    ws_ssl: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    # The same TLS settings for the WebSocket leg, which runs on asyncio: (ca_file, client_cert,
+    # client_key paths, tls_verify); its SSLContext is made on first use (gateway.proxy.websocket).
+    ws_tls: tuple[str | None, str | None, str | None, bool] | None = field(default=None, repr=False, compare=False)
     # Derived: the URL's host[:port] (the port only when it is not the scheme's default), and the
     # Host the origin is sent when it does not depend on the request (None for "client").
     authority: str = field(init=False, repr=False, compare=False)

@@ -10,7 +10,6 @@ origin gets its own connection pool, so origins that differ in anything that cha
 from __future__ import annotations
 
 import re
-import ssl
 from pathlib import Path
 from typing import Any
 
@@ -146,20 +145,5 @@ def _tls(c: Problems, od: dict[str, Any], key: str, host: str, port: int, base: 
         where = f"{paths[at]}: " if at in paths else ""
         c.bad(f"{key}.{at}", where + msg, FILE_EXPECTED.get(at))
         return None
-    return {"tls": tls, "sni": sni, "tls_verify": verify, "http2": http2, "ws_ssl": _websocket_tls(paths, sni, verify)}
-
-
-def _websocket_tls(paths: dict[str, Path], sni: str, verify: bool) -> ssl.SSLContext:
-    """The same TLS settings for the WebSocket leg (gateway.proxy.websocket runs it on asyncio with
-    the standard library's ssl, which is OpenSSL): the roots (ca_file or the system's), the client
-    certificate, and the verification of the certificate against exactly the SNI name. HTTP/1.1 only:
-    a WebSocket is an HTTP/1.1 upgrade (RFC 6455), so ALPN offers http/1.1 alone."""
-    ctx = ssl.create_default_context(cafile=str(paths["ca_file"]) if "ca_file" in paths else None)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if "client_cert" in paths and "client_key" in paths:
-        ctx.load_cert_chain(str(paths["client_cert"]), str(paths["client_key"]))
-    ctx.set_alpn_protocols(["http/1.1"])
-    return ctx
+    ws_tls = tuple(str(paths[k]) if k in paths else None for k in ("ca_file", "client_cert", "client_key"))
+    return {"tls": tls, "sni": sni, "tls_verify": verify, "http2": http2, "ws_tls": (*ws_tls, verify)}

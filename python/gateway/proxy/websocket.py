@@ -43,7 +43,9 @@ SETTINGS_ENABLE_CONNECT_PROTOCOL.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 import time
 from collections import deque
 from typing import Any
@@ -347,6 +349,25 @@ def _origin_request(ctx: RequestContext, ws: ClientProtocol) -> Any:
     return request
 
 
+@functools.lru_cache(maxsize=64)
+def websocket_tls(settings: tuple[str | None, str | None, str | None, bool]) -> ssl.SSLContext:
+    """An https:// origin's TLS settings for the WebSocket leg (asyncio with the standard library's
+    ssl, which is OpenSSL), made on the first WebSocket to it rather than at every config load: the
+    roots (ca_file or the system's), the client certificate, and the certificate checked against
+    exactly the SNI name (passed as server_hostname). The files were already read and checked at load
+    by the core (OriginTls). HTTP/1.1 only: a WebSocket is an HTTP/1.1 upgrade (RFC 6455)."""
+    ca_file, client_cert, client_key, verify = settings
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if client_cert is not None and client_key is not None:
+        ctx.load_cert_chain(client_cert, client_key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
 async def _open(ctx: RequestContext) -> OriginLeg:
     """The TCP connection and the opening handshake with the origin, within ``ctx.timeout``.
     Raises InvalidStatus (the origin answered, but not 101: its answer is in ``.response``),
@@ -362,7 +383,7 @@ async def _open(ctx: RequestContext) -> OriginLeg:
             # The origin's own TLS settings (ca_file, client certificate, tls_verify), checked
             # against exactly its SNI name, as on the HTTP leg.
             assert origin is not None
-            tls = origin.ws_ssl if origin.ws_ssl is not None else True
+            tls = websocket_tls(origin.ws_tls) if origin.ws_tls is not None else True
         _, leg = await loop.create_connection(
             lambda: OriginLeg(ws), uri.host, uri.port, ssl=tls, server_hostname=(origin.sni if uri.secure and origin is not None else None)
         )
