@@ -100,22 +100,8 @@ impl Policy {
     }
 }
 
-/// Seconds since the epoch. On Linux the coarse clock (a few ms resolution, a fraction of the
-/// cost): `exp`/`nbf` are compared in seconds with a leeway, so milliseconds do not matter.
-#[cfg(target_os = "linux")]
-pub fn wall_clock() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write into.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-        return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
-    }
-    precise_wall_clock()
-}
-
-#[cfg(not(target_os = "linux"))]
+/// Seconds since the epoch, from the precise clock. (The coarse one lags by up to a jiffy: a token
+/// issued that very millisecond then read as issued in the future, `iat > now`, and was refused.)
 pub fn wall_clock() -> f64 {
     precise_wall_clock()
 }
