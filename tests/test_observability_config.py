@@ -168,3 +168,48 @@ def test_random_ids_are_hex_of_the_asked_length_and_do_not_repeat() -> None:
     assert all(len(i) == 32 and int(i, 16) != 0 and i == i.lower() for i in ids)
     spans = [random_hex(8) for _ in range(1000)]
     assert all(len(s) == 16 for s in spans)
+
+
+def test_a_forked_child_never_hands_out_its_parents_pooled_ids() -> None:
+    """The core draws ids from a pool of random bytes per thread; a worker forked after its parent
+    drew one must not replay the rest of the parent's pool (rust/src/observe/ids.rs)."""
+    from gateway import _core
+
+    random_hex(16)  # the parent's pool is filled now
+    children = []
+    for _ in range(2):
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: its next ids, then out without running the parent's cleanup
+            try:
+                os.close(read)
+                ids = [random_hex(16) for _ in range(3)] + [_core.Correlation("X-Request-Id", True, False).begin(_bare_request(), {})[0]]
+                os.write(write, " ".join(ids).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as f:
+            children.append(f.read().split())
+        os.waitpid(pid, 0)
+    parent = [random_hex(16) for _ in range(3)]
+    drawn = parent + children[0] + children[1]
+    assert all(len(i) == 32 for i in drawn) and len(children[0]) == len(children[1]) == 4
+    assert len(set(drawn)) == len(drawn), drawn
+
+
+def _bare_request() -> object:
+    from gateway.request import from_url
+
+    return from_url("GET", "http://example.com/", [], "127.0.0.1")
+
+
+def test_the_cores_id_and_tally_refuse_bad_arguments() -> None:
+    from gateway import _core
+
+    for n in (0, 33, -1):
+        with pytest.raises((ValueError, OverflowError)):
+            random_hex(n)
+    assert len(random_hex(32)) == 64
+    for buckets in ([], [0.1, 0.1], [0.2, 0.1], [0.1, float("inf")], [float("nan")]):
+        with pytest.raises(ValueError, match="bucket"):
+            _core.Tally(buckets, [1.0], [1.0])

@@ -21,6 +21,7 @@ __all__ = [
     "BodySender",
     "compile_pattern",
     "cookie_value",
+    "Correlation",
     "encode",
     "ERROR_STATUS",
     "ExpiredToken",
@@ -41,10 +42,12 @@ __all__ = [
     "NotYetValid",
     "OriginTls",
     "percent_encode",
+    "random_hex",
     "RateTable",
     "Request",
     "RouteSet",
     "set_cookie",
+    "Tally",
     "unverified_claims",
     "unverified_header",
     "Upstream",
@@ -269,6 +272,62 @@ class RateTable:
         interval and tolerance (``burst * interval``) in microseconds; returns (allowed, remaining,
         retry_after_us, reset_us). ``consume=False`` counts nothing. ``now_us`` defaults to
         `monotonic_us()`."""
+
+def random_hex(nbytes: int) -> str:
+    """``nbytes`` (1 to 32) random bytes from the OS CSPRNG (getrandom(2), pooled per thread, discarded in a
+    forked child) as ``2 * nbytes`` lower-case hex digits; never all zeros (W3C Trace Context
+    §3.2.2.3-4). ValueError for another ``nbytes``."""
+
+@final
+class Correlation:
+    """The correlation stage's common case for one config (``[server] request_id``, ``trace``, and
+    whether ``otlp_endpoint`` exports spans). See rust/src/observe/correlation.rs."""
+
+    def __new__(cls, request_id: str | None, trace: bool, exporting: bool) -> Correlation: ...
+    def begin(self, request: Request, set_headers: dict[str, str]) -> tuple[str | None, str | None, tuple[tuple[bytes, bytes], ...]] | None:
+        """For a request that carries neither the request-id header nor ``traceparent`` (and no
+        span export): a new request id (32 hex digits, 128 bits) and a new sampled trace
+        (``traceparent`` ``00-<32 hex>-<16 hex>-01``, Trace Context §3.2) are put in
+        ``set_headers`` (name as configured -> text), and ``(request_id, trace_id, echo_headers)``
+        returned, None for a key that is off; ``echo_headers`` is ``((lower-case name, id),)`` as
+        bytes. None when the request needs the general path (gateway.stages.correlation)."""
+
+@final
+class Tally:
+    """A worker's metrics tally: one entry per distinct combination of labels, each with three
+    histograms (request, gateway overhead, upstream; Prometheus ``le`` buckets). Methods outside
+    OpenTelemetry's known ``http.request.method`` list are counted as ``_OTHER``. See
+    rust/src/observe/tally.rs."""
+
+    def __new__(cls, request_buckets: Sequence[float], overhead_buckets: Sequence[float], upstream_buckets: Sequence[float]) -> Tally:
+        """Upper bounds in seconds, finite and strictly ascending, without +Inf; ValueError otherwise."""
+    def record(
+        self,
+        route: str,
+        request: Request,
+        status: int,
+        origin: str | None,
+        auth_policy: str | None,
+        auth_outcome: str,
+        upstream_error: str | None,
+        rate_limit: tuple[str, str] | None,
+        started: float,
+        ended: float,
+        upstream_seconds: float | None,
+        head_sent: float | None,
+    ) -> None:
+        """Adds one request (its method is read from ``request``). Times in seconds on one clock
+        (``time.perf_counter``): the request took ``ended - started``; the gateway's own time is
+        until ``head_sent`` (else ``ended``) less ``upstream_seconds`` when an origin answered."""
+    def drain(
+        self,
+    ) -> list[
+        tuple[str, str, int, str | None, str | None, str, str | None, tuple[str, str] | None, tuple[list[int], float], tuple[list[int], float], tuple[list[int], float], int]
+    ]:
+        """Every entry since the last drain, emptying the tally: ``(route, method, status, origin,
+        auth_policy, auth_outcome, upstream_error, rate_limit, request, overhead, upstream,
+        requests)``, each histogram ``(counts per bucket, +Inf last; sum in seconds)``."""
+    def __len__(self) -> int: ...
 
 def normalize_path(raw: str | bytes) -> str:
     """Normalizes a raw request path; the ValueError's ``.kind`` (e.g. ``encoded_slash``,

@@ -30,9 +30,9 @@ status, names from the config, outcomes and kinds from fixed lists. Never a raw 
 
 Cost. prometheus_client's multiprocess ``observe`` takes a lock and writes an mmap per bucket and per
 sum (measured: 3.3 µs per histogram observation, ~10 µs per request for three): too much for a
-request that costs the gateway ~50 µs. So each worker adds a request to a plain in-process tally, one
-per distinct combination of labels (one dict lookup, three bisects: ~12k instructions under callgrind,
-~1 µs), and moves the tallies into prometheus_client's values at most once a second
+request that costs the gateway ~50 µs. So each worker adds a request to a tally in the core
+(`gateway._core.Tally`, rust/src/observe/tally.rs: one entry per distinct combination of labels, one
+call per request), and moves the tallies into prometheus_client's values at most once a second
 (`FLUSH_SECONDS`), and at shutdown. A scrape sees a worker's figures up to a second late; a worker
 that is killed outright loses at most its last second. benches/RESULTS.md "Observability (issue 12)"
 has the load-suite figures.
@@ -45,10 +45,11 @@ import logging
 import os
 import re
 import threading
-from bisect import bisect_left
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from gateway import _core
 
 if TYPE_CHECKING:
     from gateway.context import RequestContext
@@ -68,30 +69,11 @@ OVERHEAD_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01
 # The origin's time to its response head: as the request's.
 UPSTREAM_BUCKETS = REQUEST_BUCKETS
 
-# OpenTelemetry semantic conventions (http.request.method): the known methods; anything else is _OTHER.
-KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"})
 UNMATCHED = "unmatched"
 HEALTH_ROUTE = "/__gateway/health"
 
 
-# One request's tally, per distinct combination of its labels: the three histograms' bucket counts
-# (non-cumulative, as prometheus_client stores them) and sums, then how many requests it counts.
-_R_N = len(REQUEST_BUCKETS) + 1  # with +Inf
-_O_N = len(OVERHEAD_BUCKETS) + 1
-_U_N = len(UPSTREAM_BUCKETS) + 1
-_R_SUM = _R_N
-_O_OFF = _R_SUM + 1
-_O_SUM = _O_OFF + _O_N
-_U_OFF = _O_SUM + 1
-_U_SUM = _U_OFF + _U_N
-_COUNT = _U_SUM + 1
-_SIZE = _COUNT + 1
-_R_BOUNDS = (*REQUEST_BUCKETS, float("inf"))
-_O_BOUNDS = (*OVERHEAD_BUCKETS, float("inf"))
-_U_BOUNDS = (*UPSTREAM_BUCKETS, float("inf"))
-
-
-def _add_histogram(child: Any, counts: list[float], total: float) -> None:
+def _add_histogram(child: Any, counts: list[int], total: float) -> None:
     """Adds bucket counts and a sum to a prometheus_client Histogram child.
 
     prometheus_client has no public "add n observations to bucket i"; a Histogram child keeps one
@@ -107,8 +89,8 @@ def _add_histogram(child: Any, counts: list[float], total: float) -> None:
 
 
 class Recorder:
-    """A worker's metrics: `record` adds each request to an in-process tally (one dict lookup, three
-    bisects); `flush` moves the tallies into prometheus_client's multiprocess values."""
+    """A worker's metrics: `record` adds each request to the core's tally; `flush` moves the tallies
+    into prometheus_client's multiprocess values."""
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -143,55 +125,22 @@ class Recorder:
         )
         self.key_set_fetches = Counter("gateway_key_set_fetches", "Key-set (JWKS) fetches by policy and outcome.", ["policy", "outcome"], registry=registry)
         self.websockets = Gauge("gateway_websockets_open", "WebSocket connections open now, by route.", ["http_route"], registry=registry, multiprocess_mode="livesum")
-        # (http_route, method, status, origin, auth policy, auth outcome, upstream error, limit, decision) -> tally
-        self.pending: dict[tuple[Any, ...], list[float]] = {}
+        self.tally = _core.Tally(REQUEST_BUCKETS, OVERHEAD_BUCKETS, UPSTREAM_BUCKETS)
         self.pending_fetches: dict[tuple[str, str], int] = {}
         self._flush_at: asyncio.TimerHandle | None = None
-        # id(route) -> (route, its pattern): the label without joining the pattern list per request;
-        # the route is kept so its id cannot be reused by another while it is here.
-        self._labels: dict[int, tuple[Any, str]] = {}
-
-    def _label(self, route: Any) -> str:
-        hit = self._labels.get(id(route))
-        if hit is not None and hit[0] is route:
-            return hit[1]
-        if len(self._labels) > 4096:  # routes of configs long since reloaded away
-            self._labels.clear()
-        label = str(route.label())
-        self._labels[id(route)] = (route, label)
-        return label
 
     def record(self, ctx: RequestContext, now: float) -> None:
         route = ctx.route
         if route is not None:
-            hit = self._labels.get(id(route))
-            label = hit[1] if hit is not None and hit[0] is route else self._label(route)
+            label = route.pattern
         else:
             answer = ctx.answer
             label = HEALTH_ROUTE if answer is not None and answer.kind == "health" else UNMATCHED
         origin = ctx.origin
-        # The origin's name, not the Origin: a frozen dataclass hashes every field on each lookup.
-        key = (label, ctx.request.method, ctx.status, origin.name if origin is not None else None, ctx.auth_policy, ctx.auth_outcome, ctx.upstream_error, ctx.rate_limit_name, ctx.rate_limit_outcome)
-        acc = self.pending.get(key)
-        if acc is None:
-            acc = self.pending[key] = [0] * _SIZE
-        started = ctx.started
-        took = now - started
-        acc[bisect_left(_R_BOUNDS, took)] += 1
-        acc[_R_SUM] += took
-        upstream = ctx.upstream_seconds
-        if upstream is not None and origin is not None:
-            acc[_U_OFF + bisect_left(_U_BOUNDS, upstream)] += 1
-            acc[_U_SUM] += upstream
-            head = ctx.head_sent
-            overhead = (head if head is not None else now) - started - upstream
-        else:
-            overhead = took
-        if overhead < 0.0:
-            overhead = 0.0
-        acc[_O_OFF + bisect_left(_O_BOUNDS, overhead)] += 1
-        acc[_O_SUM] += overhead
-        acc[_COUNT] += 1
+        self.tally.record(
+            label, ctx.request, ctx.status, None if origin is None else origin.name, ctx.auth_policy, ctx.auth_outcome, ctx.upstream_error, ctx.rate_limit,
+            ctx.started, now, ctx.upstream_seconds, ctx.head_sent,
+        )  # fmt: skip
         if self._flush_at is None:
             self._schedule()
 
@@ -208,31 +157,30 @@ class Recorder:
         if self._flush_at is not None:
             self._flush_at.cancel()
             self._flush_at = None
-        pending, self.pending = self.pending, {}
+        entries = self.tally.drain()
         fetches, self.pending_fetches = self.pending_fetches, {}
-        # Several tallies feed one series (the overhead per route sums every method and status).
-        request: dict[tuple[str, ...], list[float]] = {}
-        overhead: dict[tuple[str, ...], list[float]] = {}
-        upstream: dict[tuple[str, ...], list[float]] = {}
+        # Several entries feed one series (the overhead per route sums every method and status).
+        request: dict[tuple[str, ...], _Sum] = {}
+        overhead: dict[tuple[str, ...], _Sum] = {}
+        upstream: dict[tuple[str, ...], _Sum] = {}
         counters: dict[tuple[Any, tuple[str, ...]], float] = {}
-        for (label, method, status, origin, policy, outcome, error, limit, decision), acc in pending.items():
-            count = acc[_COUNT]
-            _merge(request, (label, method if method in KNOWN_METHODS else "_OTHER", str(status)), acc, 0, _R_N)
-            _merge(overhead, (label,), acc, _O_OFF, _O_N)
-            if origin is not None and any(acc[_U_OFF:_U_SUM]):
-                _merge(upstream, (origin,), acc, _U_OFF, _U_N)
+        for label, method, status, origin, policy, outcome, error, limit, req_h, over_h, up_h, count in entries:
+            _merge(request, (label, method, str(status)), req_h)
+            _merge(overhead, (label,), over_h)
+            if origin is not None and any(up_h[0]):
+                _merge(upstream, (origin,), up_h)
             if policy is not None:
                 k = (self.auth, (policy, outcome))
                 counters[k] = counters.get(k, 0) + count
             if limit is not None:
-                k = (self.rate_limit, (limit, decision or "unknown"))
+                k = (self.rate_limit, limit)
                 counters[k] = counters.get(k, 0) + count
             if error is not None and origin is not None:
                 k = (self.upstream_errors, (origin, error))
                 counters[k] = counters.get(k, 0) + count
         for metric, merged in ((self.request, request), (self.overhead, overhead), (self.upstream, upstream)):
-            for labels, tally in merged.items():
-                _add_histogram(metric.labels(*labels), tally[:-1], tally[-1])
+            for labels, (counts, total) in merged.items():
+                _add_histogram(metric.labels(*labels), counts, total)
         for (metric, labels), n in counters.items():
             metric.labels(*labels).inc(n)
         for labels, n in fetches.items():
@@ -245,14 +193,20 @@ class Recorder:
             self._schedule()
 
 
-def _merge(into: dict[tuple[str, ...], list[float]], labels: tuple[str, ...], acc: list[float], offset: int, n: int) -> None:
-    """Adds acc[offset : offset + n] (bucket counts) and acc[offset + n] (the sum) into ``into[labels]``."""
-    tally = into.get(labels)
-    if tally is None:
-        into[labels] = acc[offset : offset + n + 1]
+# A histogram's bucket counts (+Inf last) and sum, as `_core.Tally.drain` gives them.
+_Sum = tuple[list[int], float]
+
+
+def _merge(into: dict[tuple[str, ...], _Sum], labels: tuple[str, ...], histogram: _Sum) -> None:
+    """Adds one entry's histogram into the series ``into[labels]``."""
+    had = into.get(labels)
+    if had is None:
+        into[labels] = (list(histogram[0]), histogram[1])
         return
-    for i in range(n + 1):
-        tally[i] += acc[offset + i]
+    counts = had[0]
+    for i, n in enumerate(histogram[0]):
+        counts[i] += n
+    into[labels] = (counts, had[1] + histogram[1])
 
 
 recorder: Recorder | None = None
@@ -304,7 +258,7 @@ def websocket_closed(route: Any) -> None:
 def _route_label(route: Any) -> str:
     if route is None:
         return UNMATCHED
-    return route if isinstance(route, str) else str(route.label())
+    return route if isinstance(route, str) else str(route.pattern)
 
 
 # ---------------------------------------------------------------- the listener (serve's main process)

@@ -16,8 +16,8 @@ pub mod routing;
 /// auth: JWS verification and the claims walker.
 pub mod jwt;
 
-/// auth, asymmetric (issue 10, not wired into `jwt` yet): RSA/ECDSA/EdDSA keys from PEM, JWK and
-/// JWK Sets, key selection, and signature verification over aws-lc-rs.
+/// auth, asymmetric: RSA/ECDSA/EdDSA keys from PEM, JWK and JWK Sets, key selection, and
+/// signature verification over aws-lc-rs.
 pub mod jose;
 
 /// locale: Accept-Language negotiation.
@@ -25,6 +25,9 @@ pub mod locale;
 
 /// limits: the rate-limit table shared by a gateway's worker processes (store = "memory").
 pub mod limits;
+
+/// correlation and observe: request ids, W3C trace context, the metrics tally.
+pub mod observe;
 
 /// proxy: the upstream HTTP client.
 #[cfg(feature = "upstream")]

@@ -251,8 +251,14 @@ class Route:
     # Names of [limits.*] tables, checked in this order.
     rate_limit: tuple[str, ...] = ()
 
+    # Derived: what logs, metrics and spans call the route (its patterns, joined).
+    pattern: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", " | ".join(self.match))
+
     def label(self) -> str:
-        return " | ".join(self.match)
+        return self.pattern
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +298,9 @@ class Server:
 
     # Derived: the lower-case names of the request headers the correlation stage sets.
     correlation_headers: frozenset[str] = field(init=False, repr=False, compare=False)
+    # Derived: the core's half of the correlation stage (its common case in one call); None when
+    # request_id and trace are both off.
+    correlation: _core.Correlation | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = {self.request_id.lower()} if self.request_id else set()
@@ -300,6 +309,8 @@ class Server:
         object.__setattr__(self, "correlation_headers", frozenset(names))
         object.__setattr__(self, "request_id_lower", self.request_id.lower() if self.request_id else "")
         object.__setattr__(self, "request_id_wire", self.request_id.lower().encode("ascii") if self.request_id else b"")
+        on = self.request_id is not None or self.trace
+        object.__setattr__(self, "correlation", _core.Correlation(self.request_id, self.trace, self.otlp_endpoint is not None) if on else None)
 
     def is_trusted(self, peer: str | None) -> bool:
         """Whether ``peer`` (the client address of the connection) is one of ``trusted_proxies``,

@@ -20,9 +20,9 @@ and flags and, as parent-id, the span id of the gateway's upstream (CLIENT) span
 
 from __future__ import annotations
 
-import os
 import re
 
+from gateway import _core
 from gateway.context import RequestContext
 from gateway.respond import Answer
 
@@ -38,44 +38,8 @@ _ZERO_SPAN = "0" * 16
 # §3.3: list-members of printable ASCII and optional whitespace around the commas.
 _TRACESTATE = re.compile(r"[\x20-\x7e\t]*")
 
-# Random bytes are read from the OS 4 KiB at a time and cut into ids once: one os.urandom call per
-# 256 request ids, and an id is a list.pop() (measured: uuid4().hex ~1.6 µs, os.urandom(16).hex()
-# ~0.6 µs, a pop ~0.05 µs). The pools are emptied in a forked child, so two workers never hand out
-# the same ids.
-_POOL_BYTES = 4096
-_pools: dict[int, list[str]] = {8: [], 16: []}
-
-
-def _reset_pools() -> None:
-    for pool in _pools.values():
-        pool.clear()
-
-
-os.register_at_fork(after_in_child=_reset_pools)
-
-
-_CUT = {n: re.compile("." * (2 * n)) for n in (8, 16)}
-
-
-def _refill(nbytes: int) -> list[str]:
-    pool = _pools[nbytes]
-    # Cut in C (re.findall), not in a Python loop: the refill is part of every id's cost.
-    pool.extend(_CUT[nbytes].findall(os.urandom(_POOL_BYTES).hex()))
-    zero = "0" * (2 * nbytes)
-    while zero in pool:  # an all-zero trace or span id is invalid (W3C Trace Context §3.2.2.3, §3.2.2.4)
-        pool.remove(zero)
-    if not pool:
-        return _refill(nbytes)
-    return pool
-
-
-def random_hex(nbytes: int) -> str:
-    """`nbytes` (8 or 16) bytes from the OS's CSPRNG (os.urandom), as 2*nbytes lowercase hex digits;
-    never all zeros."""
-    pool = _pools[nbytes]
-    if not pool:
-        pool = _refill(nbytes)
-    return pool.pop()
+# The ids: the core's CSPRNG pool (rust/src/observe/ids.rs), fork-safe, never all zeros.
+random_hex = _core.random_hex
 
 
 def parse_traceparent(value: str) -> tuple[str, str, str] | None:
@@ -97,38 +61,33 @@ def parse_traceparent(value: str) -> tuple[str, str, str] | None:
 
 
 def run(ctx: RequestContext) -> Answer | None:
-    # The common case — no id and no traceparent from the client — is kept to a few lookups and two
-    # pops: it runs on every request (callgrind: ~11k instructions, down from ~16k for the general
-    # path; benches/RESULTS.md "Observability (issue 12)").
+    correlation = ctx.config.server.correlation
+    if correlation is None:  # request_id and trace both off
+        return None
+    if ctx.trace is None:
+        # The common case — the client sent no id and no traceparent, no spans are exported — is
+        # one call into the core (rust/src/observe/correlation.rs): it runs on every request.
+        begun = correlation.begin(ctx.request, ctx.set_headers)
+        if begun is not None:
+            ctx.request_id, ctx.trace_id, ctx.echo_headers = begun
+            return None
     server = ctx.config.server
-    req = ctx.request
     name = server.request_id
     if name is not None:
-        value = req.header(name)
-        if value is None:
-            value = _ids32.pop() if _ids32 else random_hex(16)
-            if ctx.trace is not None:
-                ctx.note(NAME, f"request id {value} (generated: the client sent none)")
-        else:
-            value = _kept_id(ctx, name)
+        value = _kept_id(ctx, name) if ctx.request.header(name) is not None else _new_id(ctx)
         ctx.request_id = value
         ctx.set_headers[name] = value
         ctx.echo_headers = ((server.request_id_wire, value.encode()),)
     if server.trace:
-        if req.header("traceparent") is None and server.otlp_endpoint is None:
-            trace_id = _ids32.pop() if _ids32 else random_hex(16)
-            span_id = _ids16.pop() if _ids16 else random_hex(8)
-            ctx.trace_id = trace_id  # (span_id: only spans need it, and they take the other path)
-            ctx.set_headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
-            if ctx.trace is not None:
-                ctx.note(NAME, f"trace {trace_id}: started (no traceparent)")
-        else:
-            _trace(ctx)
+        _trace(ctx)
     return None
 
 
-_ids32 = _pools[16]
-_ids16 = _pools[8]
+def _new_id(ctx: RequestContext) -> str:
+    value = random_hex(16)
+    if ctx.trace is not None:
+        ctx.note(NAME, f"request id {value} (generated: the client sent none)")
+    return value
 
 
 def _kept_id(ctx: RequestContext, name: str) -> str:

@@ -1,6 +1,6 @@
 //! The Python boundary: `gateway._core`. Every PyO3 line of the crate is in this folder:
 //! module init here, the exception tree in [`errors`], and one thin wrapper module per stage of
-//! the core ([`request`], [`routing`], [`jwt`] with [`claims`], [`locale`], [`limits`], [`upstream`]).
+//! the core ([`request`], [`routing`], [`jwt`] with [`claims`], [`locale`], [`limits`], [`observe`], [`upstream`]).
 
 mod claims;
 mod convert;
@@ -9,6 +9,7 @@ mod jwt;
 mod keys;
 mod limits;
 mod locale;
+mod observe;
 mod request;
 mod routing;
 mod token_cache;
@@ -37,6 +38,9 @@ pub mod _core {
 
     #[pymodule_export]
     use super::limits::{monotonic_us, RateTable};
+
+    #[pymodule_export]
+    use super::observe::{random_hex, Correlation, Tally};
 
     #[pymodule_export]
     use super::errors::{

@@ -88,7 +88,7 @@ fn pair_of<'py>(item: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, PyAny>, Bound<
 /// once. Frozen, so every stage can read it from any thread without locks.
 #[pyclass(frozen, module = "gateway._core")]
 pub struct Request {
-    head: request::Head,
+    pub(crate) head: request::Head,
     /// The caller's `(name, value)` tuples when each was a tuple of two `bytes`: forwarding hands
     /// back these same objects instead of making new ones.
     items: Option<Vec<Py<PyAny>>>,
