@@ -303,3 +303,46 @@ def test_when_off_nothing_is_added(tmp_path: Path) -> None:
         assert seen.header("x-request-id") == ["client-value"] and seen.header("traceparent") == []
         entry = gw.wait_log(lambda e: e.get("path") == "/x")
         assert entry is not None and entry["request_id"] is None and entry["trace_id"] is None
+
+
+HOOKS = '''
+import gateway
+
+@gateway.hook("request")
+def set_id(req):
+    return gateway.Forward(set_headers={"X-Request-Id": "from-a-hook"})
+
+@gateway.hook("request")
+def set_trace(req):
+    return gateway.Forward(set_headers={"traceparent": "00-11111111111111111111111111111111-2222222222222222-01"})
+
+@gateway.hook("request")
+def drop_trace(req):
+    return gateway.Forward(remove_headers=["Traceparent"])
+'''
+
+
+@pytest.mark.parametrize("hook", ["set_id", "set_trace", "drop_trace"])
+def test_a_request_hook_cannot_replace_or_drop_the_gateways_ids(tmp_path: Path, hook: str) -> None:
+    """The origin, the answer and the log carry the one id the gateway chose: a hook that sets or
+    removes the request-id header or the trace context is refused (on_error = "allow": logged, and
+    the request goes on as if it returned nothing)."""
+    (tmp_path / "hooks.py").write_text(HOOKS)
+    with ExitStack() as stack:
+        web = RecordingOrigin("web")
+        stack.callback(web.close)
+        path = write_config(
+            tmp_path,
+            f'[server]\nrequest_id = "X-Request-Id"\ntrace = true\n\n[hooks]\nmodule = "file:hooks.py"\non_error = "allow"\n\n'
+            f'[origins.web]\nurl = "http://127.0.0.1:{web.port}"\n\n[[routes]]\nmatch = "/:path*"\norigin = "web"\nhooks = ["{hook}"]\n',
+        )
+        gw = stack.enter_context(gateway_serve(path))
+        r, seen, entry = exchange(gw, web, b"GET /x HTTP/1.1")
+        rid = r.header("x-request-id")
+        assert rid is not None and HEX32.fullmatch(rid)
+        assert seen.header("x-request-id") == [rid] and entry["request_id"] == rid
+        (sent,) = seen.header("traceparent")
+        m = TRACEPARENT.fullmatch(sent)
+        assert m is not None and m.group(1) == entry["trace_id"], sent
+        log = gw.stderr.read_text()
+        assert "a header the gateway manages" in log or "[server] request_id or trace sets" in log, log

@@ -183,8 +183,10 @@ def test_a_forked_child_never_hands_out_its_parents_pooled_ids() -> None:
         if pid == 0:  # the child: its next ids, then out without running the parent's cleanup
             try:
                 os.close(read)
-                ids = [random_hex(16) for _ in range(3)] + [_core.Correlation("X-Request-Id", True, False).begin(_bare_request(), {})[0]]
+                ids = [random_hex(16) for _ in range(3)] + [_core.Correlation("X-Request-Id", True, False).begin(_bare_request())[0]]
                 os.write(write, " ".join(ids).encode())
+            except BaseException as e:  # shown by the assertion below
+                os.write(write, repr(e).encode())
             finally:
                 os._exit(0)
         os.close(write)
@@ -193,7 +195,7 @@ def test_a_forked_child_never_hands_out_its_parents_pooled_ids() -> None:
         os.waitpid(pid, 0)
     parent = [random_hex(16) for _ in range(3)]
     drawn = parent + children[0] + children[1]
-    assert all(len(i) == 32 for i in drawn) and len(children[0]) == len(children[1]) == 4
+    assert all(len(i) == 32 for i in drawn) and len(children[0]) == len(children[1]) == 4, children
     assert len(set(drawn)) == len(drawn), drawn
 
 

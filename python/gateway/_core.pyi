@@ -284,13 +284,15 @@ class Correlation:
     whether ``otlp_endpoint`` exports spans). See rust/src/observe/correlation.rs."""
 
     def __new__(cls, request_id: str | None, trace: bool, exporting: bool) -> Correlation: ...
-    def begin(self, request: Request, set_headers: dict[str, str]) -> tuple[str | None, str | None, tuple[tuple[bytes, bytes], ...]] | None:
+    def begin(
+        self, request: Request
+    ) -> tuple[str | None, str | None, tuple[tuple[bytes, bytes], ...], tuple[tuple[bytes, bytes], ...]] | None:
         """For a request that carries neither the request-id header nor ``traceparent`` (and no
         span export): a new request id (32 hex digits, 128 bits) and a new sampled trace
-        (``traceparent`` ``00-<32 hex>-<16 hex>-01``, Trace Context §3.2) are put in
-        ``set_headers`` (name as configured -> text), and ``(request_id, trace_id, echo_headers)``
-        returned, None for a key that is off; ``echo_headers`` is ``((lower-case name, id),)`` as
-        bytes. None when the request needs the general path (gateway.stages.correlation)."""
+        (``traceparent`` ``00-<32 hex>-<16 hex>-01``, Trace Context §3.2), as ``(request_id,
+        trace_id, forward, echo)``: the ids (None for a key that is off), the headers the origin is
+        sent and those every response carries, as lower-case ``(name, value)`` bytes pairs. None
+        when the request needs the general path (gateway.stages.correlation)."""
 
 @final
 class Tally:
@@ -421,11 +423,14 @@ class Request:
     def cookie(self, name: str) -> str | None: ...
     def cookies(self, name: str) -> list[str]:
         """Every cookie called ``name`` in order, at most 50 (RFC 6265 §6.1)."""
-    def upstream_headers(self, drop: HeaderNames, trusted: bool, set: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    def upstream_headers(
+        self, drop: HeaderNames, trusted: bool, set: dict[str, str], extra: Sequence[tuple[bytes, bytes]] | None = None
+    ) -> list[tuple[bytes, bytes]]:
         """Everything the origin is sent: `forward_headers(drop)`, then X-Forwarded-For (appended to
         the client's chain when the peer is ``trusted``, else the peer alone), X-Forwarded-Proto and
         X-Forwarded-Host (the client's from a trusted peer, else the scheme and Host), then ``set``
-        (the headers the gateway sets, as UTF-8)."""
+        (the headers the gateway sets, as UTF-8), then ``extra``: pairs made already (the
+        correlation stage's), each a ``(bytes, bytes)`` tuple, else TypeError."""
     def forward_headers(self, drop: HeaderNames | Iterable[str]) -> list[tuple[bytes, bytes]]:
         """The raw pairs minus the names in ``drop`` (compared without case, ``_`` read as ``-``:
         origins behind CGI/WSGI/Rack see ``X_User_Id`` as ``X-User-Id``) and names listed in any

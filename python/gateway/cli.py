@@ -309,6 +309,7 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
     from gateway import pipeline
     from gateway.kv import KVStore
     from gateway.request import from_url
+    from gateway.stages.correlation import correlation_header_texts
 
     request = from_url(method, url, headers, peer)
 
@@ -337,7 +338,7 @@ def explain(config: Any, method: str, url: str, headers: list[tuple[str, str]], 
         "origin": ctx.origin.name if ctx.origin else None,
         "upstream_url": ctx.upstream_url if answer is None else None,
         "upstream_host": ctx.upstream_host if answer is None else None,
-        "request_headers": dict(ctx.set_headers) if answer is None else {},
+        "request_headers": {**dict(ctx.set_headers), **dict(correlation_header_texts(ctx))} if answer is None else {},
         "removed_headers": ctx.drop_headers.names() if ctx.drop_headers else [],
         "response_headers": {},
         "set_cookies": ctx.set_cookies,

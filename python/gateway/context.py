@@ -95,7 +95,7 @@ class RequestContext:
     # correlation (README "Observability"): the request id; the W3C trace context — trace id, and
     # with OTLP export the gateway's SERVER span id, the caller's parent span id (None when the
     # gateway started the trace), the trace flags, and the span id of the upstream call (the
-    # parent-id the origin is sent); the headers echoed on every response.
+    # parent-id the origin is sent); the headers echoed on every response...
     request_id: str | None = None
     trace_id: str | None = None
     span_id: str | None = None
@@ -103,6 +103,9 @@ class RequestContext:
     trace_flags: str = "01"
     client_span_id: str | None = None
     echo_headers: tuple[tuple[bytes, bytes], ...] = ()
+    # ... and the headers the origin is sent for them (request id, traceparent, tracestate), as
+    # lower-case wire pairs: never in set_headers, which hooks and templates write.
+    correlation_forward: Sequence[tuple[bytes, bytes]] = ()
     # the end: the answer the gateway made (None when the origin answered), the status sent
     answer: Answer | None = None
     status: int = 0

@@ -111,7 +111,7 @@ class _Exporter:
 
         parent = None
         if ctx.parent_span_id is not None:
-            state = ctx.set_headers.get("tracestate")
+            state = next((v.decode() for k, v in ctx.correlation_forward if k == b"tracestate"), None)
             remote = SpanContext(
                 int(ctx.trace_id, 16),
                 int(ctx.parent_span_id, 16),

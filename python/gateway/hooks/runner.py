@@ -378,8 +378,11 @@ def _forward(ctx: RequestContext, hook: Hook, value: Forward) -> None:
             raise HookFailed(f"{where} setting {name}, a header the gateway manages (only it writes {name}; X-Forwarded-* are written from the connection)")
         if low in config.forwarded_claim_headers:
             raise HookFailed(f"{where} setting {name}, which carries a verified claim: only the auth stage sets it")
+        if low in config.server.correlation_headers:
+            raise HookFailed(f"{where} setting {name}, which [server] request_id or trace sets: the origin, the answer and the log carry one value")
     for name in value.remove_headers:
-        if name.lower().replace("_", "-") in REQUEST_UNREMOVABLE:
+        low = name.lower().replace("_", "-")
+        if low in REQUEST_UNREMOVABLE or low in config.server.correlation_headers:
             raise HookFailed(f"{where} removing {name}, a header the gateway manages")
     if value.origin is not None and value.origin not in config.origins:
         raise HookFailed(f"{where} with origin {value.origin!r}, which is not an [origins.NAME] (have: {', '.join(sorted(config.origins))})")

@@ -67,20 +67,29 @@ def run(ctx: RequestContext) -> Answer | None:
     if ctx.trace is None:
         # The common case — the client sent no id and no traceparent, no spans are exported — is
         # one call into the core (rust/src/observe/correlation.rs): it runs on every request.
-        begun = correlation.begin(ctx.request, ctx.set_headers)
+        begun = correlation.begin(ctx.request)
         if begun is not None:
-            ctx.request_id, ctx.trace_id, ctx.echo_headers = begun
+            ctx.request_id, ctx.trace_id, ctx.correlation_forward, ctx.echo_headers = begun
             return None
     server = ctx.config.server
     name = server.request_id
+    forward: list[tuple[bytes, bytes]] = []
     if name is not None:
         value = _kept_id(ctx, name) if ctx.request.header(name) is not None else _new_id(ctx)
         ctx.request_id = value
-        ctx.set_headers[name] = value
-        ctx.echo_headers = ((server.request_id_wire, value.encode()),)
+        pair = (server.request_id_wire, value.encode())
+        forward.append(pair)
+        ctx.echo_headers = (pair,)
     if server.trace:
-        _trace(ctx)
+        forward.extend(_trace(ctx))
+    ctx.correlation_forward = tuple(forward)
     return None
+
+
+def correlation_header_texts(ctx: RequestContext) -> list[tuple[str, str]]:
+    """The headers this stage has the origin sent, as (name as configured, text): for explain."""
+    rid = ctx.config.server.request_id
+    return [(rid if rid is not None and k.decode() == rid.lower() else k.decode(), v.decode("latin-1")) for k, v in ctx.correlation_forward]
 
 
 def _new_id(ctx: RequestContext) -> str:
@@ -110,7 +119,8 @@ def _kept_id(ctx: RequestContext, name: str) -> str:
     return value
 
 
-def _trace(ctx: RequestContext) -> None:
+def _trace(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+    """Continues or starts the trace; the traceparent (and tracestate) pairs the origin is sent."""
     req = ctx.request
     values = req.header_values("traceparent")
     parsed = parse_traceparent(values[0]) if len(values) == 1 else None
@@ -124,19 +134,19 @@ def _trace(ctx: RequestContext) -> None:
             tracestate = None  # not ASCII: it could not be sent on unchanged
         if exporting:
             ctx.span_id, ctx.client_span_id = random_hex(8), random_hex(8)
-            ctx.set_headers["traceparent"] = f"00-{trace_id}-{ctx.client_span_id}-{flags}"
+            sent = [(b"traceparent", f"00-{trace_id}-{ctx.client_span_id}-{flags}".encode())]
         else:
-            ctx.set_headers["traceparent"] = values[0]
+            sent = [(b"traceparent", values[0].encode("latin-1"))]
         if tracestate is not None:
-            ctx.set_headers["tracestate"] = tracestate
+            sent.append((b"tracestate", tracestate.encode()))
         if ctx.trace is not None:
             ctx.note(NAME, f"trace {trace_id}: continued from the client's traceparent" + (" (with its tracestate)" if tracestate else ""))
-        return
+        return sent
     trace_id, span_id = random_hex(16), random_hex(8)
     ctx.trace_id, ctx.span_id = trace_id, span_id
     if exporting:
         ctx.client_span_id = span_id = random_hex(8)
-    ctx.set_headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
     if ctx.trace is not None:
         why = "no traceparent" if not values else "more than one traceparent" if len(values) > 1 else "the traceparent is not valid"
         ctx.note(NAME, f"trace {trace_id}: started ({why})")
+    return [(b"traceparent", f"00-{trace_id}-{span_id}-01".encode())]

@@ -6,7 +6,8 @@ headers, which the gateway writes itself (``X-Forwarded-For/Proto/Host``: append
 peer's, replaced for anyone else; ``Forwarded`` and ``X-Real-IP`` dropped); every header a policy
 forwards a claim in, whatever the route (only the gateway may set them); and the locale's country
 header when the peer is not trusted. Then the route's ``request_headers`` templates and the headers the
-earlier stages set (claims, the experiment's variant, request hooks) are added, as UTF-8; the client's
+earlier stages set (claims, the experiment's variant, request hooks) are added, as UTF-8, and the
+correlation stage's request id and trace context; the client's
 copies of headers a request hook set or removed are dropped. The route's
 ``response_headers`` templates are rendered here too. Templates with KV lookups wait on the KV store.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from gateway import _core
 from gateway.context import RequestContext
+from gateway.stages.correlation import correlation_header_texts
 from gateway.respond import Answer
 
 NAME = "headers"
@@ -42,9 +44,11 @@ async def run(ctx: RequestContext) -> Answer | None:
         drop = _core.HeaderNames({*drop.names(), *ctx.hook_drop})
     ctx.drop_headers = drop
     # One call into the core: the client's headers less `drop`, X-Forwarded-*, the gateway's own.
-    ctx.forward_headers = req.upstream_headers(drop, trusted, ctx.set_headers)
+    ctx.forward_headers = req.upstream_headers(drop, trusted, ctx.set_headers, ctx.correlation_forward)
     if ctx.trace is not None:
         for k, v in ctx.set_headers.items():
             ctx.note(NAME, f"set {k}: {v}")
+        for name, value in correlation_header_texts(ctx):
+            ctx.note(NAME, f"set {name}: {value}")
         ctx.note(NAME, f"peer {req.client} is {'trusted: X-Forwarded-* appended to' if trusted else 'not trusted: X-Forwarded-* replace'} the client's")
     return None

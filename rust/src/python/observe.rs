@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::request::Request;
 use crate::observe::correlation;
@@ -27,9 +27,10 @@ pub fn random_hex(nbytes: usize) -> PyResult<String> {
 #[pyclass(frozen, module = "gateway._core")]
 pub struct Correlation {
     inner: correlation::Correlation,
-    /// The request-id header's name as configured (the key in `set_headers`) and on the wire.
-    name: Option<Py<PyString>>,
+    /// The request-id header's name on the wire (lower-case).
     wire: Option<Py<PyBytes>>,
+    /// b"traceparent"
+    traceparent: Py<PyBytes>,
 }
 
 #[pymethods]
@@ -39,7 +40,7 @@ impl Correlation {
     fn new(py: Python<'_>, request_id: Option<&str>, trace: bool, exporting: bool) -> Self {
         let lower = request_id.map(|n| n.to_ascii_lowercase().into_bytes());
         Correlation {
-            name: request_id.map(|n| PyString::intern(py, n).unbind()),
+            traceparent: PyBytes::new(py, b"traceparent").unbind(),
             wire: lower.as_deref().map(|l| PyBytes::new(py, l).unbind()),
             inner: correlation::Correlation {
                 request_id: lower,
@@ -50,19 +51,19 @@ impl Correlation {
     }
 
     /// For a request that brought no request id and no `traceparent` (and no span export): makes
-    /// them, adds the headers the origin is sent to `set_headers` (name -> text), and returns
-    /// `(request_id, trace_id, echo_headers)` — None for a key that is off; `echo_headers` the
-    /// response's `((name, value),)` as bytes. None when the request needs the general path.
+    /// them and returns `(request_id, trace_id, forward, echo)` — the ids as text (None for a key
+    /// that is off), the headers the origin is sent and the ones every response carries, as
+    /// lower-case `(name, value)` bytes pairs. None when the request needs the general path.
     #[allow(clippy::type_complexity)]
     fn begin<'py>(
         &self,
         py: Python<'py>,
         request: &Bound<'py, Request>,
-        set_headers: &Bound<'py, PyDict>,
     ) -> PyResult<
         Option<(
             Option<Bound<'py, PyString>>,
             Option<Bound<'py, PyString>>,
+            Bound<'py, PyTuple>,
             Bound<'py, PyTuple>,
         )>,
     > {
@@ -71,21 +72,28 @@ impl Correlation {
         };
         let mut echo = PyTuple::empty(py);
         let mut request_id = None;
-        if let (Some(id), Some(name), Some(wire)) = (begun.request_id, &self.name, &self.wire) {
-            let text = PyString::new(py, ascii(&id));
-            set_headers.set_item(name.bind(py), &text)?;
-            echo = ((wire.bind(py), PyBytes::new(py, &id)),).into_pyobject(py)?;
-            request_id = Some(text);
+        let mut id_pair = None;
+        if let (Some(id), Some(wire)) = (begun.request_id, &self.wire) {
+            request_id = Some(PyString::new(py, ascii(&id)));
+            // One pair object, sent to the origin and echoed to the client.
+            let pair = (wire.bind(py), PyBytes::new(py, &id)).into_pyobject(py)?;
+            echo = (&pair,).into_pyobject(py)?;
+            id_pair = Some(pair);
         }
         let mut trace_id = None;
+        let mut trace_pair = None;
         if let Some((id, traceparent)) = begun.trace {
-            set_headers.set_item(
-                pyo3::intern!(py, "traceparent"),
-                PyString::new(py, ascii(&traceparent)),
-            )?;
             trace_id = Some(PyString::new(py, ascii(&id)));
+            trace_pair = Some(
+                (self.traceparent.bind(py), PyBytes::new(py, &traceparent)).into_pyobject(py)?,
+            );
         }
-        Ok(Some((request_id, trace_id, echo)))
+        let forward = match (id_pair, trace_pair) {
+            (Some(a), Some(b)) => (a, b).into_pyobject(py)?,
+            (Some(a), None) | (None, Some(a)) => (a,).into_pyobject(py)?,
+            (None, None) => PyTuple::empty(py),
+        };
+        Ok(Some((request_id, trace_id, forward, echo)))
     }
 }
 

@@ -277,13 +277,15 @@ impl Request {
     /// `forward_headers`), then `X-Forwarded-For` (appended to the client's chain when the peer is
     /// `trusted`, else just the peer), `X-Forwarded-Proto` and `X-Forwarded-Host` (the client's from
     /// a trusted peer, else the scheme and Host), then `set` (the headers the gateway sets:
-    /// name -> text, sent as UTF-8).
+    /// name -> text, sent as UTF-8), then `extra` (pairs made already: the correlation stage's).
+    #[pyo3(signature = (drop, trusted, set, extra=None))]
     fn upstream_headers<'py>(
         &self,
         py: Python<'py>,
         drop: &Bound<'py, HeaderNames>,
         trusted: bool,
         set: &Bound<'py, PyDict>,
+        extra: Option<&Bound<'py, PyTuple>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let out = self.forward_headers(py, drop.as_any())?;
         let head = &self.head;
@@ -324,6 +326,17 @@ impl Request {
                 .cast_into::<PyString>()
                 .map_err(|_| PyTypeError::new_err("header values must be str"))?;
             out.append(pair(k.to_str()?.as_bytes(), v.to_str()?.as_bytes())?)?;
+        }
+        for item in extra.into_iter().flatten() {
+            let ok = item
+                .cast::<PyTuple>()
+                .is_ok_and(|t| t.len() == 2 && t.iter().all(|x| x.is_instance_of::<PyBytes>()));
+            if !ok {
+                return Err(PyTypeError::new_err(
+                    "extra headers must be (bytes, bytes) tuples",
+                ));
+            }
+            out.append(item)?;
         }
         Ok(out)
     }
