@@ -183,6 +183,16 @@ def versions(ctx: Ctx) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------- running
 
 
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def _median_of(runs: list[dict[str, Any]], key: str) -> float | None:
+    """The median of `key` over the runs that have it (None when none does)."""
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per-metric medians; CPU busy % and errors from the run with the median req/s."""
     by_rps = sorted(runs, key=lambda r: r["rps"])
@@ -296,6 +306,33 @@ class Suite:
             wrk.run(port, s, duration=self.a.warmup, connections=self.a.connections, script=self.script)
         runs = [self.one_run(label, port, sc, i, run) for i in range(self.a.runs)]
         return {"title": s.title, "request": {"method": s.method, "path": s.path, "headers": [k for k, _ in s.headers]}, "runs": runs, "median": _median_run(runs)}
+
+    def interleaved(self, plan: list[tuple[str, str, Running, str]], cpu_key: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Times each ``(key, label, running system, scenario)`` of `plan` once per round, --runs
+        rounds, after one warm-up each; the runs of each key, in order.
+
+        Every system is up at once and the rounds interleave them, so a busy spell of the shared
+        machine hits each alike. The order rotates each round: in a fixed order the first system of
+        a round always ran right after the settle and the last after the others' load (measured on
+        this machine: the same gateway used 3-4 % less CPU per request when first), an advantage
+        that went to the same system every round. With `cpu_key`, each run also records under that
+        key the system's own CPU per request (its processes, the origin's excluded; None when it
+        answered nothing): req/s follows whatever CPU share it got, its CPU per request much less."""
+        if self.a.warmup > 0:
+            for _, _, r, sc in plan:
+                wrk.run(r.port, self.scen[sc], duration=self.a.warmup, connections=self.a.connections, script=self.script)
+        runs: dict[str, list[dict[str, Any]]] = {key: [] for key, *_ in plan}
+        for i in range(self.a.runs):
+            k = i % len(plan)
+            for key, label, r, sc in plan[k:] + plan[:k]:
+                pids = [r.proc.pid, *descendants(r.proc.pid)]
+                j0 = proc_jiffies(pids)
+                run = self.one_run(label, r.port, sc, i, r)
+                if cpu_key is not None:
+                    used = (proc_jiffies(pids) - j0) / CLK_TCK
+                    run[cpu_key] = round(1e6 * used / run["requests"], 2) if run["requests"] else None
+                runs[key].append(run)
+        return runs
 
     def bench(self, system: System) -> dict[str, Any]:
         res: dict[str, Any] = {"label": system.label, "kind": system.kind, "cpus": system.cpus, "note": system.note, "problems": []}
@@ -418,19 +455,7 @@ class Suite:
                     self.failed = True
                     return out
             out["background_busy_pct"] = self.settle("hooks")
-            plan = [(s, r, sc) for s, r in started for sc in s.scenarios]
-            runs: dict[str, list[dict[str, Any]]] = {f"{s.name} {sc}": [] for s, _, sc in plan}
-            for s, r, sc in plan:
-                if self.a.warmup > 0:
-                    wrk.run(r.port, self.scen[sc], duration=self.a.warmup, connections=self.a.connections, script=self.script)
-            for i in range(self.a.runs):
-                for s, r, sc in plan:
-                    # The worker's own CPU time per request, beside req/s: on a machine other work
-                    # shares, req/s moves with their load, CPU per request much less.
-                    cpu0 = proc_jiffies(r.workers)
-                    run = self.one_run(s.label, r.port, sc, i, r)
-                    run["worker_cpu_us_per_request"] = round((proc_jiffies(r.workers) - cpu0) / CLK_TCK / max(1, run["requests"]) * 1e6, 2)
-                    runs[f"{s.name} {sc}"].append(run)
+            runs = self.interleaved([(f"{s.name} {sc}", s.label, r, sc) for s, r in started for sc in s.scenarios], "worker_cpu_us_per_request")
             for key, rs in runs.items():
                 name, sc = key.split(" ")
                 out["systems"].setdefault(name, {"label": next(s.label for s, _ in started if s.name == name), "scenarios": {}})
@@ -442,11 +467,11 @@ class Suite:
             # Run by run (they are interleaved, so each pair shares the machine's state of the moment).
             out["hooked_vs_unhooked_per_run"] = [round(h["rps"] / u["rps"], 3) for h, u in zip(on["S2h"]["runs"], on["S2"]["runs"], strict=True)]
             out["unhooked_vs_no_hooks_per_run"] = [round(u["rps"] / n["rps"], 3) for u, n in zip(on["S2"]["runs"], off["S2"]["runs"], strict=True)]
-            cpu = {k: statistics.median(r["worker_cpu_us_per_request"] for r in v["runs"]) for k, v in (("off S2", off["S2"]), ("on S2", on["S2"]), ("on S2h", on["S2h"]))}
+            cpu = {k: _median_of(v["runs"], "worker_cpu_us_per_request") for k, v in (("off S2", off["S2"]), ("on S2", on["S2"]), ("on S2h", on["S2h"]))}
             out["worker_cpu_us_per_request"] = cpu
             # What the CPU per request implies for req/s on a core of its own.
-            out["hooked_vs_unhooked_by_cpu"] = round(cpu["on S2"] / cpu["on S2h"], 3)
-            out["unhooked_vs_no_hooks_by_cpu"] = round(cpu["off S2"] / cpu["on S2"], 3)
+            out["hooked_vs_unhooked_by_cpu"] = _ratio(cpu["on S2"], cpu["on S2h"])
+            out["unhooked_vs_no_hooks_by_cpu"] = _ratio(cpu["off S2"], cpu["on S2"])
             log(f"hooks: S2 with a no-op request hook / without: {out['hooked_vs_unhooked']} (runs {out['hooked_vs_unhooked_per_run']}); "
                 f"S2 without hooks, [hooks] configured / not: {out['unhooked_vs_no_hooks']} (runs {out['unhooked_vs_no_hooks_per_run']})")  # fmt: skip
             log(f"hooks: worker CPU µs per request (median) {cpu}: by CPU, hooked / unhooked {out['hooked_vs_unhooked_by_cpu']}, "
@@ -483,14 +508,7 @@ class Suite:
                     self.failed = True
                     return out
             out["background_busy_pct"] = self.settle("matching")
-            s4 = self.scen["S4"]
-            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _ in started}
-            for s, r in started:
-                if self.a.warmup > 0:
-                    wrk.run(r.port, s4, duration=self.a.warmup, connections=self.a.connections, script=self.script)
-            for i in range(self.a.runs):
-                for s, r in started:
-                    runs[s.name].append(self.one_run(s.label, r.port, "S4", i, r))
+            runs = self.interleaved([(s.name, s.label, r, "S4") for s, r in started])
             for s, _ in started:
                 out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name])}
             r10 = out["systems"]["gateway-routes-10"]["median"]["rps"]
@@ -532,24 +550,9 @@ class Suite:
                     self.failed = True
                     return out
             out["background_busy_pct"] = self.settle("observability")
-            s2 = self.scen["S2"]
-            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _ in started}
-            for s, r in started:
-                if self.a.warmup > 0:
-                    wrk.run(r.port, s2, duration=self.a.warmup, connections=self.a.connections, script=self.script)
-            for i in range(self.a.runs):
-                for s, r in started:
-                    # The gateway's own CPU per request too: on a machine shared with other work,
-                    # req/s follows whatever CPU share the gateway got, its CPU per request much less.
-                    procs = [r.proc.pid, *gateway_workers(r.proc.pid)]
-                    j0 = proc_jiffies(procs)
-                    one = self.one_run(s.label, r.port, "S2", i, r)
-                    used = (proc_jiffies(procs) - j0) / CLK_TCK
-                    one["gateway_cpu_us_per_request"] = round(1e6 * used / one["requests"], 2) if one["requests"] else None
-                    runs[s.name].append(one)
+            runs = self.interleaved([(s.name, s.label, r, "S2") for s, r in started], "gateway_cpu_us_per_request")
             for s, _ in started:
-                cpu = sorted(x["gateway_cpu_us_per_request"] for x in runs[s.name] if x["gateway_cpu_us_per_request"])
-                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name]), "cpu_us_per_request": statistics.median(cpu) if cpu else None}
+                out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": _median_run(runs[s.name]), "cpu_us_per_request": _median_of(runs[s.name], "gateway_cpu_us_per_request")}
             on = next(s for s, _ in started if s.name == "gateway-obs-on")
             m = re.search(r'metrics_listen = "127\.0\.0\.1:(\d+)"', (self.ctx.tmp / f"{on.name}.toml").read_text())
             assert m is not None
@@ -658,25 +661,12 @@ class Suite:
                     return out
                 log(f"s5: {s.label}: {len(c)} correctness checks passed")
             out["background_busy_pct"] = self.settle("s5")
-            s5 = self.scen["S5"]
-            runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s, _ in started}
-            for s, r in started:
-                if self.a.warmup > 0:
-                    wrk.run(r.port, s5, duration=self.a.warmup, connections=self.a.connections, script=self.script)
-            for i in range(self.a.runs):
-                for s, r in started:
-                    # The system's own CPU time per request (all its processes; the origin's excluded), beside
-                    # req/s: on a machine other work shares, req/s moves with their load, CPU per request much less.
-                    pids = [r.proc.pid, *descendants(r.proc.pid)]
-                    cpu0 = proc_jiffies(pids)
-                    run = self.one_run(s.label, r.port, "S5", i, r)
-                    run["system_cpu_us_per_request"] = round((proc_jiffies(pids) - cpu0) / CLK_TCK / max(1, run["requests"]) * 1e6, 2)
-                    runs[s.name].append(run)
+            runs = self.interleaved([(s.name, s.label, r, "S5") for s, r in started], "system_cpu_us_per_request")
             for s, r in started:
                 post = checks.run_checks(r.port, _checks_for("workload", self.tok, True))
                 problems = [f"after load: {c['check']}: {c['problem']}" for c in post if not c["ok"]]
                 med = _median_run(runs[s.name])
-                med["system_cpu_us_per_request"] = statistics.median(x["system_cpu_us_per_request"] for x in runs[s.name])
+                med["system_cpu_us_per_request"] = _median_of(runs[s.name], "system_cpu_us_per_request")
                 out["systems"][s.name] = {"label": s.label, "runs": runs[s.name], "median": med, "problems": problems}
                 if problems:
                     log(f"s5: {s.label}: PROBLEM: {problems}")
