@@ -167,3 +167,30 @@ def test_the_answer_carries_one_request_id_the_logged_one(tmp_path: Path, route:
         entries = [e for e in gw.log_entries() if e.get("path") == "/x"] or [gw.wait_log(lambda e: e.get("path") == "/x")]
         assert entries and entries[0] is not None
         assert ids == [entries[0]["request_id"]], (ids, entries[0]["request_id"])
+
+
+# ---------------------------------------------------------------- (4) a template's `_` spelling
+
+
+def test_a_route_template_cannot_send_the_request_id_under_an_underscore_spelling(tmp_path: Path) -> None:
+    """The hook rule reads `_` as `-` (a hook's X_Request_Id is refused, because an origin behind
+    CGI/WSGI/Rack reads it as X-Request-Id), and so does the drop of a client's copy; but the config
+    check of route `request_headers` (check_correlation_names) compares only lower-case names, so
+    `request_headers = { "X_Request_Id" = "tpl" }` is accepted and the origin gets a second request id."""
+    with ExitStack() as stack:
+        web = RecordingOrigin("web")
+        stack.callback(web.close)
+        path = write_config(
+            tmp_path,
+            f'[server]\nrequest_id = "X-Request-Id"\ntrace = true\n\n'
+            f'[origins.web]\nurl = "http://127.0.0.1:{web.port}"\n\n[[routes]]\nmatch = "/:path*"\norigin = "web"\n'
+            'request_headers = { "X_Request_Id" = "from-a-template" }\n',
+        )
+        if refused_by_check(path):
+            return  # refusing the config is a fix too
+        gw = stack.enter_context(gateway_serve(path))
+        r = send(gw, b"GET /x HTTP/1.1")
+        assert r.status == 200, (r.status, r.body)
+        rid = r.header("x-request-id")
+        assert rid is not None and HEX32.fullmatch(rid)
+        assert same_header(web.all()[-1], "x-request-id") == [rid], web.all()[-1].headers
