@@ -33,6 +33,7 @@ class OriginWithItsOwnId(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("X-Request-Id", "made-by-the-origin")
+        self.send_header("X_Request_Id", "spelled-with-underscores")  # one name to a CGI-style client
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
@@ -195,6 +196,7 @@ def test_an_origins_own_id_header_is_replaced_by_the_gateways(site: tuple[Gatewa
     assert r.status == 200 and r.body == b"ok"
     ids = r.header_list("x-request-id")
     assert len(ids) == 1 and HEX32.fullmatch(ids[0]), ids
+    assert r.header_list("x_request_id") == [], r.headers
 
 
 def test_ids_are_unique_across_workers(site: tuple[Gateway, RecordingOrigin]) -> None:

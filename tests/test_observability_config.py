@@ -61,6 +61,8 @@ def test_everything_is_off_by_default(tmp_path: Path) -> None:
         ('request_id = "Authorization"', "server.request_id", "a header the gateway manages"),
         ('request_id = "traceparent"', "server.request_id", "a header the gateway manages"),
         ('request_id = "X-Forwarded-For"', "server.request_id", "a header the gateway manages"),
+        # `_` is read as `-` (CGI, WSGI and Rack make both HTTP_X_FORWARDED_FOR)
+        ('request_id = "X_Forwarded_For"', "server.request_id", "a header the gateway manages"),
         ("request_id = true", "server.request_id", "expected a string"),
         ('trace = "yes"', "server.trace", "expected true or false"),
         ('trace = true\notlp_endpoint = "127.0.0.1:4318"', "server.otlp_endpoint", "OTLP/HTTP URL"),
@@ -97,6 +99,40 @@ request_headers = { "traceparent" = "00-x", "X-Correlation-ID" = "mine" }
     assert any("auth.s.forward_claims.sub" in p and "request_id or trace sets" in p for p in found), found
     assert any("routes[0].request_headers.traceparent" in p for p in found), found
     assert any("routes[0].request_headers.X-Correlation-ID" in p for p in found), found
+
+
+def test_no_other_key_may_write_the_gateways_ids_in_any_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims, experiments and route templates, toward the origin; route templates toward the client
+    (the request id is echoed): each refused with its key, `_` read as `-`."""
+    monkeypatch.setenv("JWT_SECRET", "x" * 40)
+    text = """
+[server]
+request_id = "X-Correlation-Id"
+trace = true
+
+[origins.web]
+url = "http://127.0.0.1:9000"
+
+[auth.s]
+secret = "env:JWT_SECRET"
+forward_claims = { sub = "X_Correlation_Id" }
+
+[experiments.e]
+cookie = "e"
+variants = { a = 1 }
+header = "TraceParent"
+
+[[routes]]
+match = "/:path*"
+origin = "web"
+experiment = "e"
+request_headers = { "x_CORRELATION-id" = "x" }
+response_headers = { "x_correlation_id" = "mine", "traceparent" = "fine: the gateway sends the client none" }
+"""
+    found = problems(tmp_path, text)
+    for key in ("auth.s.forward_claims.sub", "experiments.e.header", "routes[0].request_headers.x_CORRELATION-id", "routes[0].response_headers.x_correlation_id"):
+        assert any(f": {key}: " in p and "request_id or trace sets" in p for p in found), (key, found)
+    assert len(found) == 4, found
 
 
 def test_check_refuses_otlp_without_the_sdk_with_the_install_command(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from gateway.config.model import (
     RateLimit,
     Route,
     Server,
+    header_key,
 )
 from gateway.config.limits import load_limits
 from gateway.config.origins import load_origins
@@ -87,7 +88,7 @@ def load(path: str | os.PathLike[str], text: str | None = None, hooks_source: st
     routes, route_set = load_routes(c, doc, origins=origins, auth=auth, locale=locale, experiments=experiments, kv=kv, cors=cors, hooks=hooks, limits=limits)
     warn_unused(c, hooks, {n for r in routes if r.hooks is not None for n in r.hooks.names})
 
-    check_correlation_names(c, server, auth, routes)
+    check_correlation_names(c, server, auth, experiments, routes)
 
     if c.problems or route_set is None:
         raise ConfigError(c.problems)
@@ -199,7 +200,7 @@ def load_observability(c: Problems, sd: Doc, listen: str) -> dict[str, Any]:
         if not HEADER_NAME_RE.match(request_id):
             c.bad("server.request_id", f"is {request_id!r}", 'expected a header name such as "X-Request-Id"')
             request_id = None
-        elif request_id.lower() in NOT_REQUEST_ID:
+        elif header_key(request_id) in NOT_REQUEST_ID:
             c.bad("server.request_id", f"is {request_id!r}, a header the gateway manages", 'expected a header of its own such as "X-Request-Id"')
             request_id = None
     trace = c.boolean(sd, "server", "trace", False)
@@ -221,20 +222,29 @@ def load_observability(c: Problems, sd: Doc, listen: str) -> dict[str, Any]:
     return {"metrics_listen": metrics_listen, "request_id": request_id, "trace": trace, "otlp_endpoint": otlp}
 
 
-def check_correlation_names(c: Problems, server: Server, auth: dict[str, AuthPolicy], routes: list[Route]) -> None:
-    """The request id and trace headers are the gateway's: a route template or a forwarded claim may
-    not set them too (the origin would get two values, and could not tell which is the gateway's)."""
+def check_correlation_names(c: Problems, server: Server, auth: dict[str, AuthPolicy], experiments: dict[str, Experiment], routes: list[Route]) -> None:
+    """The request id and trace headers are the gateway's alone, in any spelling (`header_key`): no
+    forwarded claim, experiment or route template may send them to the origin too (it would get two
+    values and could not tell which is the gateway's), and no route template may add the request id
+    to the answer (the client would get two, only one of them the id in the log)."""
     names = server.correlation_headers
     if not names:
         return
+    sets = "[server] request_id or trace sets"
     for policy in auth.values():
         for claim, header in policy.forward_claims.items():
-            if header.lower() in names:
-                c.bad(f"auth.{policy.name}.forward_claims.{claim}", f"is {header!r}, which [server] request_id or trace sets", "expected a header of your own")
+            if header_key(header) in names:
+                c.bad(f"auth.{policy.name}.forward_claims.{claim}", f"is {header!r}, which {sets}", "expected a header of your own")
+    for exp in experiments.values():
+        if exp.header is not None and header_key(exp.header) in names:
+            c.bad(f"experiments.{exp.name}.header", f"is {exp.header!r}, which {sets}", "expected a header of your own")
     for route in routes:
         for name, _ in route.request_headers:
-            if name.lower() in names:
-                c.bad(f"routes[{route.index}].request_headers.{name}", "is a header [server] request_id or trace sets", "expected a header of your own")
+            if header_key(name) in names:
+                c.bad(f"routes[{route.index}].request_headers.{name}", f"is a header {sets}", "expected a header of your own")
+        for name, _ in route.response_headers:
+            if server.request_id is not None and header_key(name) == server.request_id_key:
+                c.bad(f"routes[{route.index}].response_headers.{name}", f"is a header {sets} (the request id is echoed on every answer)", "expected a header of your own")
 
 
 # ---------------------------------------------------------------- [origins.*]

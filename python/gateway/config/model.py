@@ -221,6 +221,12 @@ class Condition:
         return self.source
 
 
+def header_key(name: str) -> str:
+    """A header name as origins read it: case-insensitive (RFC 9110 §5.1), and with ``_`` read as ``-``
+    (CGI, WSGI and Rack turn both into HTTP_X_USER_ID), so two spellings of one name compare equal."""
+    return name.lower().replace("_", "-")
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     index: int
@@ -292,22 +298,23 @@ class Server:
     # verdicts of an old one whose id it reused.
     _trust_cache: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    # Derived: the request-id header's wire name (lower-case bytes), for the responses it is echoed on.
+    # Derived: the request-id header's wire name (lower-case bytes), for the responses it is echoed on,
+    # and its `header_key` (what any other copy of it is known by).
     request_id_wire: bytes = field(init=False, repr=False, compare=False)  # b"" when off
-    request_id_lower: str = field(init=False, repr=False, compare=False)  # "" when off
+    request_id_key: str = field(init=False, repr=False, compare=False)  # "" when off
 
-    # Derived: the lower-case names of the request headers the correlation stage sets.
+    # Derived: the `header_key`s of the request headers the correlation stage sets.
     correlation_headers: frozenset[str] = field(init=False, repr=False, compare=False)
     # Derived: the core's half of the correlation stage (its common case in one call); None when
     # request_id and trace are both off.
     correlation: _core.Correlation | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        names = {self.request_id.lower()} if self.request_id else set()
+        names = {header_key(self.request_id)} if self.request_id else set()
         if self.trace:
             names |= TRACE_HEADERS
         object.__setattr__(self, "correlation_headers", frozenset(names))
-        object.__setattr__(self, "request_id_lower", self.request_id.lower() if self.request_id else "")
+        object.__setattr__(self, "request_id_key", header_key(self.request_id) if self.request_id else "")
         object.__setattr__(self, "request_id_wire", self.request_id.lower().encode("ascii") if self.request_id else b"")
         on = self.request_id is not None or self.trace
         object.__setattr__(self, "correlation", _core.Correlation(self.request_id, self.trace, self.otlp_endpoint is not None) if on else None)

@@ -223,12 +223,14 @@ async def _send_response(ctx: RequestContext, upstream: Any, response: Any, send
         if k == "connection":
             connection_named.update(t.strip().lower() for t in v.split(","))
     inline = response.body
-    # The gateway's request id replaces an origin's echo of it: one value, the one in the log.
-    request_id = ctx.config.server.request_id_lower
+    # The gateway's request id replaces an origin's echo of it, in any spelling: one value, the one in
+    # the log. (The length first: most names are not as long, and that test costs nothing.)
+    rid_key = ctx.config.server.request_id_key
+    rid_len = len(rid_key) if rid_key else -1
     out = [
         (k.encode("latin-1"), v.encode("latin-1"))
         for k, v in response.headers
-        if k not in HOP_BY_HOP and k not in connection_named and (k != "content-length" or inline is None) and k != request_id
+        if k not in HOP_BY_HOP and k not in connection_named and (k != "content-length" or inline is None) and (len(k) != rid_len or k.replace("_", "-") != rid_key)
     ]
     out.extend(ctx.response_headers)
     route = ctx.route
