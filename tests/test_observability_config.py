@@ -63,6 +63,12 @@ def test_everything_is_off_by_default(tmp_path: Path) -> None:
         ('request_id = "X-Forwarded-For"', "server.request_id", "a header the gateway manages"),
         # `_` is read as `-` (CGI, WSGI and Rack make both HTTP_X_FORWARDED_FOR)
         ('request_id = "X_Forwarded_For"', "server.request_id", "a header the gateway manages"),
+        # Echoed on every answer: a name HTTP gives a meaning to would redirect, set a cookie, ...
+        ('request_id = "Location"', "server.request_id", "HTTP gives a meaning to"),
+        ('request_id = "Set_Cookie"', "server.request_id", "HTTP gives a meaning to"),
+        ('request_id = "Access-Control-Allow-Origin"', "server.request_id", "HTTP gives a meaning to"),
+        ('request_id = "RateLimit"', "server.request_id", "HTTP gives a meaning to"),
+        ('request_id = "Vary"', "server.request_id", "HTTP gives a meaning to"),
         ("request_id = true", "server.request_id", "expected a string"),
         ('trace = "yes"', "server.trace", "expected true or false"),
         ('trace = true\notlp_endpoint = "127.0.0.1:4318"', "server.otlp_endpoint", "OTLP/HTTP URL"),

@@ -181,8 +181,20 @@ def _listener_tls(c: Problems, sd: Doc, base: Path) -> tuple[Path | None, Path |
 
 
 LISTEN_RE = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+):\d{1,5}$")
-# Header names the request id may not take: the gateway's own, and the trace context's.
-NOT_REQUEST_ID = MANAGED_HEADERS | {"traceparent", "tracestate"}
+# Header names the request id may not take (compared as `header_key`s): the gateway's own and the
+# trace context's, and the fields HTTP gives a meaning to on requests or answers — the id is sent to the
+# origin and echoed on every answer, so as "Location", "Set-Cookie", "Vary" or "Retry-After" it would
+# redirect, set a cookie or change caching (RFC 9110, 9111, 6265, 6454, Fetch's CORS, the IETF
+# RateLimit fields, RFC 6455).
+NOT_REQUEST_ID = MANAGED_HEADERS | {"traceparent", "tracestate"} | {
+    "accept", "accept-encoding", "accept-language", "accept-ranges", "age", "allow", "alt-svc", "cache-control", "clear-site-data",
+    "content-disposition", "content-encoding", "content-language", "content-location", "content-range", "content-security-policy",
+    "content-type", "date", "etag", "expires", "from", "last-modified", "link", "location", "origin", "pragma", "proxy-authenticate",
+    "range", "ratelimit", "ratelimit-policy", "referer", "refresh", "retry-after", "server", "set-cookie", "set-cookie2",
+    "strict-transport-security", "timing-allow-origin", "user-agent", "vary", "via", "warning", "www-authenticate",
+    "x-content-type-options", "x-frame-options",
+}  # fmt: skip
+NOT_REQUEST_ID_PREFIXES = ("access-control-", "if-", "sec-", "cross-origin-", "content-")
 
 
 def load_observability(c: Problems, sd: Doc, listen: str) -> dict[str, Any]:
@@ -200,8 +212,8 @@ def load_observability(c: Problems, sd: Doc, listen: str) -> dict[str, Any]:
         if not HEADER_NAME_RE.match(request_id):
             c.bad("server.request_id", f"is {request_id!r}", 'expected a header name such as "X-Request-Id"')
             request_id = None
-        elif header_key(request_id) in NOT_REQUEST_ID:
-            c.bad("server.request_id", f"is {request_id!r}, a header the gateway manages", 'expected a header of its own such as "X-Request-Id"')
+        elif header_key(request_id) in NOT_REQUEST_ID or header_key(request_id).startswith(NOT_REQUEST_ID_PREFIXES):
+            c.bad("server.request_id", f"is {request_id!r}, a header the gateway manages or HTTP gives a meaning to", 'expected a header of its own such as "X-Request-Id"')
             request_id = None
     trace = c.boolean(sd, "server", "trace", False)
     otlp = c.string(sd, "server", "otlp_endpoint")
