@@ -211,7 +211,10 @@ def handshake_head(gw: Gateway, target: str) -> RawResponse:
         ("/nows/x", 403),  # the gateway's own websocket_not_allowed
         ("/down/x", 502),  # the gateway's own bad_gateway: the origin cannot be reached
         ("/refuse/x", 403),  # the origin's own refusal, passed on
-        ("/room/x", 101),  # the upgrade itself
+        # The upgrade itself: the gateway puts the id in the ASGI `websocket.accept` message's headers
+        # (ASGI spec 2.1+), which Granian does not send on its 101 (README "WebSockets"). Strict: this
+        # fails the day Granian sends them, to remove the mark.
+        pytest.param("/room/x", 101, marks=pytest.mark.xfail(strict=True, reason="Granian sends no headers from websocket.accept on the 101")),
     ],
 )
 def test_websocket_handshake_answers_carry_the_logged_request_id(ws_site: Gateway, target: str, status: int) -> None:

@@ -57,6 +57,7 @@ def test_everything_is_off_by_default(tmp_path: Path) -> None:
         ("metrics_listen = 9464", "server.metrics_listen", "expected a string"),
         ('metrics_listen = "127.0.0.1:8080"', "server.metrics_listen", "a listener of its own"),
         ('request_id = "X Request Id"', "server.request_id", "expected a header name"),
+        ('request_id = "X-' + "Id" * 40 + '"', "server.request_id", "up to 64 characters"),
         ('request_id = ""', "server.request_id", "expected a header name"),
         ('request_id = "Authorization"', "server.request_id", "a header the gateway manages"),
         ('request_id = "traceparent"', "server.request_id", "a header the gateway manages"),

@@ -88,7 +88,7 @@ async def serve_websocket(config: Config, kv: KVStore, request: Request, receive
     try:
         answer = await _decide_or_500(ctx)
         if answer is not None:
-            await websocket.refuse(send, answer, ctx.set_cookies)
+            await websocket.refuse(send, answer, ctx.set_cookies, ctx.echo_headers)
         else:
             await websocket.relay(ctx, receive, send)
     finally:

@@ -195,6 +195,9 @@ NOT_REQUEST_ID = MANAGED_HEADERS | {"traceparent", "tracestate"} | {
     "x-content-type-options", "x-frame-options",
 }  # fmt: skip
 NOT_REQUEST_ID_PREFIXES = ("access-control-", "if-", "sec-", "cross-origin-", "content-")
+# It is on every request to the origin and every answer: longer than any id header in use (the longest
+# common ones are under 20 characters), short enough not to count against a server's header limits.
+MAX_REQUEST_ID_NAME = 64
 
 
 def load_observability(c: Problems, sd: Doc, listen: str) -> dict[str, Any]:
@@ -209,8 +212,8 @@ def load_observability(c: Problems, sd: Doc, listen: str) -> dict[str, Any]:
             metrics_listen = None
     request_id = c.string(sd, "server", "request_id")
     if request_id is not None:
-        if not HEADER_NAME_RE.match(request_id):
-            c.bad("server.request_id", f"is {request_id!r}", 'expected a header name such as "X-Request-Id"')
+        if not HEADER_NAME_RE.match(request_id) or len(request_id) > MAX_REQUEST_ID_NAME:
+            c.bad("server.request_id", f"is {request_id[:64]!r}" + (f" ... ({len(request_id)} characters)" if len(request_id) > 64 else ""), f'expected a header name of up to {MAX_REQUEST_ID_NAME} characters such as "X-Request-Id"')
             request_id = None
         elif header_key(request_id) in NOT_REQUEST_ID or header_key(request_id).startswith(NOT_REQUEST_ID_PREFIXES):
             c.bad("server.request_id", f"is {request_id!r}, a header the gateway manages or HTTP gives a meaning to", 'expected a header of its own such as "X-Request-Id"')

@@ -164,9 +164,11 @@ def origin_url(ctx: RequestContext) -> str:
     return "ws" + ctx.upstream_url[4:]
 
 
-async def refuse(send: Any, answer: Answer, set_cookies: list[str]) -> None:
-    """An HTTP answer to a handshake, sent instead of the upgrade (ASGI ``websocket.http.response``)."""
+async def refuse(send: Any, answer: Answer, set_cookies: list[str], extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """An HTTP answer to a handshake, sent instead of the upgrade (ASGI ``websocket.http.response``),
+    with `extra` headers (the request id echoed on every answer)."""
     headers = list(answer.headers)
+    headers.extend(extra)
     headers.extend((b"set-cookie", c.encode("latin-1")) for c in set_cookies)
     headers.append((b"content-length", str(len(answer.body)).encode()))
     await send({"type": "websocket.http.response.start", "status": answer.status, "headers": headers})
@@ -425,7 +427,7 @@ async def relay(ctx: RequestContext, receive: Any, send: Any) -> None:
         return
     ctx.upstream_seconds = time.perf_counter() - started
     try:
-        await send({"type": "websocket.accept", "subprotocol": leg.ws.subprotocol})
+        await send({"type": "websocket.accept", "subprotocol": leg.ws.subprotocol, "headers": list(ctx.echo_headers)})
         ctx.status = 101
         session.opened = time.perf_counter()
         session.subprotocol = leg.ws.subprotocol
@@ -441,7 +443,7 @@ async def relay(ctx: RequestContext, receive: Any, send: Any) -> None:
 async def _answer(ctx: RequestContext, send: Any, answer: Answer) -> None:
     ctx.answer = answer
     ctx.status = answer.status
-    await refuse(send, answer, [])
+    await refuse(send, answer, [], ctx.echo_headers)
 
 
 async def _pass_refusal(ctx: RequestContext, send: Any, e: InvalidStatus) -> None:
@@ -455,6 +457,7 @@ async def _pass_refusal(ctx: RequestContext, send: Any, e: InvalidStatus) -> Non
     body = bytes(response.body or b"")[:MAX_REFUSAL_BODY]
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.raw_items() if k.lower() in REFUSAL_HEADERS]
     headers.extend(ctx.response_headers)
+    headers.extend(ctx.echo_headers)
     headers.extend((b"set-cookie", c.encode("latin-1")) for c in ctx.set_cookies)
     headers.append((b"content-length", str(len(body)).encode()))
     ctx.status = status
