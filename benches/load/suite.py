@@ -307,6 +307,24 @@ class Suite:
         runs = [self.one_run(label, port, sc, i, run) for i in range(self.a.runs)]
         return {"title": s.title, "request": {"method": s.method, "path": s.path, "headers": [k for k, _ in s.headers]}, "runs": runs, "median": _median_run(runs)}
 
+    def start_checked(self, s: System, started: list[tuple[System, Running]], out: dict[str, Any], extra: list[checks.Check] | None = None, s5: bool = False) -> Running | None:
+        """Starts `s` (added to `started`, so the caller's ``finally`` stops it) and runs the workload's
+        correctness checks on it (S5's too with `s5`), then `extra` checks; None, with
+        ``out["error"]`` set and the run failed, when any check fails."""
+        log(f"{s.label}: starting")
+        r = s.start(self.ctx)
+        started.append((s, r))
+        c = checks.run_checks(r.port, _checks_for("workload", self.tok, s5))
+        if extra:
+            c += checks.run_checks(r.port, extra)
+        if not all(x["ok"] for x in c):
+            out["error"] = f"{s.label} failed its checks: " + "; ".join(x["check"] + ": " + x["problem"] for x in c if not x["ok"])
+            log(out["error"])
+            self.failed = True
+            return None
+        log(f"{s.label}: {len(c)} correctness checks passed")
+        return r
+
     def interleaved(self, plan: list[tuple[str, str, Running, str]], cpu_key: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """Times each ``(key, label, running system, scenario)`` of `plan` once per round, --runs
         rounds, after one warm-up each; the runs of each key, in order.
@@ -443,16 +461,7 @@ class Suite:
         started: list[tuple[System, Running]] = []
         try:
             for s in hook_systems():
-                log(f"{s.label}: starting")
-                r = s.start(self.ctx)
-                started.append((s, r))
-                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
-                if s.hooks:
-                    c += checks.run_checks(r.port, checks.hook_checks(self.tok))
-                if not all(x["ok"] for x in c):
-                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
-                    log(out["error"])
-                    self.failed = True
+                if self.start_checked(s, started, out, checks.hook_checks(self.tok) if s.hooks else None) is None:
                     return out
             out["background_busy_pct"] = self.settle("hooks")
             runs = self.interleaved([(f"{s.name} {sc}", s.label, r, sc) for s, r in started for sc in s.scenarios], "worker_cpu_us_per_request")
@@ -498,14 +507,7 @@ class Suite:
         started: list[tuple[System, Running]] = []
         try:
             for s in matching_systems():
-                log(f"{s.label}: starting")
-                r = s.start(self.ctx)
-                started.append((s, r))
-                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
-                if not all(x["ok"] for x in c):
-                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
-                    log(out["error"])
-                    self.failed = True
+                if self.start_checked(s, started, out) is None:
                     return out
             out["background_busy_pct"] = self.settle("matching")
             runs = self.interleaved([(s.name, s.label, r, "S4") for s, r in started])
@@ -533,14 +535,8 @@ class Suite:
         started: list[tuple[System, Running]] = []
         try:
             for s in observability_systems():
-                log(f"{s.label}: starting")
-                r = s.start(self.ctx)
-                started.append((s, r))
-                c = checks.run_checks(r.port, _checks_for("workload", self.tok))
-                if not all(x["ok"] for x in c):
-                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["problem"] for x in c if not x["ok"])
-                    log(out["error"])
-                    self.failed = True
+                r = self.start_checked(s, started, out)
+                if r is None:
                     return out
                 s2 = self.scen["S2"]
                 rid = checks.fetch(r.port, s2.method, s2.path, dict(s2.headers)).header("x-request-id")
@@ -650,16 +646,8 @@ class Suite:
                     out["skipped"][s.name] = self.ctx.idp_skip or "S5's key set could not be made"
                     log(f"s5: {s.label}: skipped: {out['skipped'][s.name]}")
                     continue
-                log(f"s5: {s.label}: starting")
-                r = s.start(self.ctx)
-                started.append((s, r))
-                c = checks.run_checks(r.port, _checks_for("workload", self.tok, True))
-                if not all(x["ok"] for x in c):
-                    out["error"] = f"{s.label} failed its checks: " + "; ".join(x["check"] + ": " + x["problem"] for x in c if not x["ok"])
-                    log(out["error"])
-                    self.failed = True
+                if self.start_checked(s, started, out, s5=True) is None:
                     return out
-                log(f"s5: {s.label}: {len(c)} correctness checks passed")
             out["background_busy_pct"] = self.settle("s5")
             runs = self.interleaved([(s.name, s.label, r, "S5") for s, r in started], "system_cpu_us_per_request")
             for s, r in started:
