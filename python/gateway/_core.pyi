@@ -424,13 +424,13 @@ class Request:
     def cookies(self, name: str) -> list[str]:
         """Every cookie called ``name`` in order, at most 50 (RFC 6265 §6.1)."""
     def upstream_headers(
-        self, drop: HeaderNames, trusted: bool, set: dict[str, str], extra: Sequence[tuple[bytes, bytes]] | None = None
+        self, drop: HeaderNames, trusted: bool, set: dict[str, str], extra: tuple[tuple[bytes, bytes], ...] | None = None
     ) -> list[tuple[bytes, bytes]]:
         """Everything the origin is sent: `forward_headers(drop)`, then X-Forwarded-For (appended to
         the client's chain when the peer is ``trusted``, else the peer alone), X-Forwarded-Proto and
         X-Forwarded-Host (the client's from a trusted peer, else the scheme and Host), then ``set``
         (the headers the gateway sets, as UTF-8), then ``extra``: pairs made already (the
-        correlation stage's), each a ``(bytes, bytes)`` tuple, else TypeError."""
+        correlation stage's): a tuple of ``(bytes, bytes)`` tuples, else TypeError."""
     def forward_headers(self, drop: HeaderNames | Iterable[str]) -> list[tuple[bytes, bytes]]:
         """The raw pairs minus the names in ``drop`` (compared without case, ``_`` read as ``-``:
         origins behind CGI/WSGI/Rack see ``X_User_Id`` as ``X-User-Id``) and names listed in any

@@ -105,7 +105,7 @@ class RequestContext:
     echo_headers: tuple[tuple[bytes, bytes], ...] = ()
     # ... and the headers the origin is sent for them (request id, traceparent, tracestate), as
     # lower-case wire pairs: never in set_headers, which hooks and templates write.
-    correlation_forward: Sequence[tuple[bytes, bytes]] = ()
+    correlation_forward: tuple[tuple[bytes, bytes], ...] = ()
     # the end: the answer the gateway made (None when the origin answered), the status sent
     answer: Answer | None = None
     status: int = 0

@@ -212,10 +212,12 @@ def load_observability(c: Problems, sd: Doc, listen: str) -> dict[str, Any]:
             metrics_listen = None
     request_id = c.string(sd, "server", "request_id")
     if request_id is not None:
+        key = header_key(request_id)
         if not HEADER_NAME_RE.match(request_id) or len(request_id) > MAX_REQUEST_ID_NAME:
-            c.bad("server.request_id", f"is {request_id[:64]!r}" + (f" ... ({len(request_id)} characters)" if len(request_id) > 64 else ""), f'expected a header name of up to {MAX_REQUEST_ID_NAME} characters such as "X-Request-Id"')
+            shown = f"{request_id[:MAX_REQUEST_ID_NAME]!r}" + (f" ... ({len(request_id)} characters)" if len(request_id) > MAX_REQUEST_ID_NAME else "")
+            c.bad("server.request_id", f"is {shown}", f'expected a header name of up to {MAX_REQUEST_ID_NAME} characters such as "X-Request-Id"')
             request_id = None
-        elif header_key(request_id) in NOT_REQUEST_ID or header_key(request_id).startswith(NOT_REQUEST_ID_PREFIXES):
+        elif key in NOT_REQUEST_ID or key.startswith(NOT_REQUEST_ID_PREFIXES):
             c.bad("server.request_id", f"is {request_id!r}, a header the gateway manages or HTTP gives a meaning to", 'expected a header of its own such as "X-Request-Id"')
             request_id = None
     trace = c.boolean(sd, "server", "trace", False)
@@ -258,7 +260,7 @@ def check_correlation_names(c: Problems, server: Server, auth: dict[str, AuthPol
             if header_key(name) in names:
                 c.bad(f"routes[{route.index}].request_headers.{name}", f"is a header {sets}", "expected a header of your own")
         for name, _ in route.response_headers:
-            if server.request_id is not None and header_key(name) == server.request_id_key:
+            if server.is_request_id(name):
                 c.bad(f"routes[{route.index}].response_headers.{name}", f"is a header {sets} (the request id is echoed on every answer)", "expected a header of your own")
 
 

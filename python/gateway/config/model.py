@@ -319,6 +319,10 @@ class Server:
         on = self.request_id is not None or self.trace
         object.__setattr__(self, "correlation", _core.Correlation(self.request_id, self.trace, self.otlp_endpoint is not None) if on else None)
 
+    def is_request_id(self, name: str) -> bool:
+        """Whether header `name`, in any spelling (`header_key`), is the request id the gateway echoes."""
+        return bool(self.request_id_key) and header_key(name) == self.request_id_key
+
     def is_trusted(self, peer: str | None) -> bool:
         """Whether ``peer`` (the client address of the connection) is one of ``trusted_proxies``,
         whose forwarded and geo headers the gateway believes."""

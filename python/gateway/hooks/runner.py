@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway import _core, respond
-from gateway.config.model import FORWARDING_HEADERS, HOP_BY_HOP, MANAGED_HEADERS, NEVER_FORWARDED, header_key
+from gateway.config.model import FORWARDING_HEADERS, HOP_BY_HOP, MANAGED_HEADERS, NEVER_FORWARDED, Server, header_key
 from gateway.hooks.api import Forward, HookRequest, HookResponse, Headers, Respond, ResponseChanges, _StageSnapshot, describe
 from gateway.respond import Answer
 
@@ -330,7 +330,7 @@ def _take(ctx: RequestContext, rh: RouteHooks, stage: str, hook: Hook, value: An
             raise HookFailed(f"hook {hook.name!r} ({stage}) returned {_returned(value)}; expected {_ACCEPTS_TEXT[stage]}")
         answer = None
         if isinstance(value, Respond):
-            answer = _answer(hook, stage, value, ctx.config.server.request_id_key)
+            answer = _answer(hook, stage, value, ctx.config.server)
         elif isinstance(value, Forward):
             _forward(ctx, hook, value)
     except HookFailed as e:
@@ -341,12 +341,12 @@ def _take(ctx: RequestContext, rh: RouteHooks, stage: str, hook: Hook, value: An
     return answer is not None, answer
 
 
-def _answer(hook: Hook, stage: str, value: Respond, request_id_key: str) -> Answer:
+def _answer(hook: Hook, stage: str, value: Respond, server: Server) -> Answer:
     headers: list[tuple[bytes, bytes]] = []
     typed = False
     for name, text in value.headers:
         low = name.lower()
-        if low in RESPOND_UNSETTABLE or (request_id_key and header_key(name) == request_id_key):
+        if low in RESPOND_UNSETTABLE or server.is_request_id(name):
             raise HookFailed(f"hook {hook.name!r} ({stage}) returned a Respond with header {name}, which the gateway sets itself")
         typed = typed or low == "content-type"
         headers.append((low.encode("ascii"), text.encode("utf-8")))
@@ -373,7 +373,7 @@ def _forward(ctx: RequestContext, hook: Hook, value: Forward) -> None:
     for name, _ in value.set_headers:
         # "_" read as "-", as the headers stage drops client headers: an origin behind CGI/WSGI
         # reads X_User_Id as X-User-Id.
-        low = name.lower().replace("_", "-")
+        low = header_key(name)
         if low in REQUEST_UNSETTABLE:
             raise HookFailed(f"{where} setting {name}, a header the gateway manages (only it writes {name}; X-Forwarded-* are written from the connection)")
         if low in config.forwarded_claim_headers:
@@ -381,7 +381,7 @@ def _forward(ctx: RequestContext, hook: Hook, value: Forward) -> None:
         if low in config.server.correlation_headers:
             raise HookFailed(f"{where} setting {name}, which [server] request_id or trace sets: the origin, the answer and the log carry one value")
     for name in value.remove_headers:
-        low = name.lower().replace("_", "-")
+        low = header_key(name)
         if low in REQUEST_UNREMOVABLE or low in config.server.correlation_headers:
             raise HookFailed(f"{where} removing {name}, a header the gateway manages")
     if value.origin is not None and value.origin not in config.origins:
@@ -440,12 +440,12 @@ async def run_response(ctx: RequestContext, rh: RouteHooks, status: int, out: li
 def _response_changes(ctx: RequestContext, hook: Hook, value: ResponseChanges, out: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     where = f"hook {hook.name!r} (response) returned a ResponseChanges"
     # The request id the gateway echoes is its own, in any spelling (the access log has that one).
-    rid_key = ctx.config.server.request_id_key
+    server = ctx.config.server
     for name, _ in value.set_headers:
-        if name.lower() in RESPONSE_UNSETTABLE or (rid_key and header_key(name) == rid_key):
+        if name.lower() in RESPONSE_UNSETTABLE or server.is_request_id(name):
             raise HookFailed(f"{where} setting {name}, which the gateway manages" + (" (use set_cookies)" if name.lower() == "set-cookie" else ""))
     for name in value.remove_headers:
-        if name.lower() in RESPONSE_UNREMOVABLE or (rid_key and header_key(name) == rid_key):
+        if name.lower() in RESPONSE_UNREMOVABLE or server.is_request_id(name):
             raise HookFailed(f"{where} removing {name}, which the gateway manages")
     gone = {n.lower().encode("ascii") for n in value.remove_headers} | {n.lower().encode("ascii") for n, _ in value.set_headers}
     if gone:

@@ -88,8 +88,9 @@ def run(ctx: RequestContext) -> Answer | None:
 
 def correlation_header_texts(ctx: RequestContext) -> list[tuple[str, str]]:
     """The headers this stage has the origin sent, as (name as configured, text): for explain."""
-    rid = ctx.config.server.request_id
-    return [(rid if rid is not None and k.decode() == rid.lower() else k.decode(), v.decode("latin-1")) for k, v in ctx.correlation_forward]
+    server = ctx.config.server
+    rid = server.request_id
+    return [(rid if rid is not None and k == server.request_id_wire else k.decode(), v.decode("latin-1")) for k, v in ctx.correlation_forward]
 
 
 def _new_id(ctx: RequestContext) -> str:
