@@ -3,9 +3,10 @@
 //! trace-id or parent-id is invalid).
 //!
 //! The bytes come from the OS's CSPRNG (getrandom(2), what Python's `os.urandom` reads), read 4 KiB
-//! at a time into a pool per thread: one system call per 256 request ids instead of one per id. The ids need not be secret, but
-//! they must not collide across the workers of one instance, nor across instances: a forked child
-//! never hands out its parent's pooled bytes (`pthread_atfork` bumps a generation the pool checks).
+//! at a time into a pool per thread: one system call per 256 request ids instead of one per id. The
+//! ids need not be secret, but they must not collide across the workers of one instance, nor across
+//! instances: a forked child never hands out its parent's pooled bytes (`pthread_atfork` bumps a
+//! generation the pool checks).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,8 +78,12 @@ pub fn fill_hex(out: &mut [u8]) {
 /// `nbytes` random bytes (1 to [`MAX_ID_BYTES`]) as `2 * nbytes` lower-case hex digits, never all
 /// zeros.
 pub fn random_hex(nbytes: usize) -> String {
+    assert!(
+        (1..=MAX_ID_BYTES).contains(&nbytes),
+        "an id is 1 to {MAX_ID_BYTES} bytes"
+    );
     let mut text = [0u8; 2 * MAX_ID_BYTES];
-    let text = &mut text[..2 * nbytes.min(MAX_ID_BYTES + 1)];
+    let text = &mut text[..2 * nbytes];
     fill_hex(text);
     String::from_utf8(text.to_vec()).expect("hex is ASCII")
 }
@@ -138,5 +143,11 @@ mod tests {
     #[should_panic(expected = "an id is 1 to 32 bytes")]
     fn an_empty_id_is_a_bug() {
         random_hex(0);
+    }
+
+    #[test]
+    #[should_panic(expected = "an id is 1 to 32 bytes")]
+    fn an_id_over_32_bytes_is_a_bug() {
+        random_hex(MAX_ID_BYTES + 1);
     }
 }
