@@ -571,6 +571,14 @@ def recv_response(sock: socket.socket, method: str = "GET") -> RawResponse:
     return RawResponse(status, headers, body)
 
 
+def send_head(gw: Gateway, head: bytes, peer: str = "127.0.0.1") -> RawResponse:
+    """`head` verbatim (request line and headers, without the blank line, Host and Connection added)
+    to `gw` from the local address `peer` (127.0.0.x: a trusted proxy or not)."""
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=15, source_address=(peer, 0)) as s:
+        s.sendall(head + b"\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
+        return recv_response(s)
+
+
 def raw_http(port: int, request: bytes, timeout: float = 10.0) -> RawResponse:
     """Sends `request` verbatim (no client-side path normalization) and reads one response."""
     method = request.split(b" ", 1)[0].decode("latin-1")

@@ -8,24 +8,17 @@ Each test here failed when written (branch atk14); see the commit message for wh
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.harness import GATEWAY_BIN, Gateway, RawResponse, gateway_env, gateway_serve, recv_response, write_config
+from tests.harness import GATEWAY_BIN, gateway_env, gateway_serve, send_head, write_config
 from tests.recording_origin import RecordingOrigin, Seen
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01")
-
-
-def send(gw: Gateway, head: bytes, peer: str = "127.0.0.1") -> RawResponse:
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=15, source_address=(peer, 0)) as s:
-        s.sendall(head + b"\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
-        return recv_response(s)
 
 
 def same_header(seen: Seen, name: str) -> list[str]:
@@ -75,7 +68,7 @@ def test_a_request_hook_cannot_set_or_remove_an_underscore_spelled_request_id(tm
             f'[origins.web]\nurl = "http://127.0.0.1:{web.port}"\n\n[[routes]]\nmatch = "/:path*"\norigin = "web"\nhooks = ["{hook}"]\n',
         )
         gw = stack.enter_context(gateway_serve(path))
-        r = send(gw, b"GET /x HTTP/1.1")
+        r = send_head(gw, b"GET /x HTTP/1.1")
         assert r.status == 200, (r.status, r.body)
         ids = r.header_list("x_request_id")
         assert len(ids) == 1 and HEX32.fullmatch(ids[0]), r.headers
@@ -109,7 +102,7 @@ def test_an_experiment_header_cannot_be_a_correlation_header(tmp_path: Path, hea
         if refused_by_check(path):
             return  # refusing the config is a fix too
         gw = stack.enter_context(gateway_serve(path))
-        r = send(gw, b"GET /x HTTP/1.1")
+        r = send_head(gw, b"GET /x HTTP/1.1")
         assert r.status == 200, (r.status, r.body)
         rid = r.header("x-request-id")
         entry = gw.wait_log(lambda e: e.get("request_id") == rid)
@@ -161,7 +154,7 @@ def test_the_answer_carries_one_request_id_the_logged_one(tmp_path: Path, route:
         if refused_by_check(path):
             return  # refusing the config is a fix too
         gw = stack.enter_context(gateway_serve(path))
-        r = send(gw, b"GET /x HTTP/1.1")
+        r = send_head(gw, b"GET /x HTTP/1.1")
         assert r.status == 200, (r.status, r.body)
         ids = r.header_list("x-request-id")
         entries = [e for e in gw.log_entries() if e.get("path") == "/x"] or [gw.wait_log(lambda e: e.get("path") == "/x")]
@@ -189,7 +182,7 @@ def test_a_route_template_cannot_send_the_request_id_under_an_underscore_spellin
         if refused_by_check(path):
             return  # refusing the config is a fix too
         gw = stack.enter_context(gateway_serve(path))
-        r = send(gw, b"GET /x HTTP/1.1")
+        r = send_head(gw, b"GET /x HTTP/1.1")
         assert r.status == 200, (r.status, r.body)
         rid = r.header("x-request-id")
         assert rid is not None and HEX32.fullmatch(rid)

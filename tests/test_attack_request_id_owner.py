@@ -20,14 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness import GATEWAY_BIN, Gateway, RawResponse, free_port, gateway_env, gateway_serve, recv_response, write_config
+from tests.harness import GATEWAY_BIN, Gateway, RawResponse, free_port, gateway_env, gateway_serve, send_head, write_config
 from tests.ws_origin import WSOrigin
-
-
-def send(gw: Gateway, head: bytes) -> RawResponse:
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=15) as s:
-        s.sendall(head + b"\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
-        return recv_response(s)
 
 
 def accepted_by_check(path: Path) -> bool:
@@ -136,8 +130,8 @@ cors = "site"
         return  # refused: the promise holds
     with gateway_serve(path) as gw:
         if request.startswith(b"GET /rl/"):
-            send(gw, request)  # the one request a minute the limit allows
-        r = send(gw, request)
+            send_head(gw, request)  # the one request a minute the limit allows
+        r = send_head(gw, request)
         target = request.split(b" ")[1].decode()
         rid = logged_id(gw, target, r.status)
         values = r.header_list(name)
@@ -243,5 +237,5 @@ def test_a_request_id_name_check_accepts_never_turns_every_answer_into_a_500(tmp
     if not accepted_by_check(path):
         return  # refused: fine
     with gateway_serve(path) as gw:  # fails here: health answers 500
-        r = send(gw, b"GET /__gateway/health HTTP/1.1")
+        r = send_head(gw, b"GET /__gateway/health HTTP/1.1")
         assert r.status == 200 and r.header(name) is not None

@@ -5,7 +5,6 @@ and an untrusted one (127.0.0.1) of the same gateway (issue 12)."""
 from __future__ import annotations
 
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from gateway.cli import mint_token
-from tests.harness import GATEWAY_BIN, SECRET, Gateway, RawResponse, free_port, gateway_env, gateway_serve, recv_response, write_config
+from tests.harness import GATEWAY_BIN, SECRET, Gateway, RawResponse, free_port, gateway_env, gateway_serve, send_head, write_config
 from tests.recording_origin import RecordingOrigin, Seen
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -97,17 +96,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, Re
         yield gw, web
 
 
-def send(gw: Gateway, head: bytes, peer: str = "127.0.0.1") -> RawResponse:
-    """`head` verbatim (request line and headers, without the blank line) from `peer`."""
-    with socket.create_connection(("127.0.0.1", gw.port), timeout=15, source_address=(peer, 0)) as s:
-        s.sendall(head + b"\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
-        return recv_response(s)
-
-
 def exchange(gw: Gateway, web: RecordingOrigin, head: bytes, peer: str = "127.0.0.1") -> tuple[RawResponse, Seen, dict[str, Any]]:
     """The response, what the origin received, and the request's access-log line."""
     mark = web.mark()
-    r = send(gw, head, peer)
+    r = send_head(gw, head, peer)
     assert r.status == 200, (r.status, r.body)
     complete, _ = web.since(mark)
     assert len(complete) == 1
@@ -182,7 +174,7 @@ def test_the_gateways_own_answers_carry_the_id_too(site: tuple[Gateway, Recordin
         b"GET /pub/x HTTP/1.1\r\nX-Big: " + b"a" * 40000: 431,
     }
     for head, status in cases.items():
-        r = send(gw, head)
+        r = send_head(gw, head)
         assert r.status == status, (head[:40], r.status, r.body)
         rid = r.header("x-request-id")
         assert rid is not None and HEX32.fullmatch(rid), (head[:40], r.headers)
@@ -192,7 +184,7 @@ def test_the_gateways_own_answers_carry_the_id_too(site: tuple[Gateway, Recordin
 
 def test_an_origins_own_id_header_is_replaced_by_the_gateways(site: tuple[Gateway, RecordingOrigin]) -> None:
     gw, _ = site
-    r = send(gw, b"GET /own/x HTTP/1.1")
+    r = send_head(gw, b"GET /own/x HTTP/1.1")
     assert r.status == 200 and r.body == b"ok"
     ids = r.header_list("x-request-id")
     assert len(ids) == 1 and HEX32.fullmatch(ids[0]), ids
@@ -298,7 +290,7 @@ def test_when_off_nothing_is_added(tmp_path: Path) -> None:
         stack.callback(web.close)
         path = write_config(tmp_path, f'[origins.web]\nurl = "http://127.0.0.1:{web.port}"\n\n[[routes]]\nmatch = "/:path*"\norigin = "web"\n')
         gw = stack.enter_context(gateway_serve(path))
-        r = send(gw, b"GET /x HTTP/1.1\r\nX-Request-Id: client-value")
+        r = send_head(gw, b"GET /x HTTP/1.1\r\nX-Request-Id: client-value")
         assert r.status == 200 and r.header("x-request-id") is None
         seen = web.all()[-1]
         # Not the gateway's header when request_id is off: the client's passes as any other.
